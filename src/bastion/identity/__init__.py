@@ -1,0 +1,1 @@
+"""The self-hosted auth framework, wire-compatible with better-auth."""

@@ -1,0 +1,434 @@
+"""The generic adapter: create, find, update, delete and count rows of any schema table.
+
+Rows are plain dicts keyed by the logical (camelCase) field names. Defaults are applied
+here, as better-auth's adapter applies them, because the DDL carries almost none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    event,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from ..crypto import generate_id
+from .errors import (
+    ConstraintViolation,
+    DatabaseError,
+    DatabaseUnavailable,
+    UniqueViolation,
+    UnknownField,
+)
+from .schema import CORE_SCHEMA, NOW, Field, Schema
+from .tables import build_metadata
+from .types import to_utc_ms, utc_now
+from .url import DatabaseURL, parse_database_url
+from .where import AllOf, AnyOf, Condition, Where
+
+__all__ = ["Database", "Row", "Transaction"]
+
+Row = dict[str, Any]
+OrderBy = str | Sequence[str]
+
+
+class _Operations(ABC):
+    """The operations, over whatever connection `_connection()` yields."""
+
+    schema: Schema
+    _tables: dict[str, Table]
+    _fields: dict[str, dict[str, Field]]
+    _clock: Callable[[], datetime]
+    _new_id: Callable[[], str]
+    _update_returning: bool
+
+    @abstractmethod
+    def _connection(self, *, write: bool) -> AbstractAsyncContextManager[AsyncConnection]:
+        """Where this object's statements run: a fresh transaction, or the open one."""
+
+    async def create(self, model: str, data: Mapping[str, Any]) -> Row:
+        """Insert one row; fills `id`, defaults and NOW fields. Returns the whole row."""
+        fields = self._model_fields(model)
+        row = self._check(model, data)
+        now = self._clock()
+        row.setdefault("id", self._new_id())
+        for name, f in fields.items():
+            if name in row:
+                continue
+            if f.default is NOW or f.on_update is NOW:
+                row[name] = now
+            elif callable(f.default):
+                row[name] = f.default()
+            elif f.default is not None:
+                row[name] = f.default
+        async with self._connection(write=True) as conn:
+            await conn.execute(insert(self._table(model)).values(row))
+        return {name: _normalize(f, row.get(name)) for name, f in fields.items()}
+
+    async def find_one(
+        self, model: str, where: Where, *, select: Sequence[str] | None = None
+    ) -> Row | None:
+        rows = await self.find_many(model, where, select=select, limit=1)
+        return rows[0] if rows else None
+
+    async def find_many(
+        self,
+        model: str,
+        where: Where | None = None,
+        *,
+        order_by: OrderBy | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        select: Sequence[str] | None = None,
+    ) -> list[Row]:
+        """Rows matching `where`. `order_by` names fields, `-field` for descending."""
+        table = self._table(model)
+        stmt = self._select(model, select).where(self._clause(model, where))
+        for name in [order_by] if isinstance(order_by, str) else order_by or ():
+            desc = name.startswith("-")
+            column = table.c[self._known(model, name.lstrip("-"))]
+            stmt = stmt.order_by(column.desc() if desc else column.asc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
+        async with self._connection(write=False) as conn:
+            result = await conn.execute(stmt)
+            return [dict(r) for r in result.mappings()]
+
+    async def count(self, model: str, where: Where | None = None) -> int:
+        stmt = select(func.count()).select_from(self._table(model))
+        stmt = stmt.where(self._clause(model, where))
+        async with self._connection(write=False) as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def update(self, model: str, where: Where, values: Mapping[str, Any]) -> Row | None:
+        """Update the row `where` identifies; return it as updated, or None if none matched."""
+        table = self._table(model)
+        values = self._updates(model, values)
+        clause = self._clause(model, where)
+        async with self._connection(write=True) as conn:
+            if self._update_returning:
+                stmt = update(table).where(clause).values(values)
+                result = await conn.execute(stmt.returning(*self._labelled(model)))
+                row = result.mappings().first()
+                return dict(row) if row is not None else None
+            # MySQL/MariaDB: no UPDATE … RETURNING. Find the ids first, since `values` may
+            # change the very fields `where` matched on.
+            ids = (await conn.execute(select(table.c.id).where(clause))).scalars().all()
+            if not ids:
+                return None
+            await conn.execute(update(table).where(table.c.id.in_(ids)).values(values))
+            found = await conn.execute(self._select(model, None).where(table.c.id == ids[0]))
+            row = found.mappings().first()
+            return dict(row) if row is not None else None
+
+    async def update_many(self, model: str, where: Where, values: Mapping[str, Any]) -> int:
+        stmt = update(self._table(model)).where(self._clause(model, where))
+        stmt = stmt.values(self._updates(model, values))
+        async with self._connection(write=True) as conn:
+            return (await conn.execute(stmt)).rowcount
+
+    async def delete(self, model: str, where: Where) -> bool:
+        """Delete the row(s) `where` identifies; whether anything was deleted."""
+        return await self.delete_many(model, where) > 0
+
+    async def delete_many(self, model: str, where: Where) -> int:
+        stmt = delete(self._table(model)).where(self._clause(model, where))
+        async with self._connection(write=True) as conn:
+            return (await conn.execute(stmt)).rowcount
+
+    # -- building statements -------------------------------------------------------------
+
+    def _model_fields(self, model: str) -> dict[str, Field]:
+        try:
+            return self._fields[model]
+        except KeyError:
+            raise UnknownField(f"no table {model!r} in the schema") from None
+
+    def _table(self, model: str) -> Table:
+        self._model_fields(model)
+        return self._tables[model]
+
+    def _known(self, model: str, name: str) -> str:
+        if name not in self._model_fields(model):
+            raise UnknownField(f"no field {name!r} in table {model!r}")
+        return name
+
+    def _check(self, model: str, data: Mapping[str, Any]) -> Row:
+        fields = self._model_fields(model)
+        unknown = [k for k in data if k not in fields]
+        if unknown:
+            raise UnknownField(f"no field {unknown[0]!r} in table {model!r}")
+        return dict(data)
+
+    def _updates(self, model: str, values: Mapping[str, Any]) -> Row:
+        row = self._check(model, values)
+        row.pop("id", None)
+        for name, f in self._model_fields(model).items():
+            if f.on_update is NOW and name not in row:
+                row[name] = self._clock()
+        return row
+
+    def _labelled(self, model: str, names: Sequence[str] | None = None) -> list[Any]:
+        table = self._table(model)
+        names = names or list(self._model_fields(model))
+        return [table.c[self._known(model, n)].label(n) for n in names]
+
+    def _select(self, model: str, names: Sequence[str] | None) -> Any:
+        return select(*self._labelled(model, names))
+
+    def _clause(self, model: str, where: Where | None) -> ColumnElement[bool]:
+        if where is None:
+            return true()
+        if isinstance(where, Condition):
+            return self._condition(model, where)
+        if isinstance(where, AllOf | AnyOf):
+            parts = [self._clause(model, p) for p in where.parts]
+            if not parts:
+                return true() if isinstance(where, AllOf) else false()
+            return and_(*parts) if isinstance(where, AllOf) else or_(*parts)
+        parts = [self._condition(model, Condition(k, "eq", v)) for k, v in where.items()]
+        return and_(*parts) if parts else true()
+
+    def _condition(self, model: str, c: Condition) -> ColumnElement[bool]:
+        column = self._table(model).c[self._known(model, c.field)]
+        op, value = c.op, c.value
+        if op == "eq":
+            return column.is_(None) if value is None else column == value
+        if op == "ne":
+            return column.is_not(None) if value is None else column != value
+        if op == "lt":
+            return column < value
+        if op == "lte":
+            return column <= value
+        if op == "gt":
+            return column > value
+        if op == "gte":
+            return column >= value
+        if op == "in":
+            return column.in_(value) if value else false()
+        if op == "not_in":
+            return column.not_in(value) if value else true()
+        pattern = _escape_like(str(value))
+        if op == "contains":
+            pattern = f"%{pattern}%"
+        elif op == "starts_with":
+            pattern = f"{pattern}%"
+        elif op == "ends_with":
+            pattern = f"%{pattern}"
+        else:
+            raise ValueError(f"unknown operator {op!r}")
+        return column.like(pattern, escape="\\")
+
+
+def _escape_like(value: str) -> str:
+    return re.sub(r"([\\%_])", r"\\\1", value)
+
+
+def _normalize(f: Field, value: Any) -> Any:
+    """What the database hands back for `value`, without asking it."""
+    if value is None:
+        return None
+    if f.type == "date" and isinstance(value, datetime):
+        return to_utc_ms(value)
+    if f.type == "boolean":
+        return bool(value)
+    return value
+
+
+class Database(_Operations):
+    """The database behind an Identity: its engine, its schema and the adapter operations.
+
+    `Database()` opens $DATABASE_URL, or the SQLite file `bastion.db`. Connections are pooled;
+    nothing connects until the first operation. Use `async with Database(...)` or `await
+    db.close()` to release the pool.
+    """
+
+    def __init__(
+        self,
+        url: str | DatabaseURL | None = None,
+        *,
+        schema: Schema = CORE_SCHEMA,
+        pool_size: int | None = None,
+        echo: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+        id_factory: Callable[[], str] = generate_id,
+    ) -> None:
+        self.url = url if isinstance(url, DatabaseURL) else parse_database_url(url)
+        self.dialect = self.url.dialect
+        self.schema = schema
+        self.metadata = build_metadata(schema, self.dialect)
+        self._tables = {m: self.metadata.tables[schema.table_name(m)] for m in schema}
+        self._fields = {m: schema.fields(m) for m in schema}
+        self._clock = clock
+        self._new_id = id_factory
+        self.engine: AsyncEngine = _create_engine(self.url, pool_size=pool_size, echo=echo)
+        self._update_returning = bool(self.engine.dialect.update_returning)
+        # SQLite takes one writer at a time; queueing writers here avoids "database is
+        # locked" under load. In memory there is one shared connection, so everything queues.
+        lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._write_lock = lock
+        self._read_lock = lock if self.url.memory else None
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """`async with db.transaction() as tx:` — the same operations, committed together."""
+        return self._transaction()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Transaction]:
+        async with self._connection(write=True) as conn:
+            yield Transaction(self, conn)
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A raw SQLAlchemy connection, outside any transaction (for the migrator)."""
+        async with self._gate(write=True), self._open() as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        """Connect once; raises DatabaseUnavailable with the masked URL if that fails."""
+        async with self.connect():
+            pass
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.masked!r})"
+
+    @asynccontextmanager
+    async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        async with self._gate(write=write), self._open() as conn:
+            try:
+                async with conn.begin():
+                    yield conn
+            except DBAPIError as exc:
+                raise _translate(exc, self.url) from exc
+
+    def _gate(self, *, write: bool) -> AbstractAsyncContextManager[Any]:
+        lock = self._write_lock if write else self._read_lock
+        return lock if lock is not None else nullcontext()
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            conn = await self.engine.connect()
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to {self.url.masked}: {_reason(exc)}"
+            ) from exc
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+
+class Transaction(_Operations):
+    """The adapter operations inside one open transaction (see `Database.transaction`)."""
+
+    def __init__(self, db: Database, conn: AsyncConnection) -> None:
+        self.schema = db.schema
+        self._db = db
+        self._conn = conn
+        self._tables = db._tables
+        self._fields = db._fields
+        self._clock = db._clock
+        self._new_id = db._new_id
+        self._update_returning = db._update_returning
+
+    @asynccontextmanager
+    async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        try:
+            yield self._conn
+        except DBAPIError as exc:
+            raise _translate(exc, self._db.url) from exc
+
+
+def _create_engine(url: DatabaseURL, *, pool_size: int | None, echo: bool) -> AsyncEngine:
+    options: dict[str, Any] = {"echo": echo}
+    if url.dialect == "sqlite":
+        if url.memory:
+            options["poolclass"] = StaticPool
+        options["connect_args"] = {"timeout": 30}
+    else:
+        options["pool_size"] = pool_size or 10
+        options["max_overflow"] = 10
+        options["pool_recycle"] = 1800
+        timeout_arg = "timeout" if url.dialect == "postgresql" else "connect_timeout"
+        options["connect_args"] = {timeout_arg: 10}
+    engine = create_async_engine(url.url, **options)
+    if url.dialect == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect(url.memory))
+    elif url.dialect == "mysql":
+        event.listen(engine.sync_engine, "connect", _mysql_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(memory: bool) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")  # off by default; ON DELETE CASCADE needs it
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if not memory:
+            # WAL lets readers go on while one writer writes.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
+
+
+def _mysql_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # timestamp(3) columns are converted through the session time zone: keep it UTC.
+    cursor.execute("SET time_zone = '+00:00'")
+    cursor.close()
+
+
+_UNIQUE = re.compile(r"unique|duplicate", re.IGNORECASE)
+_MISSING_TABLE = re.compile(r"no such table|does not exist|doesn't exist", re.IGNORECASE)
+
+
+def _translate(exc: DBAPIError, url: DatabaseURL) -> DatabaseError:
+    if isinstance(exc, IntegrityError):
+        kind = UniqueViolation if _UNIQUE.search(str(exc.orig)) else ConstraintViolation
+        return kind(_reason(exc))
+    reason = _reason(exc)
+    if _MISSING_TABLE.search(reason):
+        return DatabaseError(f"{reason} in {url.masked}: run `bastion migrate`")
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return DatabaseUnavailable(f"database {url.masked} failed: {reason}")
+    return DatabaseError(reason)
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return text

@@ -1,0 +1,121 @@
+"""Column types that store values the way better-auth does on each dialect.
+
+Dates go in and come out as timezone-aware UTC datetimes with millisecond precision:
+SQLite keeps ISO-8601 text (`2026-11-23T02:56:39.424Z`, as better-auth's Kysely adapter writes
+it), PostgreSQL `timestamptz`, MySQL `timestamp(3)` read and written in UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Integer, Text
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
+
+__all__ = ["JSONValue", "UTCDateTime", "Bool", "to_utc_ms", "utc_now", "format_iso"]
+
+
+def to_utc_ms(value: datetime) -> datetime:
+    """Aware UTC, truncated to milliseconds. A naive datetime is taken to be UTC."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def utc_now() -> datetime:
+    return to_utc_ms(datetime.now(UTC))
+
+
+def format_iso(value: datetime) -> str:
+    """JavaScript's Date.toISOString(): `2026-11-23T02:56:39.424Z`."""
+    value = to_utc_ms(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _parse(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return to_utc_ms(value)
+    if isinstance(value, int | float):  # epoch milliseconds, as some adapters store them
+        return to_utc_ms(datetime.fromtimestamp(value / 1000, UTC))
+    if isinstance(value, bytes):
+        value = value.decode()
+    return to_utc_ms(datetime.fromisoformat(str(value).strip()))
+
+
+class _SQLiteDate(UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "date"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLiteDate())
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.TIMESTAMP(fsp=3))
+        return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = _parse(value)
+        if dialect.name == "sqlite":
+            return format_iso(value)
+        if dialect.name == "mysql":  # the connection's time_zone is UTC
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else _parse(value)
+
+
+class Bool(TypeDecorator[bool]):
+    """`boolean` where the dialect has it, `integer` 0/1 on SQLite (as better-auth creates it)."""
+
+    impl = Boolean
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Integer())
+        return dialect.type_descriptor(Boolean())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return int(bool(value)) if dialect.name == "sqlite" else bool(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> bool | None:
+        return None if value is None else bool(value)
+
+
+class JSONValue(TypeDecorator[Any]):
+    """JSON: `text` on SQLite, `jsonb` on PostgreSQL, `json` on MySQL."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB())
+        return dialect.type_descriptor(mysql.JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite" and value is not None:
+            return json.dumps(value, separators=(",", ":"))
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite" and value is not None:
+            return json.loads(value)
+        return value

@@ -1,0 +1,96 @@
+"""The schemas of better-auth's two-factor, username, admin, organization and jwt plugins,
+written with our schema registry (spec §8.4), in the order the reference DDL was made with.
+
+The plugins themselves come later; these prove the registry can express their tables."""
+
+from bastion.identity.db import NOW, Field, Reference, TableSpec
+
+USER = Reference("user")
+
+TWO_FACTOR = {
+    "user": TableSpec(
+        fields={"twoFactorEnabled": Field(type="boolean", required=False, default=False, input=False)}
+    ),
+    "twoFactor": TableSpec(
+        fields={
+            "secret": Field(type="string", index=True, returned=False),
+            "backupCodes": Field(type="string", returned=False),
+            "userId": Field(type="string", references=USER, index=True),
+            "verified": Field(type="boolean", required=False, default=True),
+            "failedVerificationCount": Field(type="number", required=False, default=0),
+            "lockedUntil": Field(type="date", required=False),
+        }
+    ),
+}
+
+USERNAME = {
+    "user": TableSpec(
+        fields={
+            "username": Field(type="string", required=False, unique=True, sortable=True),
+            "displayUsername": Field(type="string", required=False),
+        }
+    )
+}
+
+ADMIN = {
+    "user": TableSpec(
+        fields={
+            "role": Field(type="string", required=False, input=False),
+            "banned": Field(type="boolean", required=False, default=False, input=False),
+            "banReason": Field(type="string", required=False, input=False),
+            "banExpires": Field(type="date", required=False, input=False),
+        }
+    ),
+    "session": TableSpec(fields={"impersonatedBy": Field(type="string", required=False)}),
+}
+
+ORGANIZATION = {
+    "session": TableSpec(
+        fields={"activeOrganizationId": Field(type="string", required=False, input=False)}
+    ),
+    "organization": TableSpec(
+        fields={
+            "name": Field(type="string", sortable=True),
+            "slug": Field(type="string", unique=True, sortable=True),
+            "logo": Field(type="string", required=False),
+            "createdAt": Field(type="date"),
+            "metadata": Field(type="string", required=False),
+        }
+    ),
+    "member": TableSpec(
+        fields={
+            "organizationId": Field(type="string", references=Reference("organization"), index=True),
+            "userId": Field(type="string", references=USER, index=True),
+            "role": Field(type="string", sortable=True, default="member"),
+            "createdAt": Field(type="date"),
+        }
+    ),
+    "invitation": TableSpec(
+        fields={
+            "organizationId": Field(type="string", references=Reference("organization"), index=True),
+            "email": Field(type="string", index=True, sortable=True),
+            "role": Field(type="string", required=False, sortable=True),
+            "status": Field(type="string", sortable=True, default="pending"),
+            "expiresAt": Field(type="date"),
+            "createdAt": Field(type="date", default=NOW),
+            "inviterId": Field(type="string", references=USER),
+        }
+    ),
+}
+
+JWT = {
+    "jwks": TableSpec(
+        fields={
+            "publicKey": Field(type="string"),
+            "privateKey": Field(type="string"),
+            "createdAt": Field(type="date"),
+            "expiresAt": Field(type="date", required=False),
+            "alg": Field(type="string", required=False),
+            "crv": Field(type="string", required=False),
+        }
+    )
+}
+
+# The reference DDL lists user columns two-factor, username, admin and session columns
+# organization, admin — so the plugins are applied in this order.
+IN_REFERENCE_ORDER = [TWO_FACTOR, USERNAME, ORGANIZATION, ADMIN, JWT]

@@ -1,0 +1,228 @@
+"""The adapter on every dialect: what the identity layer will rely on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from bastion.identity.db import (
+    CORE_SCHEMA,
+    Database,
+    Field,
+    TableSpec,
+    UniqueViolation,
+    UnknownField,
+    and_,
+    contains,
+    ends_with,
+    eq,
+    gt,
+    gte,
+    in_,
+    lt,
+    lte,
+    migrate,
+    ne,
+    not_in,
+    or_,
+    starts_with,
+)
+
+# A table with the remaining field types, to round-trip them too.
+SCHEMA = CORE_SCHEMA.extend(
+    {
+        "note": TableSpec(
+            fields={
+                "title": Field(type="string", sortable=True),
+                "count": Field(type="number", required=False, default=0),
+                "big": Field(type="number", required=False, bigint=True),
+                "data": Field(type="json", required=False),
+                "tags": Field(type="string[]", required=False),
+                "flag": Field(type="boolean", required=False),
+            }
+        )
+    }
+)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    async with Database(database_url, schema=SCHEMA) as database:
+        await migrate(database)
+        yield database
+
+
+async def make_user(db: Database, email: str, name: str = "Ada") -> dict:
+    return await db.create("user", {"name": name, "email": email})
+
+
+async def test_create_fills_id_and_defaults(db: Database) -> None:
+    user = await make_user(db, "ada@example.com")
+    assert len(user["id"]) == 32 and user["id"].isalnum()
+    assert user["emailVerified"] is False
+    assert user["image"] is None
+    assert user["createdAt"] == user["updatedAt"]
+    assert user["createdAt"].tzinfo is UTC
+    assert await db.find_one("user", eq("id", user["id"])) == user
+
+
+async def test_dates_are_utc_with_millisecond_precision(db: Database) -> None:
+    user = await make_user(db, "ada@example.com")
+    paris = timezone(timedelta(hours=1))
+    expires = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=paris)
+    session = await db.create(
+        "session",
+        {"token": "t" * 32, "userId": user["id"], "expiresAt": expires},
+    )
+    found = await db.find_one("session", eq("token", "t" * 32))
+    assert found is not None
+    want = datetime(2031, 5, 6, 6, 8, 9, 123000, tzinfo=UTC)
+    assert found["expiresAt"] == session["expiresAt"] == want
+    assert found["expiresAt"].utcoffset() == timedelta(0)
+    assert found["updatedAt"] == found["createdAt"]  # filled on create
+
+
+async def test_every_field_type_round_trips(db: Database) -> None:
+    data = {"nested": {"a": [1, 2, "x"]}, "ok": True}
+    row = await db.create(
+        "note",
+        {"title": "t", "big": 2**40, "data": data, "tags": ["a", "b"], "flag": True},
+    )
+    assert row["count"] == 0
+    found = await db.find_one("note", {"id": row["id"]})
+    assert found == {
+        "id": row["id"], "title": "t", "count": 0, "big": 2**40,
+        "data": data, "tags": ["a", "b"], "flag": True,
+    }
+
+
+async def test_where_operators(db: Database) -> None:
+    for i, name in enumerate(["alpha", "beta", "gamma", "delta", "50%_off"]):
+        await db.create("note", {"title": name, "count": i})
+
+    async def titles(where: object, **kw: object) -> list[str]:
+        rows = await db.find_many("note", where, order_by="count", **kw)  # type: ignore[arg-type]
+        return [r["title"] for r in rows]
+
+    assert await titles(eq("title", "beta")) == ["beta"]
+    assert await titles(ne("title", "beta")) == ["alpha", "gamma", "delta", "50%_off"]
+    assert await titles(lt("count", 2)) == ["alpha", "beta"]
+    assert await titles(lte("count", 1)) == ["alpha", "beta"]
+    assert await titles(gt("count", 3)) == ["50%_off"]
+    assert await titles(gte("count", 3)) == ["delta", "50%_off"]
+    assert await titles(in_("title", ["gamma", "alpha", "zeta"])) == ["alpha", "gamma"]
+    assert await titles(in_("title", [])) == []
+    assert await titles(not_in("title", ["alpha", "beta", "gamma"])) == ["delta", "50%_off"]
+    assert await titles(contains("title", "elt")) == ["delta"]
+    assert await titles(contains("title", "%")) == ["50%_off"]  # wildcards are literal
+    assert await titles(contains("title", "_")) == ["50%_off"]
+    assert await titles(starts_with("title", "ga")) == ["gamma"]
+    assert await titles(ends_with("title", "ta")) == ["beta", "delta"]
+    assert await titles(gt("count", 0) & lt("count", 3)) == ["beta", "gamma"]
+    assert await titles(eq("count", 0) | eq("count", 4)) == ["alpha", "50%_off"]
+    assert await titles(and_(or_(eq("count", 0), eq("count", 1)), ne("title", "alpha"))) == ["beta"]
+    assert await titles({"title": "gamma", "count": 2}) == ["gamma"]
+    assert await titles(None) == ["alpha", "beta", "gamma", "delta", "50%_off"]
+    assert await titles(eq("data", None)) == ["alpha", "beta", "gamma", "delta", "50%_off"]
+
+
+async def test_order_limit_offset_select_and_count(db: Database) -> None:
+    for i in range(5):
+        await db.create("note", {"title": f"n{i}", "count": i})
+    rows = await db.find_many("note", order_by="-count", limit=2, offset=1, select=["title"])
+    assert rows == [{"title": "n3"}, {"title": "n2"}]
+    assert await db.count("note") == 5
+    assert await db.count("note", gte("count", 3)) == 2
+
+
+async def test_update_returns_the_updated_row(db: Database) -> None:
+    user = await make_user(db, "ada@example.com")
+    await asyncio.sleep(0.005)
+    # The update changes the field the where matched on: the row is still returned.
+    updated = await db.update(
+        "user", eq("email", "ada@example.com"), {"email": "ada@new.example", "emailVerified": True}
+    )
+    assert updated is not None
+    assert updated["id"] == user["id"]
+    assert updated["email"] == "ada@new.example"
+    assert updated["emailVerified"] is True
+    assert updated["updatedAt"] > user["updatedAt"]  # on_update=NOW
+    assert updated["createdAt"] == user["createdAt"]
+    assert await db.find_one("user", {"id": user["id"]}) == updated
+    assert await db.update("user", eq("email", "nobody@example.com"), {"name": "x"}) is None
+
+
+async def test_update_many_and_delete_many_count_rows(db: Database) -> None:
+    for i in range(4):
+        await db.create("note", {"title": "x", "count": i})
+    assert await db.update_many("note", lt("count", 2), {"title": "low"}) == 2
+    assert await db.count("note", eq("title", "low")) == 2
+    assert await db.delete_many("note", eq("title", "low")) == 2
+    assert await db.delete("note", eq("count", 3)) is True
+    assert await db.delete("note", eq("count", 3)) is False
+    assert await db.count("note") == 1
+
+
+async def test_unique_violation_is_typed(db: Database) -> None:
+    await make_user(db, "ada@example.com")
+    with pytest.raises(UniqueViolation):
+        await make_user(db, "ada@example.com", name="Other")
+    assert await db.count("user") == 1
+
+
+async def test_deleting_a_user_cascades_to_sessions_and_accounts(db: Database) -> None:
+    user = await make_user(db, "ada@example.com")
+    later = datetime.now(UTC) + timedelta(days=7)
+    await db.create("session", {"token": "a" * 32, "userId": user["id"], "expiresAt": later})
+    await db.create(
+        "account",
+        {"issuer": "local:credential", "accountId": user["id"], "providerId": "credential",
+         "userId": user["id"], "password": "salt:key"},
+    )
+    assert await db.delete("user", {"id": user["id"]})
+    assert await db.count("session") == 0
+    assert await db.count("account") == 0
+
+
+async def test_transaction_commits_together_or_not_at_all(db: Database) -> None:
+    async with db.transaction() as tx:
+        user = await tx.create("user", {"name": "Ada", "email": "ada@example.com"})
+        await tx.update("user", {"id": user["id"]}, {"name": "Ada L."})
+    assert (await db.find_one("user", {"id": user["id"]}))["name"] == "Ada L."  # type: ignore[index]
+
+    with pytest.raises(UniqueViolation):
+        async with db.transaction() as tx:
+            await tx.create("user", {"name": "Bob", "email": "bob@example.com"})
+            await tx.create("user", {"name": "Eve", "email": "ada@example.com"})
+    assert await db.find_one("user", eq("email", "bob@example.com")) is None
+
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await tx.create("user", {"name": "Carl", "email": "carl@example.com"})
+            raise RuntimeError("the caller fails half-way")
+    assert await db.count("user") == 1
+
+
+async def test_concurrent_writes_all_land(db: Database) -> None:
+    await asyncio.gather(*(make_user(db, f"u{i}@example.com") for i in range(30)))
+    assert await db.count("user") == 30
+
+
+async def test_unknown_fields_and_tables_are_refused(db: Database) -> None:
+    with pytest.raises(UnknownField, match="nickname"):
+        await db.create("user", {"name": "A", "email": "a@example.com", "nickname": "x"})
+    with pytest.raises(UnknownField, match="nickname"):
+        await db.find_many("user", eq("nickname", "x"))
+    with pytest.raises(UnknownField, match="people"):
+        await db.count("people")
+    assert await db.count("user") == 0
+
+
+async def test_in_memory_sqlite_shares_one_database() -> None:
+    async with Database("sqlite://") as db:
+        await migrate(db)
+        await asyncio.gather(*(make_user(db, f"u{i}@example.com") for i in range(10)))
+        assert await db.count("user") == 10
