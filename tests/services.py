@@ -17,7 +17,9 @@ from contextlib import asynccontextmanager
 import pytest
 from sqlalchemy.engine import make_url
 
-POSTGRES_URL = os.environ.get("BASTION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "BASTION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 MYSQL_URL = os.environ.get("BASTION_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 REQUIRE_SERVICES = os.environ.get("BASTION_REQUIRE_SERVICES", "") not in ("", "0")
 
@@ -39,8 +41,12 @@ async def _admin_execute(kind: str, statement: str) -> None:
 
         url = make_url(POSTGRES_URL)
         conn = await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-            database=url.database, timeout=5,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            timeout=5,
         )
         try:
             await conn.execute(statement)
@@ -51,8 +57,12 @@ async def _admin_execute(kind: str, statement: str) -> None:
 
         url = make_url(MYSQL_URL)
         conn = await asyncmy.connect(
-            host=url.host, port=url.port or 3306, user=url.username or "root",
-            password=url.password or "", database=url.database, connect_timeout=5,
+            host=url.host,
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            database=url.database,
+            connect_timeout=5,
         )
         try:
             async with conn.cursor() as cursor:

@@ -18,6 +18,12 @@
 //            stdout: {"user":{...as returned...},"token":"<session token>"}
 //   sql      the SQL the migrator would run (compileMigrations()), as text;
 //            empty output when the schema is already up to date.
+//   check    dry run, changes nothing: what `migrate` would do plus
+//            better-auth's own schema findings;
+//            stdout: {"created":[tables],"added":[tables],"indexes":[names],
+//                     "unsafe":[messages],"problems":[messages]}
+//            ("problems" = columns better-auth never writes that are NOT NULL
+//            without a default: TS better-auth refuses such a schema at runtime)
 //
 // Other env:
 //   BETTER_AUTH_SECRET  default: a fixed test secret (>= 32 chars)
@@ -27,11 +33,15 @@
 //                       are written/read as UTC regardless of the Node TZ);
 //                       set to "local" for mysql2's own default behaviour.
 //   BA_LOG_LEVEL        better-auth logger level (default "warn").
+//   BA_VALIDATE_SCHEMA  "0" sets advanced.database.validateSchema=false (by
+//                       default better-auth 1.7 checks the live schema before
+//                       its first query and throws SchemaMismatchError).
 //
 // Exit code 0 on success; non-zero with the error on stderr otherwise. DB
 // handles are always closed so the process exits promptly.
 
 import process from "node:process";
+import { inspect } from "node:util";
 
 // Keep stdout clean for the single JSON result line: anything a library prints
 // through console.log/info/debug goes to stderr instead.
@@ -42,12 +52,12 @@ const writeStdout = (text) =>
 for (const name of ["log", "info", "debug"]) console[name] = console.error;
 
 const DEFAULT_SECRET = "bastion-e2e-test-secret-0123456789abcdef0123456789";
-const COMMANDS = new Set(["migrate", "seed", "sql"]);
+const COMMANDS = new Set(["migrate", "seed", "sql", "check"]);
 
 function usage(msg) {
   if (msg) console.error(`ba-peer: ${msg}`);
   console.error(
-    "usage: DB_KIND=sqlite|postgres|mysql DB_URL=<path|url> node ba-peer.mjs migrate|seed|sql",
+    "usage: DB_KIND=sqlite|postgres|mysql DB_URL=<path|url> node ba-peer.mjs migrate|seed|sql|check",
   );
   process.exit(2);
 }
@@ -103,6 +113,9 @@ async function main() {
       database,
       emailAndPassword: { enabled: true },
       telemetry: { enabled: false },
+      ...(process.env.BA_VALIDATE_SCHEMA === "0"
+        ? { advanced: { database: { validateSchema: false } } }
+        : {}),
       logger: {
         level: process.env.BA_LOG_LEVEL ?? "warn",
         disableColors: true,
@@ -112,12 +125,19 @@ async function main() {
     };
 
     const migrate = async () => {
-      const { toBeCreated, toBeAdded, runMigrations } = await getMigrations(options);
+      const plan = await getMigrations(options);
       const result = {
-        created: toBeCreated.map((t) => t.table),
-        added: toBeAdded.map((t) => t.table),
+        created: plan.toBeCreated.map((t) => t.table),
+        added: plan.toBeAdded.map((t) => t.table),
       };
-      console.error(`ba-peer: migrate ${kind}: ${JSON.stringify(result)}`);
+      console.error(
+        `ba-peer: migrate ${kind}: ${JSON.stringify({
+          ...result,
+          indexes: plan.toBeAddedIndexes.map((i) => i.name),
+          problems: plan.schemaProblems,
+        })}`,
+      );
+      const { runMigrations } = plan;
       await runMigrations();
       return result;
     };
@@ -128,7 +148,19 @@ async function main() {
     } else if (command === "sql") {
       const { compileMigrations } = await getMigrations(options, { throwOnUnsafe: false });
       const text = await compileMigrations();
-      output = text ? (text.endsWith("\n") ? text : text + "\n") : "";
+      // compileMigrations() yields just ";" when there is nothing to do.
+      const trimmed = text.trim();
+      output = trimmed === "" || trimmed === ";" ? "" : trimmed + "\n";
+    } else if (command === "check") {
+      const plan = await getMigrations(options, { throwOnUnsafe: false });
+      output =
+        JSON.stringify({
+          created: plan.toBeCreated.map((t) => t.table),
+          added: plan.toBeAdded.map((t) => t.table),
+          indexes: plan.toBeAddedIndexes.map((i) => i.name),
+          unsafe: plan.unsafeChanges,
+          problems: plan.schemaProblems,
+        }) + "\n";
     } else if (command === "seed") {
       if (process.env.SEED_MIGRATE === "1") await migrate();
       const auth = betterAuth(options);
@@ -150,9 +182,9 @@ async function main() {
 main().then(
   () => process.exit(0),
   (err) => {
-    // APIError from better-call carries status/body; print everything useful.
-    const extra = err && typeof err === "object" && "body" in err ? ` ${JSON.stringify(err.body)}` : "";
-    console.error(`ba-peer: error: ${err?.stack ?? err}${extra}`);
+    // inspect() shows message, stack and extra props (APIError's body,
+    // SchemaMismatchError's findings, pg/mysql error codes, ...).
+    console.error(`ba-peer: error: ${inspect(err, { depth: 6 })}`);
     process.exit(1);
   },
 );

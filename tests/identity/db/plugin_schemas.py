@@ -9,7 +9,9 @@ USER = Reference("user")
 
 TWO_FACTOR = {
     "user": TableSpec(
-        fields={"twoFactorEnabled": Field(type="boolean", required=False, default=False, input=False)}
+        fields={
+            "twoFactorEnabled": Field(type="boolean", required=False, default=False, input=False)
+        }
     ),
     "twoFactor": TableSpec(
         fields={
@@ -59,7 +61,9 @@ ORGANIZATION = {
     ),
     "member": TableSpec(
         fields={
-            "organizationId": Field(type="string", references=Reference("organization"), index=True),
+            "organizationId": Field(
+                type="string", references=Reference("organization"), index=True
+            ),
             "userId": Field(type="string", references=USER, index=True),
             "role": Field(type="string", sortable=True, default="member"),
             "createdAt": Field(type="date"),
@@ -67,7 +71,9 @@ ORGANIZATION = {
     ),
     "invitation": TableSpec(
         fields={
-            "organizationId": Field(type="string", references=Reference("organization"), index=True),
+            "organizationId": Field(
+                type="string", references=Reference("organization"), index=True
+            ),
             "email": Field(type="string", index=True, sortable=True),
             "role": Field(type="string", required=False, sortable=True),
             "status": Field(type="string", sortable=True, default="pending"),

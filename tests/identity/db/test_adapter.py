@@ -94,8 +94,13 @@ async def test_every_field_type_round_trips(db: Database) -> None:
     assert row["count"] == 0
     found = await db.find_one("note", {"id": row["id"]})
     assert found == {
-        "id": row["id"], "title": "t", "count": 0, "big": 2**40,
-        "data": data, "tags": ["a", "b"], "flag": True,
+        "id": row["id"],
+        "title": "t",
+        "count": 0,
+        "big": 2**40,
+        "data": data,
+        "tags": ["a", "b"],
+        "flag": True,
     }
 
 
@@ -179,8 +184,12 @@ async def test_deleting_a_user_cascades_to_sessions_and_accounts(db: Database) -
     await db.create("session", {"token": "a" * 32, "userId": user["id"], "expiresAt": later})
     await db.create(
         "account",
-        {"issuer": "local:credential", "accountId": user["id"], "providerId": "credential",
-         "userId": user["id"], "password": "salt:key"},
+        {
+            "accountId": user["id"],
+            "providerId": "credential",
+            "userId": user["id"],
+            "password": "salt:key",
+        },
     )
     assert await db.delete("user", {"id": user["id"]})
     assert await db.count("session") == 0

@@ -1,9 +1,9 @@
 """The database layer: one schema, three dialects, an adapter and a migrator.
 
-    db = Database("postgresql://…")          # or $DATABASE_URL, or sqlite:///bastion.db
-    await migrate(db)
-    user = await db.create("user", {"name": "Ada", "email": "ada@example.com"})
-    await db.find_one("user", eq("email", "ada@example.com"))
+db = Database("postgresql://…")          # or $DATABASE_URL, or sqlite:///bastion.db
+await migrate(db)
+user = await db.create("user", {"name": "Ada", "email": "ada@example.com"})
+await db.find_one("user", eq("email", "ada@example.com"))
 """
 
 from .adapter import Database, Row, Transaction
@@ -18,12 +18,24 @@ from .errors import (
     UnsafeMigration,
 )
 from .migrate import MigrationPlan, migrate, plan_migration
-from .schema import CORE_SCHEMA, NOW, Field, FieldType, Index, Reference, Schema, SchemaConflict, TableSpec
-from .url import DEFAULT_DATABASE_URL, DatabaseURL, mask_url, parse_database_url
+from .schema import (
+    ACCOUNT_ISSUER,
+    CORE_SCHEMA,
+    NOW,
+    Field,
+    FieldType,
+    Index,
+    Reference,
+    Schema,
+    SchemaConflict,
+    TableSpec,
+)
+from .url import DEFAULT_DATABASE_URL, DatabaseURL, Dialect, mask_url, parse_database_url
 from .where import (
     AllOf,
     AnyOf,
     Condition,
+    Operator,
     Where,
     and_,
     contains,
@@ -41,6 +53,7 @@ from .where import (
 )
 
 __all__ = [
+    "ACCOUNT_ISSUER",
     "CORE_SCHEMA",
     "DEFAULT_DATABASE_URL",
     "NOW",
@@ -52,12 +65,14 @@ __all__ = [
     "DatabaseError",
     "DatabaseURL",
     "DatabaseUnavailable",
+    "Dialect",
     "Field",
     "FieldType",
     "Index",
     "InvalidDatabaseURL",
     "MigrationError",
     "MigrationPlan",
+    "Operator",
     "Reference",
     "Row",
     "Schema",

@@ -7,6 +7,7 @@ here, as better-auth's adapter applies them, because the DDL carries almost none
 from __future__ import annotations
 
 import asyncio
+import operator
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -218,14 +219,8 @@ class _Operations(ABC):
             return column.is_(None) if value is None else column == value
         if op == "ne":
             return column.is_not(None) if value is None else column != value
-        if op == "lt":
-            return column < value
-        if op == "lte":
-            return column <= value
-        if op == "gt":
-            return column > value
-        if op == "gte":
-            return column >= value
+        if op in _ORDERINGS:
+            return _ORDERINGS[op](column, value)
         if op == "in":
             return column.in_(value) if value else false()
         if op == "not_in":
@@ -240,6 +235,14 @@ class _Operations(ABC):
         else:
             raise ValueError(f"unknown operator {op!r}")
         return column.like(pattern, escape="\\")
+
+
+_ORDERINGS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
 
 
 def _escape_like(value: str) -> str:

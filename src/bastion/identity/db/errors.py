@@ -1,13 +1,13 @@
 """Database errors, as types callers can catch at any depth.
 
-    DatabaseError
-     ├── InvalidDatabaseURL      the URL names no database we support, or a driver is missing
-     ├── DatabaseUnavailable     the database did not answer or refused our credentials
-     ├── ConstraintViolation     a write broke a constraint
-     │    └── UniqueViolation    ... a unique one (an email that exists, say)
-     ├── UnknownField            a field or model that is not in the schema
-     └── MigrationError          the schema cannot be brought up to date safely
-          └── UnsafeMigration    a required column without a default on a table with rows
+DatabaseError
+ ├── InvalidDatabaseURL      the URL names no database we support, or a driver is missing
+ ├── DatabaseUnavailable     the database did not answer or refused our credentials
+ ├── ConstraintViolation     a write broke a constraint
+ │    └── UniqueViolation    ... a unique one (an email that exists, say)
+ ├── UnknownField            a field or model that is not in the schema
+ └── MigrationError          the schema cannot be brought up to date safely
+      └── UnsafeMigration    a required column without a default on a table with rows
 """
 
 from __future__ import annotations

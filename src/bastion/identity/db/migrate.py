@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Column, MetaData, Table, inspect, text
 from sqlalchemy import types as satypes
 from sqlalchemy.engine import Connection, Dialect, Inspector
+from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
 
@@ -130,14 +131,18 @@ def _plan_columns(
                 if static is None:
                     plan.unsafe.append(_unsafe_message(table.name, column.name, has_rows))
                     continue
-                if has_rows or column.server_default is None:
+                if column.server_default is None:  # NOW has CURRENT_TIMESTAMP, but not on SQLite
                     default = static
         plan.added_columns.append(f"{table.name}.{column.name}")
         plan.statements.extend(_add_column(table, column, f, default, conn.dialect, db))
+    known = {table.c[key].name for key in fields}
+    for name, found in reflected.items():
+        if name not in known and not found["nullable"] and found.get("default") is None:
+            plan.warnings.append(_unwritten_message(table.name, name))
 
 
 def _check_existing(
-    plan: MigrationPlan, table: str, column: Column[Any], f: Field, found: dict[str, Any]
+    plan: MigrationPlan, table: str, column: Column[Any], f: Field, found: ReflectedColumn
 ) -> None:
     want, have = _family(column.type), _family(found["type"])
     if want != have and not {want, have} <= _COMPATIBLE.get(want, set()):
@@ -194,7 +199,9 @@ def _existing_indexes(
     quoted = conn.dialect.identifier_preparer.quote(table)
     for row in conn.exec_driver_sql(f"PRAGMA index_list({quoted})").mappings():
         iname = conn.dialect.identifier_preparer.quote(row["name"])
-        cols = tuple(r["name"] for r in conn.exec_driver_sql(f"PRAGMA index_info({iname})").mappings())
+        cols = tuple(
+            r["name"] for r in conn.exec_driver_sql(f"PRAGMA index_info({iname})").mappings()
+        )
         found.add((cols, bool(row["unique"])))
     return found
 
@@ -202,6 +209,19 @@ def _existing_indexes(
 def _has_rows(conn: Connection, table: Table) -> bool:
     quoted = conn.dialect.identifier_preparer.format_table(table)
     return conn.execute(text(f"SELECT 1 FROM {quoted} LIMIT 1")).first() is not None
+
+
+def _unwritten_message(table: str, column: str) -> str:
+    message = (
+        f"{table}.{column} is NOT NULL without a default and not in the schema: inserts into "
+        f"{table} will fail until it is made nullable or given a default"
+    )
+    if (table, column) == ("account", "issuer"):
+        message += (
+            " (a better-auth 1.7.0-1.7.2 database: serve it with "
+            "CORE_SCHEMA.extend(ACCOUNT_ISSUER), or relax the column as better-auth 1.7.3+ does)"
+        )
+    return message
 
 
 def _unsafe_message(table: str, column: str, has_rows: bool | None) -> str:
@@ -232,9 +252,7 @@ def _add_column(
     server_default = column.server_default
     if default is not None:
         server_default = text(_literal(default, f, dialect.name))  # type: ignore[assignment]
-    copy = Column(
-        column.name, column.type, nullable=column.nullable, server_default=server_default
-    )
+    copy = Column(column.name, column.type, nullable=column.nullable, server_default=server_default)
     Table(table.name, MetaData(), copy)  # CreateColumn wants the column attached to a table
     prep = dialect.identifier_preparer
     head = f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {_sql(CreateColumn(copy), dialect)}"
@@ -279,7 +297,9 @@ def _literal(value: Any, f: Field, dialect: str) -> str:
         if dialect == "sqlite":
             return _quote(format_iso(moment))
         if dialect == "mysql":
-            return _quote(moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}")
+            return _quote(
+                moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+            )
         return _quote(moment.isoformat())
     if f.type == "string":
         return _quote(str(value))
@@ -299,7 +319,9 @@ def _family(type_: Any) -> str:
     if isinstance(type_, satypes.TypeDecorator):
         return _family(type_.impl)
     for family, classes in _FAMILIES:
-        if isinstance(type_, classes) or (isinstance(affinity, type) and issubclass(affinity, classes)):
+        if isinstance(type_, classes) or (
+            isinstance(affinity, type) and issubclass(affinity, classes)
+        ):
             return family
     return "other"
 

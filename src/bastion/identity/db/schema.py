@@ -14,6 +14,7 @@ from typing import Any, Literal
 from .errors import UnknownField
 
 __all__ = [
+    "ACCOUNT_ISSUER",
     "CORE_SCHEMA",
     "NOW",
     "Field",
@@ -182,7 +183,8 @@ def _user_ref() -> Reference:
     return Reference("user")
 
 
-# better-auth 1.7's core tables (spec §8.2), in its creation order.
+# better-auth's core tables (spec §8.2) as its current releases (1.7.3 and later) create
+# them, in its creation order.
 CORE_SCHEMA = Schema(
     {
         "user": TableSpec(
@@ -208,7 +210,6 @@ CORE_SCHEMA = Schema(
         ),
         "account": TableSpec(
             fields={
-                "issuer": Field(type="string"),
                 "accountId": Field(type="string"),
                 "providerId": Field(type="string"),
                 "userId": Field(type="string", references=_user_ref(), index=True),
@@ -222,7 +223,6 @@ CORE_SCHEMA = Schema(
                 "createdAt": Field(type="date", default=NOW),
                 "updatedAt": Field(type="date", on_update=NOW),
             },
-            indexes=[Index("issuer", "accountId", unique=True)],
         ),
         "verification": TableSpec(
             fields={
@@ -235,3 +235,14 @@ CORE_SCHEMA = Schema(
         ),
     }
 )
+
+
+# better-auth 1.7.0-1.7.2 required `account.issuer`, unique with `accountId` (the spec's
+# reference DDL); 1.7.3 went back to (providerId, accountId) and stopped writing it. A
+# database made by those three releases is served with CORE_SCHEMA.extend(ACCOUNT_ISSUER).
+ACCOUNT_ISSUER = {
+    "account": TableSpec(
+        fields={"issuer": Field(type="string"), "accountId": Field(type="string")},
+        indexes=[Index("issuer", "accountId", unique=True)],
+    )
+}

@@ -84,7 +84,9 @@ def column_type(f: Field, dialect: Dialect, *, key: bool = False) -> TypeEngine[
     return JSONValue()
 
 
-def _column(schema: Schema, name: str, f: Field, dialect: Dialect, *, in_composite: bool) -> Column[Any]:
+def _column(
+    schema: Schema, name: str, f: Field, dialect: Dialect, *, in_composite: bool
+) -> Column[Any]:
     db_name = f.column or name
     if name == "id":
         type_: TypeEngine[Any] = String(36) if dialect == "mysql" else Text()

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
-__all__ = ["JSONValue", "UTCDateTime", "Bool", "to_utc_ms", "utc_now", "format_iso"]
+__all__ = ["Bool", "JSONValue", "UTCDateTime", "format_iso", "to_utc_ms", "utc_now"]
 
 
 def to_utc_ms(value: datetime) -> datetime:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import ArgumentError
 
 from .errors import InvalidDatabaseURL
 
-__all__ = ["DEFAULT_DATABASE_URL", "Dialect", "DatabaseURL", "mask_url", "parse_database_url"]
+__all__ = ["DEFAULT_DATABASE_URL", "DatabaseURL", "Dialect", "mask_url", "parse_database_url"]
 
 DEFAULT_DATABASE_URL = "sqlite:///bastion.db"
 
@@ -73,9 +73,7 @@ def mask_url(text: str) -> str:
         return f"{scheme}{sep}{user}:***@{tail}" if ":" in userinfo else text
 
 
-def parse_database_url(
-    text: str | None = None, env: Mapping[str, str] = os.environ
-) -> DatabaseURL:
+def parse_database_url(text: str | None = None, env: Mapping[str, str] = os.environ) -> DatabaseURL:
     """Resolve `text` (or $DATABASE_URL, or the SQLite default) to an async SQLAlchemy URL."""
     if text is None:
         text = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -99,7 +97,9 @@ def parse_database_url(
     memory = False
     if dialect == "sqlite":
         memory = url.database in (None, "", ":memory:")
-        url = url.set(drivername=f"sqlite+{driver}", database=":memory:" if memory else url.database)
+        url = url.set(
+            drivername=f"sqlite+{driver}", database=":memory:" if memory else url.database
+        )
     elif dialect == "postgresql":
         url = url.set(drivername=f"postgresql+{driver}")
         if driver == "asyncpg" and "sslmode" in url.query:
