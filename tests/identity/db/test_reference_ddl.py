@@ -1,4 +1,4 @@
-"""Our tables against the DDL better-auth 1.7's migrator emits (spec/better-auth-ddl-*.sql).
+"""Our tables against the DDL better-auth 1.7's migrator emits (tests/fixtures/*.sql).
 
 That DDL was made by better-auth 1.7.1, whose `account` table has a required `issuer`
 column (1.7.0-1.7.2; 1.7.3 removed it again): it is compared with CORE_SCHEMA plus
@@ -22,14 +22,12 @@ from bastion.identity.db import ACCOUNT_ISSUER, CORE_SCHEMA, Database, Schema, m
 from tests.identity.db.plugin_schemas import IN_REFERENCE_ORDER
 from tests.services import scratch_database
 
-SPEC = Path(__file__).resolve().parents[4] / "shared" / "spec"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SECTION = re.compile(r"^-- ===== (\w+) \((\w+)\) =====$", re.MULTILINE)
 
 
 def reference_statements(which: str, dialect: str) -> list[str]:
-    path = SPEC / f"better-auth-ddl-{which}.sql"
-    if not path.exists():
-        pytest.fail(f"the reference DDL {path} is missing", pytrace=False)
+    path = FIXTURES / f"better-auth-ddl-{which}.sql"
     text = path.read_text()
     parts = SECTION.split(text)
     names = {"postgresql": "postgres"}.get(dialect, dialect)
