@@ -87,7 +87,7 @@ async def scratch_database(kind: str) -> AsyncIterator[str]:
     quote = '"' if kind == "postgresql" else "`"
     try:
         await _admin_execute(kind, f"CREATE DATABASE {quote}{name}{quote}")
-    except (OSError, TimeoutError) as exc:
+    except Exception as exc:  # any driver's "cannot connect": the service is not usable
         _down[kind] = f"{exc}"
         service_missing(kind, str(exc))
     base = make_url(POSTGRES_URL if kind == "postgresql" else MYSQL_URL)
