@@ -21,9 +21,10 @@ POSTGRES_URL = os.environ.get(
     "BASTION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 MYSQL_URL = os.environ.get("BASTION_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+REDIS_URL = os.environ.get("BASTION_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("BASTION_REQUIRE_SERVICES", "") not in ("", "0")
 
-SERVICE_NAMES = {"postgresql": "PostgreSQL", "mysql": "MariaDB/MySQL"}
+SERVICE_NAMES = {"postgresql": "PostgreSQL", "mysql": "MariaDB/MySQL", "redis": "Redis"}
 _down: dict[str, str] = {}
 
 
@@ -95,3 +96,25 @@ async def scratch_database(kind: str) -> AsyncIterator[str]:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
         await _admin_execute(kind, f"DROP DATABASE IF EXISTS {quote}{name}{quote}")
+
+
+async def redis_url_or_skip() -> str:
+    """$BASTION_TEST_REDIS_URL (default: the local Redis, database 15) if Redis answers
+    there; else skip, naming it (or, with $BASTION_REQUIRE_SERVICES, fail).
+
+    Tests share that database: each keeps to keys under its own random prefix.
+    """
+    if "redis" in _down:
+        service_missing("redis", _down["redis"])
+    try:
+        import redis.asyncio
+
+        client = redis.asyncio.from_url(REDIS_URL, socket_connect_timeout=2)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+    except Exception as exc:  # not installed, refused, timed out, auth: not usable
+        _down["redis"] = f"{exc}"
+        service_missing("redis", str(exc))
+    return REDIS_URL

@@ -91,7 +91,7 @@ async def test_migrate_sql_prints_and_runs_nothing(dialect: str) -> None:
         ("postgresql://postgres:tiger@nohost.invalid/app", "cannot connect to"),
         (
             "sqlite:////nonexistent/folder/app.db",
-            "cannot connect to sqlite:////nonexistent/folder/app.db",
+            "cannot connect to sqlite:////nonexistent/folder/app.db: the folder",
         ),
     ],
 )

@@ -1,15 +1,372 @@
-"""Random identifiers and (later) the other primitives better-auth uses."""
+"""The crypto primitives better-auth uses, byte-compatible with better-auth 1.7 (spec §4, §7).
+
+* Random identifiers: `generate_id`, `random_string` and the named alphabets.
+* HMAC-SHA256 signatures (`hmac_sign`, `hmac_verify`) and identifier hashing (`sha256_base64url`).
+* Password hashing in better-auth's scrypt format (`PasswordHasher`), or the user's own
+  (`PasswordHashing`, `PasswordFunctions`).
+* The HS256 email-verification JWT (`sign_jwt`, `verify_jwt`).
+
+Strings are turned into bytes as JavaScript's `TextEncoder` does (UTF-8, a lone surrogate becomes
+U+FFFD), so a value signed here verifies there and back.
+
+Exceptions::
+
+    TokenError          a JWT was refused
+    ├── InvalidToken    malformed, badly signed, wrong algorithm, bad or missing claims
+    └── TokenExpired    well signed, but `exp` has passed
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
+import hmac
+import math
+import os
 import secrets
 import string
+import unicodedata
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
 
-__all__ = ["generate_id"]
+import jwt
+from jwt.types import Options
 
-_ALPHABET = string.ascii_letters + string.digits
+__all__ = [
+    "ALPHANUMERIC",
+    "DIGITS",
+    "LETTERS",
+    "LOWER_ALPHANUMERIC",
+    "URL_SAFE",
+    "InvalidToken",
+    "PasswordFunctions",
+    "PasswordHasher",
+    "PasswordHashing",
+    "TokenError",
+    "TokenExpired",
+    "decode_base64_any",
+    "generate_id",
+    "hmac_sha256",
+    "hmac_sign",
+    "hmac_verify",
+    "random_string",
+    "sha256_base64url",
+    "sign_jwt",
+    "verify_jwt",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Random identifiers (§4)
+
+ALPHANUMERIC: Final = string.ascii_uppercase + string.ascii_lowercase + string.digits
+"""[A-Za-z0-9]: row ids, session tokens, reset tokens, backup codes."""
+LOWER_ALPHANUMERIC: Final = string.digits + string.ascii_lowercase
+"""[0-9a-z]: the delete-account token."""
+URL_SAFE: Final = string.ascii_lowercase + string.digits + string.ascii_uppercase + "-_"
+"""[a-z0-9A-Z-_]: OAuth state, PKCE verifier, TOTP secret, 2FA and trust-device ids."""
+LETTERS: Final = string.ascii_letters
+"""[a-zA-Z]: the magic-link token."""
+DIGITS: Final = string.digits
+"""[0-9]: email and 2FA one-time codes."""
+
+
+def random_string(length: int, alphabet: str) -> str:
+    """`length` characters drawn uniformly from `alphabet` with a CSPRNG (`secrets`, no modulo
+    bias, like better-auth's rejection sampling)."""
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    if not alphabet or len(set(alphabet)) != len(alphabet):
+        raise ValueError("alphabet must be non-empty, without repeated characters")
+    return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
 def generate_id(length: int = 32) -> str:
     """better-auth's id and token shape: `length` characters of [A-Za-z0-9] from a CSPRNG."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    return random_string(length, ALPHANUMERIC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bytes, base64, HMAC (§7.2)
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 as JavaScript's TextEncoder writes it: a lone surrogate becomes U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        wellformed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return wellformed.encode("utf-8")
+
+
+_STD_ALPHABET: Final = frozenset(string.ascii_letters + string.digits + "+/")
+_URL_ALPHABET: Final = frozenset(string.ascii_letters + string.digits + "-_")
+
+
+def decode_base64_any(text: str) -> bytes:
+    """Decode base64 as better-auth's decoder does: the URL-safe alphabet when the text holds
+    `-` or `_`, else the standard one; padding optional (decoding stops at the first `=`).
+
+    Raises `ValueError` on a character outside the chosen alphabet or an impossible length.
+    """
+    urlsafe = "-" in text or "_" in text
+    body = text.split("=", 1)[0]
+    allowed = _URL_ALPHABET if urlsafe else _STD_ALPHABET
+    if not all(char in allowed for char in body):
+        raise ValueError("invalid base64 character")
+    if len(body) % 4 == 1:
+        raise ValueError("invalid base64 length")
+    padded = body + "=" * (-len(body) % 4)
+    if urlsafe:
+        return base64.urlsafe_b64decode(padded)
+    return base64.b64decode(padded, validate=True)
+
+
+def hmac_sha256(secret: str, value: str) -> bytes:
+    """The raw HMAC-SHA256 of `value` keyed with `secret` (both UTF-8)."""
+    return hmac.digest(_utf8(secret), _utf8(value), "sha256")
+
+
+def hmac_sign(secret: str, value: str, *, urlsafe: bool = False) -> str:
+    """better-auth's `createHMAC("SHA-256", enc).sign`: standard base64 with padding (44
+    characters, the signed-cookie form), or base64url without padding when `urlsafe`."""
+    digest = hmac_sha256(secret, value)
+    if urlsafe:
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return base64.b64encode(digest).decode("ascii")
+
+
+def hmac_verify(secret: str, value: str, signature: str) -> bool:
+    """Constant-time check of an HMAC-SHA256 signature in either base64 alphabet, padded or
+    not (better-auth's verifier auto-detects). Anything undecodable is simply invalid."""
+    try:
+        provided = decode_base64_any(signature)
+    except ValueError:
+        return False
+    return hmac.compare_digest(hmac_sha256(secret, value), provided)
+
+
+def sha256_base64url(value: str) -> str:
+    """Identifier hashing: base64url, unpadded, of SHA-256(UTF-8(value))."""
+    digest = hashlib.sha256(_utf8(value)).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------
+# Password hashing (§7.1)
+
+_SCRYPT_N: Final = 16384
+_SCRYPT_R: Final = 16
+_SCRYPT_P: Final = 1
+_SCRYPT_DKLEN: Final = 64
+_SCRYPT_MAXMEM: Final = 128 * _SCRYPT_N * _SCRYPT_R * 2  # 64 MiB, as better-auth sets it
+_SALT_BYTES: Final = 16
+
+
+def _scrypt(password: str, salt: str) -> bytes:
+    """better-auth's key: scrypt over NFKC(password) with the salt *string's* bytes as salt."""
+    return hashlib.scrypt(
+        _utf8(unicodedata.normalize("NFKC", password)),
+        salt=_utf8(salt),
+        n=_SCRYPT_N,
+        r=_SCRYPT_R,
+        p=_SCRYPT_P,
+        dklen=_SCRYPT_DKLEN,
+        maxmem=_SCRYPT_MAXMEM,
+    )
+
+
+def _parse_hash(stored: object) -> tuple[str, bytes] | None:
+    """`"<salt>:<128 hex>"` → (salt, key); None when it has any other shape."""
+    if not isinstance(stored, str):
+        return None
+    salt, sep, key_hex = stored.partition(":")
+    if not sep or not salt or len(key_hex) != 2 * _SCRYPT_DKLEN:
+        return None
+    try:
+        key = bytes.fromhex(key_hex)
+    except ValueError:
+        return None
+    if len(key) != _SCRYPT_DKLEN:  # fromhex skips whitespace; 128 chars must be 64 bytes
+        return None
+    return salt, key
+
+
+class PasswordHashing(Protocol):
+    """What sign-up/sign-in need from a password hasher; plug in your own to replace scrypt
+    (better-auth's `emailAndPassword.password.{hash, verify}`)."""
+
+    def hash(self, password: str) -> Awaitable[str]:
+        """A storable hash of `password`."""
+        ...
+
+    def verify(self, hash: str, password: str) -> Awaitable[bool]:
+        """Whether `password` matches the stored `hash`; False (never an error) when the stored
+        value is malformed."""
+        ...
+
+    def dummy_verify(self, password: str) -> Awaitable[None]:
+        """Spend what a `verify` costs, for a user that does not exist (timing equalisation)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordFunctions:
+    """A `PasswordHashing` built from two functions, as better-auth's options take them:
+    `hash(password)` and `verify(hash, password)`. `dummy_verify` hashes the password and
+    discards the result, which is what better-auth does for an unknown user."""
+
+    hash: Callable[[str], Awaitable[str]]
+    verify: Callable[[str, str], Awaitable[bool]]
+
+    async def dummy_verify(self, password: str) -> None:
+        await self.hash(password)
+
+
+class PasswordHasher:
+    """better-auth's scrypt password hash: N=16384, r=16, p=1, 64-byte key, stored as
+    `"<32 hex salt>:<128 hex key>"`, where the salt hex string itself is the scrypt salt.
+
+    Each scrypt runs in the event loop's default thread pool, at most `max_concurrency` at a
+    time (default: the number of CPUs), so the loop keeps serving requests while passwords
+    hash. A slot is held until the thread has finished, even when the awaiting task is
+    cancelled, so cancelled requests cannot pile up extra scrypt threads. The limit applies
+    per event loop; the hasher may be built before any loop runs.
+    """
+
+    __slots__ = ("_dummy_hash", "_max_concurrency", "_semaphores")
+
+    def __init__(self, max_concurrency: int | None = None) -> None:
+        if max_concurrency is None:
+            max_concurrency = os.cpu_count() or 1
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        self._max_concurrency = max_concurrency
+        self._semaphores: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Semaphore
+        ] = weakref.WeakKeyDictionary()
+        # Well-formed, matches no password: verifying against it costs one full scrypt.
+        self._dummy_hash = f"{secrets.token_hex(_SALT_BYTES)}:{secrets.token_hex(_SCRYPT_DKLEN)}"
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._max_concurrency
+
+    async def hash(self, password: str) -> str:
+        salt = secrets.token_hex(_SALT_BYTES)
+        key = await self._derive(password, salt)
+        return f"{salt}:{key.hex()}"
+
+    async def verify(self, hash: str, password: str) -> bool:
+        parsed = _parse_hash(hash)
+        if parsed is None:
+            return False
+        salt, expected = parsed
+        derived = await self._derive(password, salt)
+        return hmac.compare_digest(derived, expected)
+
+    async def dummy_verify(self, password: str) -> None:
+        await self.verify(self._dummy_hash, password)
+
+    def _semaphore(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = asyncio.Semaphore(self._max_concurrency)
+            self._semaphores[loop] = semaphore
+        return semaphore
+
+    async def _derive(self, password: str, salt: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphore(loop)
+        await semaphore.acquire()
+        try:
+            future = loop.run_in_executor(None, _scrypt, password, salt)
+        except BaseException:
+            semaphore.release()
+            raise
+        future.add_done_callback(lambda _: semaphore.release())
+        # shield: a cancelled caller stops waiting, but the slot is freed only by the thread.
+        return await asyncio.shield(future)
+
+
+# ---------------------------------------------------------------------------------------------
+# Email-verification JWT (§7.4)
+
+
+class TokenError(Exception):
+    """A JWT was refused."""
+
+
+class InvalidToken(TokenError):
+    """Malformed, badly signed, not HS256, or with a missing or ill-typed claim."""
+
+
+class TokenExpired(TokenError):
+    """Correctly signed, but its `exp` has passed."""
+
+
+_ALGORITHM: Final = "HS256"
+# Claims are checked below against the caller's clock, not by PyJWT against the system's.
+_DECODE_OPTIONS: Final[Options] = {
+    "require": ["exp"],
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+}
+
+
+def _epoch_seconds(now: datetime | None) -> int:
+    if now is None:
+        now = datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    return math.floor(now.timestamp())
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def sign_jwt(
+    secret: str, payload: Mapping[str, Any], expires_in: int, now: datetime | None = None
+) -> str:
+    """An HS256 JWT as better-auth signs it with jose: header `{"alg":"HS256"}`, the payload
+    followed by `iat` (whole seconds) and `exp = iat + expires_in`."""
+    if expires_in <= 0:
+        raise ValueError(f"expires_in must be > 0, got {expires_in}")
+    issued_at = _epoch_seconds(now)
+    claims = {**payload, "iat": issued_at, "exp": issued_at + expires_in}
+    return jwt.encode(claims, _utf8(secret), algorithm=_ALGORITHM, headers={"typ": None})
+
+
+def verify_jwt(secret: str, token: str, now: datetime | None = None) -> dict[str, Any]:
+    """The claims of an HS256 JWT signed with `secret`; any other algorithm (`none` included)
+    is refused. `exp` is required and, like jose, the token is expired once `exp <= now`.
+
+    Raises `TokenExpired` or `InvalidToken` (both `TokenError`).
+    """
+    current = _epoch_seconds(now)
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, _utf8(secret), algorithms=[_ALGORITHM], options=_DECODE_OPTIONS
+        )
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(str(exc)) from exc
+    expires = claims["exp"]
+    if not _is_number(expires):
+        raise InvalidToken("the exp claim must be a number")
+    for claim in ("iat", "nbf"):
+        if claim in claims and not _is_number(claims[claim]):
+            raise InvalidToken(f"the {claim} claim must be a number")
+    if "nbf" in claims and claims["nbf"] > current:
+        raise InvalidToken("the token is not valid yet (nbf)")
+    if expires <= current:
+        raise TokenExpired("the token has expired")
+    return claims

@@ -24,6 +24,28 @@
 //                     "unsafe":[messages],"problems":[messages]}
 //            ("problems" = columns better-auth never writes that are NOT NULL
 //            without a default: TS better-auth refuses such a schema at runtime)
+//   serve    migrates, then runs a real better-auth HTTP server (node:http +
+//            toNodeHandler) on 127.0.0.1:$PORT (PORT unset or 0: a free port)
+//            until SIGTERM/SIGINT; stdout, once listening:
+//              {"ready":true,"url":"http://127.0.0.1:<port>/api/auth"}
+//            Options: emailAndPassword enabled (sendResetPassword set), the
+//            bearer() plugin, emailVerification.sendVerificationEmail set.
+//            Every email is appended to $MAIL_LOG as ONE JSON line
+//              {"type":"reset-password"|"verify-email","to":email,"url":url,"token":token}
+//            (no MAIL_LOG: the line goes to stderr). Only /api/auth/* is served.
+//
+// Env for `serve` only:
+//   PORT                 listen port on 127.0.0.1 (default 0 = any free port)
+//   MAIL_LOG             file that emails are appended to (JSON lines)
+//   TRUSTED_ORIGINS      extra trusted origins, comma/space separated (the
+//                        server's own origin is always trusted)
+//   RATE_LIMIT=1         rateLimit.enabled (off otherwise)
+//   COOKIE_CACHE=1       session.cookieCache.enabled (maxAge COOKIE_CACHE_MAX_AGE
+//                        seconds, default 300)
+//   BA_OPTIONS           JSON deep-merged into the betterAuth() options last,
+//                        e.g. {"emailAndPassword":{"requireEmailVerification":true}}
+//   EXIT_ON_STDIN_CLOSE=1  also shut down when stdin reaches EOF (the Python
+//                        wrapper sets it, so the server dies with its parent)
 //
 // Other env:
 //   BETTER_AUTH_SECRET  default: a fixed test secret (>= 32 chars)
@@ -52,12 +74,12 @@ const writeStdout = (text) =>
 for (const name of ["log", "info", "debug"]) console[name] = console.error;
 
 const DEFAULT_SECRET = "bastion-e2e-test-secret-0123456789abcdef0123456789";
-const COMMANDS = new Set(["migrate", "seed", "sql", "check"]);
+const COMMANDS = new Set(["migrate", "seed", "sql", "check", "serve"]);
 
 function usage(msg) {
   if (msg) console.error(`ba-peer: ${msg}`);
   console.error(
-    "usage: DB_KIND=sqlite|postgres|mysql DB_URL=<path|url> node ba-peer.mjs migrate|seed|sql|check",
+    "usage: DB_KIND=sqlite|postgres|mysql DB_URL=<path|url> node ba-peer.mjs migrate|seed|sql|check|serve",
   );
   process.exit(2);
 }
@@ -94,6 +116,161 @@ async function openDatabase(kind, url) {
   }
 }
 
+/** The betterAuth() options every command shares. */
+function baseOptions(database, baseURL) {
+  return {
+    baseURL,
+    secret: process.env.BETTER_AUTH_SECRET || DEFAULT_SECRET,
+    database,
+    emailAndPassword: { enabled: true },
+    telemetry: { enabled: false },
+    ...(process.env.BA_VALIDATE_SCHEMA === "0"
+      ? { advanced: { database: { validateSchema: false } } }
+      : {}),
+    logger: {
+      level: process.env.BA_LOG_LEVEL ?? "warn",
+      disableColors: true,
+      log: (level, message, ...args) =>
+        console.error(`[better-auth ${level}] ${message}`, ...args),
+    },
+  };
+}
+
+/** getMigrations(options) + runMigrations(); {created, added} table names. */
+async function runMigrationsFor(options, kind) {
+  const { getMigrations } = await import("better-auth/db/migration");
+  const plan = await getMigrations(options);
+  const result = {
+    created: plan.toBeCreated.map((t) => t.table),
+    added: plan.toBeAdded.map((t) => t.table),
+  };
+  console.error(
+    `ba-peer: migrate ${kind}: ${JSON.stringify({
+      ...result,
+      indexes: plan.toBeAddedIndexes.map((i) => i.name),
+      problems: plan.schemaProblems,
+    })}`,
+  );
+  await plan.runMigrations();
+  return result;
+}
+
+const isPlainObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Merges `extra` into `target` (objects recursively; anything else replaces). */
+function deepMerge(target, extra) {
+  for (const [key, value] of Object.entries(extra)) {
+    target[key] =
+      isPlainObject(value) && isPlainObject(target[key])
+        ? deepMerge({ ...target[key] }, value)
+        : value;
+  }
+  return target;
+}
+
+/**
+ * `serve`: a real better-auth server on 127.0.0.1:$PORT until SIGTERM/SIGINT
+ * (or stdin EOF with EXIT_ON_STDIN_CLOSE=1). Resolves once it has shut down.
+ */
+async function serve(kind, url) {
+  const http = await import("node:http");
+  const fs = await import("node:fs");
+  const { betterAuth } = await import("better-auth");
+  const { toNodeHandler } = await import("better-auth/node");
+  const { bearer } = await import("better-auth/plugins");
+
+  const { database, close } = await openDatabase(kind, url);
+  let server;
+  let stopping;
+  const stop = (why) =>
+    (stopping ??= (async () => {
+      console.error(`ba-peer: serve: stopping (${why})`);
+      // A stuck pool or socket must not keep the process alive.
+      setTimeout(() => {
+        console.error("ba-peer: serve: shutdown timed out, exiting");
+        process.exit(1);
+      }, 5000).unref();
+      if (server?.listening) {
+        const closed = new Promise((resolve) => server.close(resolve));
+        server.closeAllConnections();
+        await closed;
+      }
+      await close();
+    })());
+
+  try {
+    // Listen first (port 0 = any free port), so the real port is known
+    // before betterAuth() is built with it as baseURL.
+    let handler = (req, res) => res.writeHead(503).end("starting\n");
+    server = http.createServer((req, res) => {
+      if (req.url.startsWith("/api/auth/") || req.url.startsWith("/api/auth?")) {
+        return handler(req, res);
+      }
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    });
+    const port = Number(process.env.PORT || 0);
+    await new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const origin = `http://127.0.0.1:${server.address().port}`;
+
+    const mailLog = process.env.MAIL_LOG;
+    const sendMail = async (type, user, url, token) => {
+      const line = JSON.stringify({ type, to: user.email, url, token }) + "\n";
+      // Synchronous append: the line is in the file before the response goes out.
+      if (mailLog) fs.appendFileSync(mailLog, line);
+      else console.error(`ba-peer: mail ${line.trim()}`);
+    };
+    const trusted = (process.env.TRUSTED_ORIGINS ?? "").split(/[\s,]+/).filter(Boolean);
+    const options = deepMerge(baseOptions(database, origin), {
+      emailAndPassword: {
+        enabled: true,
+        sendResetPassword: ({ user, url, token }) => sendMail("reset-password", user, url, token),
+      },
+      emailVerification: {
+        sendVerificationEmail: ({ user, url, token }) =>
+          sendMail("verify-email", user, url, token),
+      },
+      plugins: [bearer()],
+      trustedOrigins: trusted,
+      rateLimit: { enabled: process.env.RATE_LIMIT === "1" },
+      ...(process.env.COOKIE_CACHE === "1"
+        ? {
+            session: {
+              cookieCache: {
+                enabled: true,
+                maxAge: Number(process.env.COOKIE_CACHE_MAX_AGE || 300),
+              },
+            },
+          }
+        : {}),
+    });
+    if (process.env.BA_OPTIONS) deepMerge(options, JSON.parse(process.env.BA_OPTIONS));
+
+    await runMigrationsFor(options, kind);
+    handler = toNodeHandler(betterAuth(options));
+
+    const done = new Promise((resolve) => {
+      for (const sig of ["SIGTERM", "SIGINT"]) process.once(sig, () => resolve(sig));
+      if (process.env.EXIT_ON_STDIN_CLOSE === "1") {
+        process.stdin.on("end", () => resolve("stdin closed"));
+        process.stdin.on("error", () => resolve("stdin error"));
+        process.stdin.resume();
+      }
+    });
+    await writeStdout(JSON.stringify({ ready: true, url: `${origin}/api/auth` }) + "\n");
+    console.error(`ba-peer: serve ${kind}: listening on ${origin}/api/auth (pid ${process.pid})`);
+    await stop(await done);
+  } catch (err) {
+    await stop("error").catch(() => {});
+    throw err;
+  }
+}
+
 async function main() {
   const command = process.argv[2];
   if (!COMMANDS.has(command)) usage(command ? `unknown command ${command}` : "missing command");
@@ -102,45 +279,15 @@ async function main() {
   if (!kind) usage("DB_KIND is not set");
   if (!url) usage("DB_URL is not set");
 
+  if (command === "serve") return serve(kind, url);
+
   const { database, close } = await openDatabase(kind, url);
   try {
     const { betterAuth } = await import("better-auth");
     const { getMigrations } = await import("better-auth/db/migration");
 
-    const options = {
-      baseURL: "http://127.0.0.1:3000",
-      secret: process.env.BETTER_AUTH_SECRET || DEFAULT_SECRET,
-      database,
-      emailAndPassword: { enabled: true },
-      telemetry: { enabled: false },
-      ...(process.env.BA_VALIDATE_SCHEMA === "0"
-        ? { advanced: { database: { validateSchema: false } } }
-        : {}),
-      logger: {
-        level: process.env.BA_LOG_LEVEL ?? "warn",
-        disableColors: true,
-        log: (level, message, ...args) =>
-          console.error(`[better-auth ${level}] ${message}`, ...args),
-      },
-    };
-
-    const migrate = async () => {
-      const plan = await getMigrations(options);
-      const result = {
-        created: plan.toBeCreated.map((t) => t.table),
-        added: plan.toBeAdded.map((t) => t.table),
-      };
-      console.error(
-        `ba-peer: migrate ${kind}: ${JSON.stringify({
-          ...result,
-          indexes: plan.toBeAddedIndexes.map((i) => i.name),
-          problems: plan.schemaProblems,
-        })}`,
-      );
-      const { runMigrations } = plan;
-      await runMigrations();
-      return result;
-    };
+    const options = baseOptions(database, "http://127.0.0.1:3000");
+    const migrate = () => runMigrationsFor(options, kind);
 
     let output;
     if (command === "migrate") {

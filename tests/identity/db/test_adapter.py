@@ -235,3 +235,16 @@ async def test_in_memory_sqlite_shares_one_database() -> None:
         await migrate(db)
         await asyncio.gather(*(make_user(db, f"u{i}@example.com") for i in range(10)))
         assert await db.count("user") == 10
+
+
+async def test_find_one_with_reference_joins_in_one_query(db: Database) -> None:
+    user = await make_user(db, "ada@example.com")
+    later = datetime.now(UTC) + timedelta(days=7)
+    session = await db.create(
+        "session", {"token": "j" * 32, "userId": user["id"], "expiresAt": later}
+    )
+    found = await db.find_one_with_reference("session", eq("token", "j" * 32), "userId")
+    assert found == (session, user)
+    assert await db.find_one_with_reference("session", eq("token", "x"), "userId") is None
+    with pytest.raises(UnknownField):
+        await db.find_one_with_reference("session", eq("token", "x"), "token")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -116,6 +117,33 @@ class _Operations(ABC):
         async with self._connection(write=False) as conn:
             result = await conn.execute(stmt)
             return [dict(r) for r in result.mappings()]
+
+    async def find_one_with_reference(
+        self, model: str, where: Where, reference: str
+    ) -> tuple[Row, Row] | None:
+        """One row and the row its `reference` field points to, in one query.
+
+        `await db.find_one_with_reference("session", eq("token", t), "userId")` gives
+        `(session, user)`, or None when either is missing.
+        """
+        f = self._model_fields(model).get(reference)
+        if f is None or f.references is None:
+            raise UnknownField(f"{model}.{reference} is not a reference")
+        target = f.references.model
+        table, other = self._table(model), self._table(target)
+        theirs = [other.c[n].label(f"r_{n}") for n in self._model_fields(target)]
+        stmt = (
+            select(*self._labelled(model), *theirs)
+            .select_from(table.join(other, table.c[reference] == other.c[f.references.field]))
+            .where(self._clause(model, where))
+            .limit(1)
+        )
+        async with self._connection(write=False) as conn:
+            found = (await conn.execute(stmt)).mappings().first()
+        if found is None:
+            return None
+        row = {n: found[n] for n in self._model_fields(model)}
+        return row, {n: found[f"r_{n}"] for n in self._model_fields(target)}
 
     async def count(self, model: str, where: Where | None = None) -> int:
         stmt = select(func.count()).select_from(self._table(model))
@@ -293,6 +321,10 @@ class Database(_Operations):
         lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self._write_lock = lock
         self._read_lock = lock if self.url.memory else None
+        self._sqlite_folder: str | None = None
+        if self.dialect == "sqlite" and not self.url.memory:
+            path = os.path.expanduser(self.url.url.database or "")
+            self._sqlite_folder = os.path.dirname(os.path.abspath(path))
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """`async with db.transaction() as tx:` — the same operations, committed together."""
@@ -341,6 +373,15 @@ class Database(_Operations):
 
     @asynccontextmanager
     async def _open(self) -> AsyncIterator[AsyncConnection]:
+        if self._sqlite_folder is not None:
+            # aiosqlite's worker thread outlives a failed open and reports to a closed loop,
+            # so refuse the common failure, a missing folder, before trying (once).
+            if not await asyncio.to_thread(os.path.isdir, self._sqlite_folder):
+                raise DatabaseUnavailable(
+                    f"cannot connect to {self.url.masked}: "
+                    f"the folder {self._sqlite_folder} does not exist"
+                )
+            self._sqlite_folder = None
         try:
             conn = await self.engine.connect()
         except (DBAPIError, OSError, TimeoutError) as exc:

@@ -1,0 +1,489 @@
+"""`Identity`: the options, the database, the endpoints — served over HTTP (`identity.app`)
+and in-process (`identity.api`)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from .crypto import PasswordHasher, sign_jwt, verify_jwt
+from .db import CORE_SCHEMA, Database, DatabaseError, DatabaseUnavailable, Schema, TableSpec
+from .db.types import utc_now
+from .endpoint import APIResponse, Ctx, Endpoint, Redirect, parse_body, response_of, validate
+from .errors import APIError, Code
+from .options import IdentityOptions
+from .origins import TrustedOrigins
+from .ratelimit import RATE_LIMIT_SCHEMA, ClientIP, RateLimiter, StorageKind
+from .routes import CORE_ENDPOINTS
+from .routes.misc import ErrorPage
+from .security import router_checks
+from .store import Store
+
+__all__ = ["API", "Identity"]
+
+logger = logging.getLogger("bastion.identity")
+
+
+class Identity:
+    """better-auth, in Python: `Identity(email_and_password={"enabled": True})`.
+
+    Mount `identity.app` at the base path (`/api/auth`), or call `identity.api.<endpoint>`
+    in-process. Options are `IdentityOptions` fields, as keyword arguments or one object.
+    """
+
+    def __init__(
+        self,
+        options: IdentityOptions | None = None,
+        /,
+        *,
+        env: Mapping[str, str] = os.environ,
+        clock: Callable[[], datetime] = utc_now,
+        **kwargs: Any,
+    ) -> None:
+        if options is None:
+            options = IdentityOptions.build(kwargs)
+        elif kwargs:
+            raise TypeError("give options either as one IdentityOptions or as keywords")
+        self.options = options.resolve(env)
+        self.now = clock
+        self._env = env
+        self.schema = self._schema()
+        database = self.options.database
+        if isinstance(database, Database):
+            self.db = database
+        else:
+            self.db = Database(database, schema=self.schema, clock=clock)
+        self.store = Store(
+            self.db,
+            secondary=self.options.secondary_storage,
+            sessions_in_database=self.options.session.store_session_in_database,
+            database_hooks=self.options.database_hooks,
+            clock=clock,
+        )
+        self.hasher = PasswordHasher()
+        self.rate_limiter = self._rate_limiter()
+        advanced = self.options.advanced
+        self._client_ip = ClientIP(
+            ip_headers=tuple(advanced.ip_address_headers),
+            trusted_proxies=tuple(advanced.trusted_proxies),
+            disable_ip_tracking=advanced.disable_ip_tracking,
+        )
+        self.endpoints = self._endpoints()
+        self._static: dict[str, Endpoint] = {}
+        self._dynamic: list[tuple[re.Pattern[str], Endpoint]] = []
+        for endpoint in self.endpoints.values():
+            if endpoint.server_only:
+                continue
+            if "{" in endpoint.path:
+                pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", endpoint.path)
+                self._dynamic.append((re.compile(f"^{pattern}$"), endpoint))
+            else:
+                self._static[endpoint.path] = endpoint
+        self._trusted: dict[str, TrustedOrigins] = {}
+        self._before = [h for p in self.options.plugins for h in p.before]
+        self._after = [h for p in self.options.plugins for h in p.after]
+        self._output: dict[str, set[str]] = {
+            model: {n for n, f in self.schema.fields(model).items() if f.returned}
+            for model in self.schema
+        }
+        self._dates = {
+            model: {n for n, f in self.schema.fields(model).items() if f.type == "date"}
+            for model in self.schema
+        }
+        self.api = API(self)
+
+    # -- construction ----------------------------------------------------------------
+
+    def _schema(self) -> Schema:
+        schema = CORE_SCHEMA
+        for plugin in self.options.plugins:
+            if plugin.schema:
+                schema = schema.extend(plugin.schema)
+        extra_user = self.options.user.additional_fields
+        extra_session = self.options.session.additional_fields
+        if extra_user:
+            schema = schema.extend({"user": TableSpec(fields=extra_user)})
+        if extra_session:
+            schema = schema.extend({"session": TableSpec(fields=extra_session)})
+        if self._rate_limit_storage() == "database":
+            schema = schema.extend(RATE_LIMIT_SCHEMA)
+        return schema
+
+    def _rate_limit_storage(self) -> StorageKind:
+        chosen = self.options.rate_limit.storage
+        if chosen is not None:
+            return chosen
+        return "secondary-storage" if self.options.secondary_storage is not None else "memory"
+
+    def _rate_limiter(self) -> RateLimiter | None:
+        options = self.options.rate_limit
+        enabled = options.enabled if options.enabled is not None else self.options.production
+        if not enabled:
+            return None
+        storage = self._rate_limit_storage()
+        return RateLimiter(
+            window=options.window,
+            max=options.max,
+            storage=storage,
+            database=self.db if storage == "database" else None,
+            secondary=self.options.secondary_storage,
+            plugin_rules=[rule for p in self.options.plugins for rule in p.rate_limits],
+            custom_rules=options.custom_rules,
+        )
+
+    def _endpoints(self) -> dict[str, Endpoint]:
+        endpoints: dict[str, Endpoint] = {}
+        seen: dict[tuple[str, str], str] = {}
+        for endpoint in [*CORE_ENDPOINTS, *(e for p in self.options.plugins for e in p.endpoints)]:
+            if endpoint.name in endpoints:
+                raise ValueError(f"two endpoints are named {endpoint.name!r}")
+            for method in endpoint.methods:
+                key = (method, endpoint.path)
+                if key in seen:
+                    raise ValueError(f"{method} {endpoint.path} is served twice")
+                seen[key] = endpoint.name
+            endpoints[endpoint.name] = endpoint
+        return endpoints
+
+    # -- helpers the routes use ------------------------------------------------------
+
+    def public_row(self, model: str, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The row without its `returned=False` fields (password hashes, OAuth tokens)."""
+        keep = self._output[model]
+        return {k: v for k, v in row.items() if k in keep}
+
+    def date_fields(self, model: str) -> set[str]:
+        return self._dates[model]
+
+    def input_fields(
+        self, model: str, raw: Mapping[str, Any], *, only_additional: bool = False
+    ) -> dict[str, Any]:
+        """The client-settable fields of `raw`: unknown keys dropped, `input=False` refused."""
+        fields = self.schema.fields(model)
+        core = CORE_SCHEMA.fields(model) if model in CORE_SCHEMA else {}
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            f = fields.get(key)
+            if f is None or key in ("id", "createdAt", "updatedAt") or key in ("email",):
+                continue
+            if only_additional and key in core:
+                continue
+            if not f.input:
+                raise APIError(400, Code.FIELD_NOT_ALLOWED, f"{key} is not allowed to be set")
+            out[key] = value
+        return out
+
+    def sign_jwt(self, claims: Mapping[str, Any], expires_in: int) -> str:
+        assert self.options.secret is not None
+        return sign_jwt(self.options.secret, dict(claims), expires_in, now=self.now())
+
+    def verify_jwt(self, token: str) -> dict[str, Any]:
+        assert self.options.secret is not None
+        return verify_jwt(self.options.secret, token, now=self.now())
+
+    def secure_cookies(self, ctx: Ctx[Any]) -> bool:
+        chosen = self.options.advanced.use_secure_cookies
+        if chosen is not None:
+            return chosen
+        return ctx.base_url.startswith("https://") or (not ctx.base_url and self.options.production)
+
+    async def trusted_origins(self, ctx: Ctx[Any]) -> TrustedOrigins:
+        configured = self.options.trusted_origins
+        if callable(configured):
+            entries = list(await configured(ctx.request))
+            return TrustedOrigins.from_options(ctx.base_url, entries, self._env)
+        trusted = self._trusted.get(ctx.base_url)
+        if trusted is None:
+            trusted = TrustedOrigins.from_options(ctx.base_url, list(configured), self._env)
+            if len(self._trusted) < 64:  # one per base URL seen; bounded for derived URLs
+                self._trusted[ctx.base_url] = trusted
+        return trusted
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def migrate(self) -> None:
+        from .db import migrate
+
+        await migrate(self.db)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # -- running endpoints -----------------------------------------------------------
+
+    async def run(self, endpoint: Endpoint, ctx: Ctx[Any]) -> APIResponse:
+        """The pipeline of spec §1.4 from the parsed body on; never raises for a request."""
+        try:
+            return await self._run(endpoint, ctx)
+        except DatabaseUnavailable as exc:
+            logger.error("identity %s: %s", endpoint.path, exc)
+            return response_of(ctx, APIError(503, Code.SERVICE_UNAVAILABLE))
+        except DatabaseError as exc:
+            logger.exception("identity %s failed: %s", endpoint.path, exc)
+            return response_of(ctx, APIError(500, Code.INTERNAL_SERVER_ERROR))
+
+    async def _run(self, endpoint: Endpoint, ctx: Ctx[Any]) -> APIResponse:
+        error: APIError | None = None
+        location: str | None = None
+        try:
+            await router_checks(ctx)
+            answered = False
+            user_before = self.options.hooks.get("before")
+            if user_before is not None:
+                result = await _maybe_await(user_before(ctx))
+                if result is not None:
+                    ctx.returned, answered = result, True
+            for hook in self._before:
+                if answered:
+                    break
+                if hook.match(endpoint):
+                    result = await hook.run(ctx)
+                    if result is not None:
+                        ctx.returned, answered = result, True
+            if not answered:
+                validate(endpoint, ctx)
+                for guard in endpoint.use:
+                    await guard(ctx)
+                ctx.returned = await endpoint.handler(ctx)
+        except Redirect as redirect:
+            location = redirect.location
+        except APIError as exc:
+            error = exc
+        ctx.error = error
+        try:
+            user_after = self.options.hooks.get("after")
+            if user_after is not None:
+                await _maybe_await(user_after(ctx))
+            for hook in self._after:
+                if hook.match(endpoint):
+                    await hook.run(ctx)
+        except APIError as exc:
+            error, location = exc, None
+        return response_of(ctx, error, location)
+
+    def new_ctx(
+        self,
+        endpoint: Endpoint,
+        *,
+        method: str,
+        headers: Mapping[str, str],
+        raw_body: Any = None,
+        query: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        request: Request | None = None,
+        client_ip: str | None = None,
+    ) -> Ctx[Any]:
+        base_url = self.options.base_url
+        if base_url is None and request is not None:
+            base_url = f"{request.url.scheme}://{request.url.netloc}"
+        base = _with_base_path(base_url or "http://localhost", self.options.base_path)
+        return Ctx(
+            identity=self,
+            endpoint=endpoint,
+            headers=headers,
+            method=method,
+            raw_body=raw_body,
+            query=dict(query or {}),
+            params=dict(params or {}),
+            request=request,
+            client_ip=client_ip,
+            base_url=base,
+        )
+
+    # -- ASGI ------------------------------------------------------------------------
+
+    @property
+    def app(self) -> Identity:
+        """The ASGI application (the Identity itself): mount it at `base_path`."""
+        return self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        path = _route_path(scope, self.options.base_path)
+        endpoint, params = self._match(path)
+        method = scope["method"]
+        if endpoint is None or method not in endpoint.methods:
+            await _send(send, 404, b"", [])
+            return
+        headers = Headers(scope=scope)
+        lower = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        ip = self._client_ip(headers, request.client.host if request.client else None)
+        if self.rate_limiter is not None:
+            verdict = await self.rate_limiter.check(path, ip)
+            if not verdict.allowed:
+                body = b'{"message":"Too many requests. Please try again later."}'
+                await _send(
+                    send,
+                    429,
+                    body,
+                    [
+                        (b"content-type", b"text/plain;charset=UTF-8"),
+                        (b"x-retry-after", str(verdict.retry_after).encode()),
+                    ],
+                )
+                return
+        raw = await _read_body(request, self.options.max_body_size)
+        query: dict[str, Any] = {}
+        for key, value in request.query_params.multi_items():
+            query[key] = (
+                [*query[key], value]
+                if isinstance(query.get(key), list)
+                else ([query[key], value] if key in query else value)
+            )
+        ctx = self.new_ctx(
+            endpoint,
+            method=method,
+            headers=lower,
+            query=query,
+            params=params,
+            request=request,
+            client_ip=ip,
+        )
+        if raw is None:
+            response = response_of(ctx, APIError(413, Code.REQUEST_TOO_LARGE))
+        else:
+            try:
+                ctx.raw_body = parse_body(endpoint, headers.get("content-type"), raw, method)
+            except APIError as exc:
+                response = response_of(ctx, exc)
+            else:
+                response = await self.run(endpoint, ctx)
+        await _send_response(send, endpoint, response)
+
+    def _match(self, path: str) -> tuple[Endpoint | None, dict[str, str]]:
+        endpoint = self._static.get(path)
+        if endpoint is not None:
+            return endpoint, {}
+        for pattern, candidate in self._dynamic:
+            found = pattern.match(path)
+            if found:
+                return candidate, found.groupdict()
+        return None, {}
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+class API:
+    """`identity.api.sign_in_email(body={...}, headers={...})`: the endpoints in-process.
+
+    Each returns the endpoint's result as Python values and raises `APIError` for an error
+    answer; `as_response=True` returns the whole `APIResponse` (status, headers, cookies).
+    """
+
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        endpoint = self._identity.endpoints.get(name)
+        if endpoint is None:
+            raise AttributeError(f"no endpoint {name!r}")
+
+        async def call(
+            *,
+            body: Any = None,
+            headers: Mapping[str, str] | None = None,
+            query: Mapping[str, Any] | None = None,
+            params: Mapping[str, str] | None = None,
+            as_response: bool = False,
+        ) -> Any:
+            identity = self._identity
+            method = (
+                "POST" if "POST" in endpoint.methods and body is not None else endpoint.methods[0]
+            )
+            ctx = identity.new_ctx(
+                endpoint,
+                method=method,
+                headers={k.lower(): v for k, v in (headers or {}).items()},
+                raw_body=body,
+                query=query,
+                params=params,
+            )
+            response = await identity.run(endpoint, ctx)
+            if as_response:
+                return response
+            if response.status >= 400:
+                raise ctx.error or APIError(response.status)
+            return ctx.returned
+
+        call.__name__ = name
+        return call
+
+
+def _with_base_path(base_url: str, base_path: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.path not in ("", "/"):
+        return base_url.rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}{base_path}"
+
+
+def _route_path(scope: Scope, base_path: str) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if path == base_path or path.startswith(base_path + "/"):
+        path = path[len(base_path) :]
+    return path
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None past `limit` bytes (read no further than that)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_response(send: Send, endpoint: Endpoint, response: APIResponse) -> None:
+    if isinstance(response.body, ErrorPage):
+        body = str(response.body).encode()
+        content_type = b"text/html; charset=utf-8"
+    else:
+        body = response.render()
+        content_type = b"application/json"
+    headers: list[tuple[bytes, bytes]] = [(b"content-type", content_type)]
+    if endpoint.no_store:
+        headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+    headers += [(k.encode(), v.encode()) for k, v in response.headers.items()]
+    headers += [(b"set-cookie", c.encode()) for c in response.cookies]
+    await _send(send, response.status, body, headers)
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value

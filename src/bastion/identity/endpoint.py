@@ -1,0 +1,208 @@
+"""Endpoints as declarations, and the runner that takes a request through them.
+
+The order is better-auth's (spec §1.4): body parsed (415/400) → origin and redirect checks
+(403) → before-hooks → body validated (400) → `use` guards (401/403) → handler →
+after-hooks. The same runner serves HTTP and in-process calls (`identity.api`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ValidationError
+
+from .cookies import CookieAttributes, parse_cookie_header, serialize_cookie
+from .db.types import format_iso
+from .errors import APIError, Code
+from .validation import describe_errors, js_type
+
+if TYPE_CHECKING:
+    from .app import Identity
+    from .store import SessionWithUser
+
+__all__ = [
+    "JSON",
+    "JSON_OR_FORM",
+    "APIResponse",
+    "Ctx",
+    "Endpoint",
+    "Redirect",
+    "dump_json",
+]
+
+JSON = frozenset({"application/json"})
+JSON_OR_FORM = frozenset({"application/json", "application/x-www-form-urlencoded"})
+
+B = TypeVar("B", bound=BaseModel)
+Guard = Callable[["Ctx[Any]"], Awaitable[None]]
+
+
+@dataclass(frozen=True, eq=False)
+class Endpoint:
+    """`path` is relative to the base path; `{name}` marks a path parameter.
+
+    `name` is the in-process method (`identity.api.<name>`); `kind` lets hooks match a
+    family of endpoints ("sign-in", "sign-up") instead of a list of paths.
+    """
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Callable[[Ctx[Any]], Awaitable[Any]]
+    name: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    media_types: frozenset[str] = JSON
+    use: Sequence[Guard] = ()
+    kind: str | None = None
+    server_only: bool = False
+    no_store: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/") or self.path.endswith("/"):
+            raise ValueError(f"endpoint path {self.path!r}: starts with '/', no trailing '/'")
+
+
+class Redirect(Exception):
+    """A handler's 302: raised so cookies set before it are kept (as ctx.redirect does)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+@dataclass
+class APIResponse:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: list[str] = field(default_factory=list)  # Set-Cookie lines
+
+    def render(self) -> bytes:
+        return b"" if self.body is _EMPTY else dump_json(self.body)
+
+
+_EMPTY: Any = object()
+
+
+@dataclass
+class Ctx(Generic[B]):
+    """What a handler sees. `body` arrives validated; `session` is set by session guards."""
+
+    identity: Identity
+    endpoint: Endpoint
+    headers: Mapping[str, str]  # lower-case names
+    method: str
+    raw_body: Any = None
+    body: B = None  # type: ignore[assignment]
+    query: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    request: Any = None  # the Starlette Request, None in-process
+    client_ip: str | None = None
+    base_url: str = ""  # origin + base path, e.g. http://localhost:4111/api/auth
+    session: SessionWithUser | None = None
+    new_session: SessionWithUser | None = None
+    returned: Any = None
+    error: APIError | None = None  # what after-hooks see when the endpoint failed
+    status: int = 200
+    response_headers: dict[str, str] = field(default_factory=dict)
+    set_cookies: list[str] = field(default_factory=list)
+    _cookies: dict[str, str] | None = None
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            self._cookies = parse_cookie_header(self.headers.get("cookie", ""))
+        return self._cookies
+
+    def replace_cookie_header(self, header: str) -> None:
+        """For hooks that rewrite the request's cookies (bearer)."""
+        self.headers = {**self.headers, "cookie": header}
+        self._cookies = None
+
+    def set_cookie(self, name: str, value: str, attributes: CookieAttributes) -> None:
+        self.set_cookies.append(serialize_cookie(name, value, attributes))
+
+    @property
+    def options(self) -> Any:
+        return self.identity.options
+
+
+def dump_json(value: Any) -> bytes:
+    return json.dumps(value, default=_json_default, separators=(",", ":")).encode()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_iso(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def parse_body(endpoint: Endpoint, content_type: str | None, raw: bytes, method: str) -> Any:
+    """The request body as a Python value, or an APIError (415 / 400)."""
+    if method in ("GET", "HEAD") or (not raw and not content_type):
+        return None
+    if not content_type:
+        return None  # better-auth ignores a body without a content type (errata 1)
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in endpoint.media_types:
+        allowed = ", ".join(sorted(endpoint.media_types))
+        raise APIError(
+            415,
+            Code.UNSUPPORTED_MEDIA_TYPE,
+            f'Content-Type "{media}" is not allowed. Allowed types: {allowed}',
+        )
+    text = raw.decode("utf-8", errors="replace")
+    if media == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(text, keep_blank_values=True))
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise APIError(400, Code.BAD_REQUEST, "Invalid JSON in request body") from None
+
+
+def validate(endpoint: Endpoint, ctx: Ctx[Any]) -> None:
+    if endpoint.body is not None:
+        raw = ctx.raw_body
+        if not isinstance(raw, dict):
+            received = "undefined" if raw is None else js_type(raw)
+            raise APIError(
+                400,
+                Code.VALIDATION_ERROR,
+                f"[body] Invalid input: expected object, received {received}",
+            )
+        try:
+            ctx.body = endpoint.body.model_validate(raw)
+        except ValidationError as exc:
+            raise APIError(
+                400, Code.VALIDATION_ERROR, describe_errors(exc, endpoint.body, "body")
+            ) from None
+    if endpoint.query is not None:
+        try:
+            model = endpoint.query.model_validate(ctx.query, strict=False)
+        except ValidationError as exc:
+            raise APIError(
+                400, Code.VALIDATION_ERROR, describe_errors(exc, endpoint.query, "query")
+            ) from None
+        ctx.query = model.model_dump(by_alias=True)
+
+
+def response_of(
+    ctx: Ctx[Any], error: APIError | None = None, location: str | None = None
+) -> APIResponse:
+    headers = dict(ctx.response_headers)
+    if location is not None:
+        headers["location"] = location
+        return APIResponse(302, _EMPTY, headers, ctx.set_cookies)
+    if error is not None:
+        headers.update(error.headers)
+        body = error.body()
+        return APIResponse(error.status, _EMPTY if body is None else body, headers, ctx.set_cookies)
+    return APIResponse(ctx.status, ctx.returned, headers, ctx.set_cookies)
+
+
+BodyKind = Literal["json", "empty"]

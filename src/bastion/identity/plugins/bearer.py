@@ -1,0 +1,65 @@
+"""The bearer plugin (spec §5.5): `Authorization: Bearer <token>` stands in for the cookie.
+
+Before every endpoint, a valid bearer token becomes the session_token cookie; after one that
+sets a session cookie, the response carries `set-auth-token` for clients without cookies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, unquote
+
+from ..cookies import cookie_name, parse_cookie_header
+from ..crypto import hmac_sign, hmac_verify
+from ..endpoint import Ctx, Endpoint
+from . import Hook, Plugin
+
+__all__ = ["bearer"]
+
+
+def bearer(*, require_signature: bool = False) -> Plugin:
+    """`require_signature`: refuse raw tokens, accept only `token.signature`."""
+
+    async def before(ctx: Ctx[Any]) -> None:
+        header = ctx.headers.get("authorization", "")
+        if header[:7].lower() != "bearer ":
+            return None
+        token = header[7:].strip()
+        secret = ctx.options.secret
+        if "." in token:
+            signed = unquote(token) if "%" in token else token
+        elif require_signature:
+            return None
+        else:
+            signed = f"{token}.{hmac_sign(secret, token)}"
+        value, _, signature = signed.rpartition(".")
+        if not value or not hmac_verify(secret, value, signature):
+            return None
+        name = cookie_name(
+            ctx.options.advanced.cookie_prefix,
+            "session_token",
+            secure=ctx.identity.secure_cookies(ctx),
+        )
+        cookies = {k: v for k, v in parse_cookie_header(ctx.headers.get("cookie", "")).items()}
+        cookies[name] = quote(signed, safe="-_.!~*'()")
+        ctx.replace_cookie_header("; ".join(f"{k}={v}" for k, v in cookies.items()))
+        return None
+
+    async def after(ctx: Ctx[Any]) -> None:
+        name = cookie_name(
+            ctx.options.advanced.cookie_prefix,
+            "session_token",
+            secure=ctx.identity.secure_cookies(ctx),
+        )
+        for line in ctx.set_cookies:
+            head, _, rest = line.partition(";")
+            cookie, _, value = head.partition("=")
+            if cookie == name and value and "Max-Age=0" not in rest:
+                ctx.response_headers["set-auth-token"] = unquote(value)
+                ctx.response_headers["access-control-expose-headers"] = "set-auth-token"
+        return None
+
+    def every(_: Endpoint) -> bool:
+        return True
+
+    return Plugin(id="bearer", before=(Hook(every, before),), after=(Hook(every, after),))

@@ -1,0 +1,66 @@
+"""POST /sign-in/email (spec §3.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field as PydanticField
+
+from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
+from ..errors import APIError, Code
+from ..security import form_csrf
+from ..sessions import create_session_for
+from ..validation import _EMAIL, Body
+from .common import send_verification_email, user_out
+
+__all__ = ["ENDPOINTS", "SignInBody"]
+
+
+class SignInBody(Body):
+    email: str
+    password: str
+    callback_url: str | None = PydanticField(None, alias="callbackURL")
+    remember_me: bool | None = PydanticField(None, alias="rememberMe")
+
+
+async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
+    identity, body = ctx.identity, ctx.body
+    options = ctx.options.email_and_password
+    if not options.enabled:
+        raise APIError(400, Code.EMAIL_PASSWORD_DISABLED)
+    if not _EMAIL.match(body.email):
+        raise APIError(400, Code.INVALID_EMAIL)
+    if len(body.password.encode("utf-16-le")) // 2 > options.max_password_length:
+        raise APIError(400, Code.PASSWORD_TOO_LONG)  # errata 3
+    user = await identity.store.find_user_by_email(body.email)
+    account = await identity.store.find_credential_account(user["id"]) if user else None
+    if user is None or account is None or not account.get("password"):
+        await identity.hasher.dummy_verify(body.password)  # same cost as a real check (S7)
+        raise APIError(401, Code.INVALID_EMAIL_OR_PASSWORD)
+    if not await identity.hasher.verify(account["password"], body.password):
+        raise APIError(401, Code.INVALID_EMAIL_OR_PASSWORD)
+    if options.require_email_verification and not user["emailVerified"]:
+        if ctx.options.email_verification.send_on_sign_in:
+            await send_verification_email(ctx, user, body.callback_url)
+        raise APIError(403, Code.EMAIL_NOT_VERIFIED)
+    session = await create_session_for(ctx, user, dont_remember=body.remember_me is False)
+    result: dict[str, Any] = {"redirect": False, "token": session["token"]}
+    if body.callback_url:
+        ctx.response_headers["location"] = body.callback_url
+        result.update(redirect=True, url=body.callback_url)
+    result["user"] = user_out(ctx, user)
+    return result
+
+
+ENDPOINTS = (
+    Endpoint(
+        "/sign-in/email",
+        ("POST",),
+        sign_in_email,
+        name="sign_in_email",
+        body=SignInBody,
+        media_types=JSON_OR_FORM,
+        kind="sign-in",
+        use=(form_csrf,),
+    ),
+)

@@ -1,0 +1,96 @@
+"""POST /sign-up/email (spec §3.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field as PydanticField
+
+from ..crypto import generate_id
+from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
+from ..errors import APIError, Code
+from ..security import form_csrf
+from ..sessions import create_session_for
+from ..validation import Body, Email
+from .common import check_password_length, send_verification_email, user_out
+
+__all__ = ["ENDPOINTS", "SignUpBody"]
+
+
+class SignUpBody(Body):
+    name: str
+    email: Email
+    password: str
+    image: str | None = None
+    callback_url: str | None = PydanticField(None, alias="callbackURL")
+    remember_me: bool | None = PydanticField(None, alias="rememberMe")
+
+
+_RESERVED = {"name", "email", "password", "image", "callbackURL", "rememberMe"}
+
+
+async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
+    identity, body = ctx.identity, ctx.body
+    options = ctx.options.email_and_password
+    if not options.enabled or options.disable_sign_up:
+        raise APIError(400, Code.EMAIL_PASSWORD_SIGN_UP_DISABLED)
+    check_password_length(ctx, body.password)
+    extra = identity.input_fields(
+        "user", {k: v for k, v in (body.model_extra or {}).items() if k not in _RESERVED}
+    )
+    email = body.email.lower()
+    generic = options.require_email_verification or not options.auto_sign_in
+    if await identity.store.find_user_by_email(email) is not None:
+        if not generic:
+            raise APIError(422, Code.USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL)
+        # The same answer as a new sign-up, with the same cost: no account enumeration (S7).
+        await identity.hasher.hash(body.password)
+        now = identity.now()
+        fake = {
+            "id": generate_id(32),
+            "name": body.name,
+            "email": email,
+            "emailVerified": False,
+            "image": body.image,
+            "createdAt": now,
+            "updatedAt": now,
+            **extra,
+        }
+        return {"token": None, "user": user_out(ctx, fake)}
+
+    password_hash = await identity.hasher.hash(body.password)
+    user = await identity.store.create_user(
+        {"name": body.name, "email": email, "emailVerified": False, "image": body.image, **extra}
+    )
+    await identity.store.create_account(
+        {
+            "userId": user["id"],
+            "accountId": user["id"],
+            "providerId": "credential",
+            "password": password_hash,
+        }
+    )
+    verification = ctx.options.email_verification
+    send_on_sign_up = verification.send_on_sign_up
+    if send_on_sign_up is None:
+        send_on_sign_up = options.require_email_verification
+    if send_on_sign_up:
+        await send_verification_email(ctx, user, body.callback_url)
+    if generic:
+        return {"token": None, "user": user_out(ctx, user)}
+    session = await create_session_for(ctx, user, dont_remember=body.remember_me is False)
+    return {"token": session["token"], "user": user_out(ctx, user)}
+
+
+ENDPOINTS = (
+    Endpoint(
+        "/sign-up/email",
+        ("POST",),
+        sign_up_email,
+        name="sign_up_email",
+        body=SignUpBody,
+        media_types=JSON_OR_FORM,
+        kind="sign-up",
+        use=(form_csrf,),
+    ),
+)

@@ -1,0 +1,206 @@
+"""Session cookies and the get-session algorithm (spec §5.3), and the guards built on it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from .cookies import (
+    CookieAttributes,
+    chunk_cookie,
+    cookie_name,
+    decode_cookie_cache,
+    encode_cookie_cache,
+    join_chunks,
+    sign_cookie_value,
+    unsign_cookie_value,
+)
+from .endpoint import Ctx
+from .errors import APIError, Code
+from .store import SessionWithUser, from_json_row, to_json_row
+
+__all__ = [
+    "clear_session_cookies",
+    "create_session_for",
+    "fresh_session",
+    "remembered",
+    "resolve_session",
+    "sensitive_session",
+    "session_required",
+    "session_token_from_cookie",
+    "set_session_cookie",
+]
+
+
+def _names(ctx: Ctx[Any]) -> tuple[str, str, str]:
+    prefix, secure = ctx.options.advanced.cookie_prefix, ctx.identity.secure_cookies(ctx)
+    return (
+        cookie_name(prefix, "session_token", secure=secure),
+        cookie_name(prefix, "session_data", secure=secure),
+        cookie_name(prefix, "dont_remember", secure=secure),
+    )
+
+
+def _attributes(ctx: Ctx[Any], max_age: int | None) -> CookieAttributes:
+    return CookieAttributes(
+        max_age=max_age,
+        secure=ctx.identity.secure_cookies(ctx),
+        domain=ctx.options.advanced.cookie_domain,
+    )
+
+
+def set_session_cookie(
+    ctx: Ctx[Any], session: dict[str, Any], user: dict[str, Any], *, dont_remember: bool = False
+) -> None:
+    """Set the signed session_token cookie (and dont_remember, and the cookie cache)."""
+    token_name, _, remember_name = _names(ctx)
+    secret = ctx.options.secret
+    max_age = None if dont_remember else ctx.options.session.expires_in
+    ctx.set_cookie(
+        token_name, sign_cookie_value(secret, session["token"]), _attributes(ctx, max_age)
+    )
+    if dont_remember:
+        ctx.set_cookie(remember_name, sign_cookie_value(secret, "true"), _attributes(ctx, None))
+    _write_cookie_cache(ctx, session, user, dont_remember=dont_remember)
+    ctx.new_session = (session, user)
+
+
+def _write_cookie_cache(
+    ctx: Ctx[Any], session: dict[str, Any], user: dict[str, Any], *, dont_remember: bool
+) -> None:
+    cache = ctx.options.session.cookie_cache
+    if not cache.enabled:
+        return
+    _, data_name, _ = _names(ctx)
+    now_ms = int(ctx.identity.now().timestamp() * 1000)
+    value = encode_cookie_cache(
+        ctx.options.secret,
+        to_json_row(ctx.identity.public_row("session", session)),
+        to_json_row(ctx.identity.public_row("user", user)),
+        cache.max_age,
+        now_ms,
+    )
+    attrs = _attributes(ctx, None if dont_remember else cache.max_age)
+    for name, part in chunk_cookie(data_name, value):
+        ctx.set_cookie(name, part, attrs)
+
+
+def clear_session_cookies(ctx: Ctx[Any]) -> None:
+    """Expire session_token, session_data (and its chunks) and dont_remember."""
+    token_name, data_name, remember_name = _names(ctx)
+    expired = _attributes(ctx, 0)
+    for name in (token_name, data_name, remember_name):
+        ctx.set_cookie(name, "", expired)
+    for name in ctx.cookies:
+        if name.startswith(data_name + "."):
+            ctx.set_cookie(name, "", expired)
+
+
+def remembered(ctx: Ctx[Any]) -> bool:
+    """False when the request carries a valid dont_remember cookie (rememberMe: false)."""
+    _, _, remember_name = _names(ctx)
+    raw = ctx.cookies.get(remember_name)
+    return raw is None or unsign_cookie_value(ctx.options.secret, raw) != "true"
+
+
+def session_token_from_cookie(ctx: Ctx[Any]) -> str | None:
+    token_name, _, _ = _names(ctx)
+    raw = ctx.cookies.get(token_name)
+    return None if raw is None else unsign_cookie_value(ctx.options.secret, raw)
+
+
+async def resolve_session(
+    ctx: Ctx[Any],
+    *,
+    disable_cookie_cache: bool = False,
+    disable_refresh: bool = False,
+) -> SessionWithUser | None:
+    """The request's session, refreshed as better-auth refreshes it; None if there is none."""
+    token = session_token_from_cookie(ctx)
+    if token is None:
+        return None
+    identity = ctx.identity
+    options = ctx.options.session
+    now = identity.now()
+    if options.cookie_cache.enabled and not disable_cookie_cache:
+        cached = _read_cookie_cache(ctx, token, now)
+        if cached is not None:
+            return cached
+    found = await identity.store.find_session(token)
+    if found is None or found[0]["expiresAt"] <= now:
+        clear_session_cookies(ctx)
+        if found is not None:
+            await identity.store.delete_session(token)
+        return None
+    session, user = found
+    if not remembered(ctx) or disable_refresh:
+        return found
+    expires_in = timedelta(seconds=options.expires_in)
+    last_extended = session["expiresAt"] - expires_in
+    if not options.disable_session_refresh and (
+        last_extended + timedelta(seconds=options.update_age) <= now
+    ):
+        updated = await identity.store.update_session(
+            token, {"expiresAt": now + expires_in, "updatedAt": now}
+        )
+        if updated is None:
+            raise APIError(401, Code.FAILED_TO_GET_SESSION)
+        session = updated
+        set_session_cookie(ctx, session, user)
+        ctx.new_session = None  # a refresh is not a new sign-in
+        return session, user
+    _write_cookie_cache(ctx, session, user, dont_remember=False)
+    return session, user
+
+
+def _read_cookie_cache(ctx: Ctx[Any], token: str, now: datetime) -> SessionWithUser | None:
+    _, data_name, _ = _names(ctx)
+    raw = join_chunks(ctx.cookies, data_name)
+    if raw is None:
+        return None
+    payload = decode_cookie_cache(ctx.options.secret, raw, int(now.timestamp() * 1000))
+    identity = ctx.identity
+    if payload is not None and payload.get("version") == ctx.options.session.cookie_cache.version:
+        session = from_json_row(payload["session"], identity.date_fields("session"))
+        user = from_json_row(payload["user"], identity.date_fields("user"))
+        if session.get("token") == token and session["expiresAt"] > now:
+            return session, user
+    ctx.set_cookie(data_name, "", _attributes(ctx, 0))
+    return None
+
+
+async def session_required(ctx: Ctx[Any]) -> None:
+    ctx.session = await resolve_session(ctx)
+    if ctx.session is None:
+        raise APIError(401, Code.UNAUTHORIZED)
+
+
+async def sensitive_session(ctx: Ctx[Any]) -> None:
+    """A session read from storage, never from the cookie cache (revocation must show)."""
+    ctx.session = await resolve_session(ctx, disable_cookie_cache=True)
+    if ctx.session is None:
+        raise APIError(401, Code.UNAUTHORIZED)
+
+
+async def fresh_session(ctx: Ctx[Any]) -> None:
+    await session_required(ctx)
+    assert ctx.session is not None
+    fresh_age = ctx.options.session.fresh_age
+    created = ctx.session[0]["createdAt"]
+    if fresh_age and ctx.identity.now() - created >= timedelta(seconds=fresh_age):
+        raise APIError(403, Code.SESSION_NOT_FRESH)
+
+
+async def create_session_for(
+    ctx: Ctx[Any], user: dict[str, Any], *, dont_remember: bool = False
+) -> dict[str, Any]:
+    """A new session for `user`, with its cookies set: what every sign-in ends with."""
+    expires_in = 86400 if dont_remember else ctx.options.session.expires_in
+    session = await ctx.identity.store.create_session(
+        user,
+        expires_in=expires_in,
+        ip_address=ctx.client_ip or "",
+        user_agent=ctx.headers.get("user-agent", ""),
+    )
+    set_session_cookie(ctx, session, user, dont_remember=dont_remember)
+    return session

@@ -1,0 +1,343 @@
+"""Domain operations over the database and secondary storage (better-auth's internal adapter).
+
+Handlers call these, never the generic adapter. Sessions and verification values live in
+secondary storage when one is configured (spec §6.6), and in the database otherwise or
+when `store_session_in_database` asks for both.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from .crypto import generate_id
+from .db import Database, Row, UniqueViolation, Where, eq, gt, ne
+from .db.types import format_iso, to_utc_ms
+from .errors import APIError, Code
+from .storage import SecondaryStorage
+
+__all__ = ["SessionWithUser", "Store", "from_json_row", "to_json_row"]
+
+SessionWithUser = tuple[Row, Row]
+Hook = Callable[..., Any]
+
+
+def to_json_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row with its datetimes as better-auth's ISO strings."""
+    return {k: format_iso(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def from_json_row(row: Mapping[str, Any], date_fields: set[str]) -> dict[str, Any]:
+    return {
+        k: to_utc_ms(datetime.fromisoformat(v)) if k in date_fields and isinstance(v, str) else v
+        for k, v in row.items()
+    }
+
+
+class Store:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        secondary: SecondaryStorage | None = None,
+        sessions_in_database: bool = True,
+        database_hooks: Mapping[str, Mapping[str, Mapping[str, Hook]]] | None = None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.secondary = secondary
+        self.sessions_in_database = sessions_in_database or secondary is None
+        self._hooks = database_hooks or {}
+        self.now = clock
+        self._dates = {
+            model: {n for n, f in db.schema.fields(model).items() if f.type == "date"}
+            for model in db.schema
+        }
+
+    # -- users -----------------------------------------------------------------------
+
+    async def find_user_by_email(self, email: str) -> Row | None:
+        return await self.db.find_one("user", eq("email", email.lower()))
+
+    async def find_user_by_id(self, user_id: str) -> Row | None:
+        return await self.db.find_one("user", eq("id", user_id))
+
+    async def create_user(self, data: Mapping[str, Any]) -> Row:
+        data = await self._before("user", "create", data)
+        try:
+            user = await self.db.create("user", data)
+        except UniqueViolation:
+            raise APIError(422, Code.USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL) from None
+        await self._after("user", "create", user)
+        return user
+
+    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> Row | None:
+        values = await self._before("user", "update", values)
+        user = await self.db.update("user", eq("id", user_id), values)
+        if user is not None:
+            await self._after("user", "update", user)
+            if self.secondary is not None:
+                await self._refresh_cached_user(user)
+        return user
+
+    async def delete_user(self, user_id: str) -> None:
+        user = await self.find_user_by_id(user_id)
+        if user is None:
+            return
+        await self._before("user", "delete", user)
+        await self.delete_user_sessions(user_id)
+        await self.db.delete("user", eq("id", user_id))  # cascades to sessions and accounts
+        await self._after("user", "delete", user)
+
+    # -- accounts --------------------------------------------------------------------
+
+    async def find_credential_account(self, user_id: str) -> Row | None:
+        return await self.db.find_one(
+            "account", eq("userId", user_id) & eq("providerId", "credential")
+        )
+
+    async def create_account(self, data: Mapping[str, Any]) -> Row:
+        data = await self._before("account", "create", data)
+        account = await self.db.create("account", data)
+        await self._after("account", "create", account)
+        return account
+
+    async def set_password(self, user_id: str, password_hash: str) -> None:
+        """Update the credential account's hash, or create the account."""
+        account = await self.find_credential_account(user_id)
+        if account is None:
+            await self.create_account(
+                {
+                    "userId": user_id,
+                    "accountId": user_id,
+                    "providerId": "credential",
+                    "password": password_hash,
+                }
+            )
+            return
+        await self.db.update("account", eq("id", account["id"]), {"password": password_hash})
+
+    # -- sessions --------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        user: Row,
+        *,
+        expires_in: int,
+        ip_address: str,
+        user_agent: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Row:
+        now = self.now()
+        data: dict[str, Any] = {
+            "token": generate_id(32),
+            "userId": user["id"],
+            "expiresAt": now + timedelta(seconds=expires_in),
+            "createdAt": now,
+            "updatedAt": now,
+            "ipAddress": ip_address,
+            "userAgent": user_agent,
+            **(extra or {}),
+        }
+        data = await self._before("session", "create", data)
+        if self.sessions_in_database:
+            session = await self.db.create("session", data)
+        else:
+            data.setdefault("id", generate_id(32))
+            fields = self.db.schema.fields("session")
+            session = {name: data.get(name) for name in fields}
+        if self.secondary is not None:
+            await self._cache_session(session, user)
+        await self._after("session", "create", session)
+        return session
+
+    async def find_session(self, token: str) -> SessionWithUser | None:
+        if self.secondary is not None:
+            cached = await self.secondary.get(token)
+            if cached is not None:
+                value = json.loads(cached)
+                return (
+                    from_json_row(value["session"], self._dates["session"]),
+                    from_json_row(value["user"], self._dates["user"]),
+                )
+            if not self.sessions_in_database:
+                return None
+        return await self.db.find_one_with_reference("session", eq("token", token), "userId")
+
+    async def update_session(self, token: str, values: Mapping[str, Any]) -> Row | None:
+        values = await self._before("session", "update", values)
+        session: Row | None = None
+        if self.sessions_in_database:
+            session = await self.db.update("session", eq("token", token), values)
+        if self.secondary is not None:
+            found = await self.find_session(token)
+            if found is not None:
+                session = session or {**found[0], **values, "updatedAt": self.now()}
+                await self._cache_session(session, found[1])
+        if session is not None:
+            await self._after("session", "update", session)
+        return session
+
+    async def delete_session(self, token: str) -> None:
+        if self.secondary is not None:
+            found = await self.find_session(token)
+            await self.secondary.delete(token)
+            if found is not None:
+                await self._forget_active(found[0]["userId"], {token})
+        if self.sessions_in_database:
+            await self.db.delete("session", eq("token", token))
+
+    async def list_sessions(self, user_id: str) -> list[Row]:
+        """The user's unexpired sessions, oldest first."""
+        now = self.now()
+        if self.sessions_in_database:
+            return await self.db.find_many(
+                "session", eq("userId", user_id) & gt("expiresAt", now), order_by="createdAt"
+            )
+        sessions = []
+        for token in await self._active_tokens(user_id):
+            found = await self.find_session(token)
+            if found is not None and found[0]["expiresAt"] > now:
+                sessions.append(found[0])
+        return sorted(sessions, key=lambda s: s["createdAt"])
+
+    async def delete_user_sessions(self, user_id: str, *, keep_token: str | None = None) -> None:
+        if self.secondary is not None:
+            tokens = set(await self._active_tokens(user_id)) - {keep_token}
+            for token in tokens:
+                await self.secondary.delete(token)
+            await self._forget_active(user_id, tokens)
+        if self.sessions_in_database:
+            where: Where = eq("userId", user_id)
+            if keep_token is not None:
+                where = eq("userId", user_id) & ne("token", keep_token)
+            await self.db.delete_many("session", where)
+
+    async def _cache_session(self, session: Row, user: Row) -> None:
+        assert self.secondary is not None
+        ttl = int((session["expiresAt"] - self.now()).total_seconds())
+        if ttl <= 0:
+            return
+        value = json.dumps({"session": to_json_row(session), "user": to_json_row(user)})
+        await self.secondary.set(session["token"], value, ttl)
+        active = await self._active_list(session["userId"])
+        active = [a for a in active if a["token"] != session["token"]]
+        expires_ms = int(session["expiresAt"].timestamp() * 1000)
+        active.append({"token": session["token"], "expiresAt": expires_ms})
+        await self._store_active(session["userId"], active)
+
+    async def _refresh_cached_user(self, user: Row) -> None:
+        assert self.secondary is not None
+        for token in await self._active_tokens(user["id"]):
+            found = await self.find_session(token)
+            if found is not None:
+                await self._cache_session(found[0], user)
+
+    async def _active_list(self, user_id: str) -> list[dict[str, Any]]:
+        assert self.secondary is not None
+        raw = await self.secondary.get(f"active-sessions-{user_id}")
+        now_ms = int(self.now().timestamp() * 1000)
+        items: list[dict[str, Any]] = json.loads(raw) if raw else []
+        return [a for a in items if a["expiresAt"] > now_ms]
+
+    async def _active_tokens(self, user_id: str) -> list[str]:
+        return [a["token"] for a in await self._active_list(user_id)]
+
+    async def _store_active(self, user_id: str, active: list[dict[str, Any]]) -> None:
+        assert self.secondary is not None
+        key = f"active-sessions-{user_id}"
+        if not active:
+            await self.secondary.delete(key)
+            return
+        active.sort(key=lambda a: a["expiresAt"])
+        now_ms = int(self.now().timestamp() * 1000)
+        ttl = max(1, (active[-1]["expiresAt"] - now_ms) // 1000)
+        await self.secondary.set(key, json.dumps(active), ttl)
+
+    async def _forget_active(self, user_id: str, tokens: set[str]) -> None:
+        active = await self._active_list(user_id)
+        await self._store_active(user_id, [a for a in active if a["token"] not in tokens])
+
+    # -- verification values ---------------------------------------------------------
+
+    async def create_verification(self, identifier: str, value: str, expires_in: int) -> None:
+        now = self.now()
+        row = {
+            "id": generate_id(32),
+            "identifier": identifier,
+            "value": value,
+            "expiresAt": now + timedelta(seconds=expires_in),
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        if self.secondary is not None:
+            await self.secondary.set(
+                f"verification:{identifier}", json.dumps(to_json_row(row)), expires_in
+            )
+            return
+        await self.db.create("verification", row)
+
+    async def find_verification(self, identifier: str) -> Row | None:
+        """The unexpired value for `identifier`; an expired one is deleted."""
+        if self.secondary is not None:
+            raw = await self.secondary.get(f"verification:{identifier}")
+            row = from_json_row(json.loads(raw), self._dates["verification"]) if raw else None
+        else:
+            rows = await self.db.find_many(
+                "verification", eq("identifier", identifier), order_by="-createdAt", limit=1
+            )
+            row = rows[0] if rows else None
+        if row is not None and row["expiresAt"] <= self.now():
+            await self.delete_verification(identifier)
+            return None
+        return row
+
+    async def consume_verification(self, identifier: str) -> Row | None:
+        """Find and delete at once, so a token works once even under concurrent requests."""
+        if self.secondary is not None:
+            raw = await self.secondary.get_and_delete(f"verification:{identifier}")
+            row = from_json_row(json.loads(raw), self._dates["verification"]) if raw else None
+        else:
+            row = await self.find_verification(identifier)
+            if row is not None and not await self.db.delete("verification", eq("id", row["id"])):
+                row = None  # another request consumed it first
+        if row is None or row["expiresAt"] <= self.now():
+            return None
+        return row
+
+    async def delete_verification(self, identifier: str) -> None:
+        if self.secondary is not None:
+            await self.secondary.delete(f"verification:{identifier}")
+        else:
+            await self.db.delete_many("verification", eq("identifier", identifier))
+
+    # -- database hooks (spec §9.2) --------------------------------------------------
+
+    async def _before(self, model: str, event: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        hook = self._hooks.get(model, {}).get(event, {}).get("before")
+        if hook is None:
+            return dict(data)
+        result = await _call(hook, dict(data), None)
+        if result is False:
+            raise APIError(422 if model == "user" else 400, _FAILED.get(model, Code.BAD_REQUEST))
+        if isinstance(result, Mapping) and isinstance(result.get("data"), Mapping):
+            return {**data, **result["data"]}
+        return dict(data)
+
+    async def _after(self, model: str, event: str, data: Mapping[str, Any]) -> None:
+        hook = self._hooks.get(model, {}).get(event, {}).get("after")
+        if hook is not None:
+            await _call(hook, dict(data), None)
+
+
+_FAILED = {"user": Code.FAILED_TO_CREATE_USER, "session": Code.FAILED_TO_CREATE_SESSION}
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result

@@ -1,0 +1,43 @@
+"""Bastion's identity served by uvicorn on 127.0.0.1, in the test's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+
+from bastion.identity import Identity
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def serve(identity_for: Any, port: int | None = None) -> AsyncIterator[tuple[Identity, str]]:
+    """`identity_for(base_url)` builds the Identity; yields it and its origin URL."""
+    port = port or free_port()
+    origin = f"http://127.0.0.1:{port}"
+    identity: Identity = identity_for(origin)
+    await identity.migrate()
+    config = uvicorn.Config(
+        identity.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        yield identity, origin
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        await identity.close()
