@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["bastion", "bastion.identity.db"]
+PACKAGES = ["bastion", "bastion.identity", "bastion.identity.db"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
