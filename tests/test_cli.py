@@ -113,3 +113,48 @@ async def test_wrong_credentials_are_one_masked_line(dialect: str) -> None:
         assert result.returncode == 1
         assert len(result.stderr.splitlines()) == 1
         assert "nobody:***@" in result.stderr and "tiger" not in result.stderr
+
+
+def test_serve_runs_the_embedded_identity(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bastion = Path(sys.executable).with_name("bastion")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    server = subprocess.Popen(
+        [str(bastion), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        signed_up = httpx.post(
+            f"{base}/api/auth/sign-up/email",
+            json={"name": "Ada", "email": "ada@example.com", "password": "password123"},
+        )
+        assert signed_up.status_code == 200
+        token = signed_up.json()["token"]
+        session = httpx.get(
+            f"{base}/api/auth/get-session", headers={"authorization": f"Bearer {token}"}
+        )
+        assert session.json()["user"]["email"] == "ada@example.com"
+        assert (tmp_path / "bastion.db").exists()
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert "development secret" in output  # no BASTION_SECRET: said loudly
+    assert "Traceback" not in output

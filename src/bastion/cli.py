@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -52,6 +53,35 @@ def migrate_command(database_url: str | None, print_sql: bool) -> None:
             click.echo(plan.summary(), err=True)
         return
     click.echo(plan.summary() if plan.empty else f"Done: {plan.summary()}.")
+
+
+@main.command("serve")
+@click.argument("app", required=False, metavar="[MODULE:ATTR]")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: $PORT, else 4111.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--reload", is_flag=True, help="Restart when the code changes (development).")
+def serve_command(app: str | None, host: str, port: int | None, workers: int, reload: bool) -> None:
+    """Serve APP (an ASGI app such as `Identity(...).app`), or the embedded default: the
+    identity server on SQLite with email and password, at http://127.0.0.1:4111/api/auth."""
+    import uvicorn
+
+    port = port if port is not None else int(os.environ.get("PORT", "4111"))
+    os.environ["PORT"] = str(port)  # the default app's links name the port it serves on
+    target = app or "bastion.standalone:create_app"
+    try:
+        uvicorn.run(
+            target,
+            factory=app is None,
+            host=host,
+            port=port,
+            workers=workers,
+            reload=reload,
+            log_level="info",
+        )
+    except (ImportError, AttributeError, ValueError) as exc:
+        click.echo(f"error: cannot load {target}: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 @main.command("secret")
