@@ -2,7 +2,8 @@
 
 An Identity with email and password on the SQLite default (or $DATABASE_URL), mounted at
 /api/auth, its tables migrated at start-up, mails printed to the console unless SMTP is
-configured ($SMTP_FROM). The agent server joins it in a later release.
+configured ($SMTP_FROM), sessions in Redis when $REDIS_URL is set. The agent server joins
+it in a later release.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .identity.email import (
     reset_password_sender,
     verification_sender,
 )
+from .identity.storage import RedisStorage
 
 __all__ = ["create_app", "default_identity"]
 
@@ -38,6 +40,8 @@ def default_identity(env: Mapping[str, str] = os.environ) -> Identity:
         email_and_password={"enabled": True, "send_reset_password": reset_password_sender(mailer)},
         email_verification={"send_verification_email": verification_sender(mailer)},
         plugins=[bearer()],
+        # Sessions, verification values and rate limits shared by every process.
+        secondary_storage=RedisStorage(env["REDIS_URL"]) if env.get("REDIS_URL") else None,
     )
 
 
