@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -183,6 +184,17 @@ def test_wildcards(entry: str, url: str, expected: bool) -> None:
     assert trusted(entry).is_trusted(url) is expected
 
 
+def test_glob_matching_time_is_linear() -> None:
+    """A pattern with several `*` in one segment would make a backtracking regex (as in
+    better-auth) take seconds on a long host; the matcher here reads each character once."""
+    origins = trusted("https://*a*a*a*a*.example.com", "*.*.*.*.example.com")
+    started = time.perf_counter()
+    for host in ("a" * 5000 + "b", "a." * 2500 + "b", "a-" * 2500):
+        assert not origins.is_trusted(f"https://{host}")
+    assert time.perf_counter() - started < 1.0
+    assert origins.is_trusted("https://xaayaazaa.example.com")
+
+
 # -------------------------------------------------------------------- custom schemes
 
 
@@ -227,6 +239,11 @@ def test_wildcards(entry: str, url: str, expected: bool) -> None:
         ("myapp://*.example.com", "myapp://example.com", False),
         ("myapp://host/*", "myapp://host/one", True),
         ("myapp://host/*", "myapp://host/one/two", False),
+        ("myapp://host/**", "myapp://host/one/two/three", True),
+        ("myapp://host/**", "myapp://host", True),
+        ("myapp://host/cb/**", "myapp://host/other/x", False),
+        ("myapp://host/a\\*b", "myapp://host/a*b", True),  # "\\" escapes a wildcard
+        ("myapp://host/a\\*b", "myapp://host/axb", False),
     ],
 )
 def test_custom_schemes(entry: str, url: str, expected: bool) -> None:

@@ -1,38 +1,44 @@
-"""Trusted origins, open-redirect checks and the Origin/CSRF rules (spec §6.2 to §6.4, S19).
+r"""Trusted origins, open-redirect checks and the Origin/CSRF rules (spec §6.2 to §6.4, S19).
 
 Pure functions over strings and mappings: no I/O, no framework. The HTTP layer builds one
 `TrustedOrigins` at start-up with `TrustedOrigins.from_options(base_url, entries, env)`,
 widens it per request with `await resolve(...)` when `trusted_origins` is a callable, and
 turns a returned problem (`status`, wire `code`, `message`) into an error answer.
 
-Matching, as better-auth 1.7 does it (`auth/trusted-origins.ts`):
+Matching, as better-auth 1.7.25 does it (`auth/trusted-origins.ts`):
 
 * a plain `http(s)` entry equals the URL's origin (scheme, host, port; the path is ignored,
   so `https://app.example.com/` and `https://app.example.com/cb?x` both have the origin
   `https://app.example.com`);
 * an entry with `*`, `**` or `?` is a glob with `/` as separator: against the URL's origin
   when the entry contains `://`, else against its `host[:port]`. `*` never crosses a `/`
-  but does cross dots, so `https://*.example.com` matches every subdomain depth;
+  but does cross dots, so `https://*.example.com` matches every subdomain depth. A glob
+  host made of digits, dots and wildcards (`192.168.*.*`) admits IPv4 addresses only;
 * a custom-scheme entry (`myapp://`, `exp://host/path`) matches by scheme; a pinned
   authority must be equal, a pinned path equal or a parent (`/cb` admits `/cb/x`, not
-  `/cbx`, nor `/cb/../x`);
-* a relative URL is trusted only where allowed, and only if it matches
-  `^/(?!/|\\\\|%2f|%5c)[\\w\\-.+/@]*(\\?[\\w\\-.+/=&%@]*)?$`.
+  `/cbx`, nor `/cb/../x`); in a custom-scheme glob (`exp://192.168.*.*:*/*`) authority
+  and path are globs, and a URL with user info never matches;
+* a relative URL is trusted only where allowed, and only if it matches spec §6.2's
+  `^/(?!/|\\|%2f|%5c)[\w\-.+/@]*(\?[\w\-.+/=&%@]*)?$` (1.7.25 accepts more).
 
 Where better-auth is looser, this module fails closed:
 
-* URLs are parsed the way browsers parse them (WHATWG): `\\` counts as `/` in http(s)
+* URLs are parsed the way browsers parse them (WHATWG): `\` counts as `/` in http(s)
   URLs, the host follows the *last* `@`, `https:evil.com` has the host `evil.com`. A host
   that is not plain ASCII letters, digits, `.`, `-`, `_` (percent-escapes, IDN in Unicode
-  form) or a bracketed IPv6 address is never trusted, nor is a URL containing whitespace or
-  control characters (they would also let a redirect split the `Location` header).
+  form), not a canonical IPv4 address (`0x7f.1`) or not a bracketed IPv6 address is never
+  trusted, nor is a URL containing whitespace or control characters (they would also let
+  a redirect split the `Location` header).
 * `javascript:`, `data:`, `vbscript:`, `file:` and `blob:` URLs are never trusted, and such
   entries are refused.
 * A host-only glob (`*.example.com`) admits only http(s) URLs; better-auth also lets it
   admit `javascript://x.example.com/%0Aalert(1)`.
-* Static entries are checked when built: an http(s) entry with a path, query or user info,
-  or an entry without a scheme that is not a glob, raises `ValueError` (better-auth keeps
-  them and they match nothing). Entries from the per-request callable are filtered instead.
+* Static entries are checked when built: an http(s) entry with a path, fragment or user
+  info, an entry without a scheme that is not a glob, or `host:port`, raises `ValueError`
+  (better-auth keeps them and they match nothing). Per-request entries are filtered.
+* Plain http(s) entries are canonicalized (`https://App.example.com:443/` is
+  `https://app.example.com`; better-auth compares the text as given) and globs match
+  ASCII letters in either case.
 """
 
 from __future__ import annotations
@@ -254,12 +260,12 @@ def _ip_range(pattern_authority: str) -> bool:
 class _HostGlob:
     """A glob without `://`: against the `host[:port]` of http(s) URLs only."""
 
-    regex: re.Pattern[str]
+    glob: _Glob
     ip_only: bool
 
     def matches(self, url: _Candidate) -> bool:
         http = url.http
-        if http is None or self.regex.fullmatch(http.host_port) is None:
+        if http is None or not self.glob.fullmatch(http.host_port):
             return False
         return not self.ip_only or _IPV4.fullmatch(http.host) is not None
 
@@ -269,37 +275,37 @@ class _OriginGlob:
     """A glob with `://`: against the origin of an http(s) URL; against the authority and
     path, separately, of a custom-scheme URL (whose scheme must be the pattern's)."""
 
-    regex: re.Pattern[str]
+    glob: _Glob
     ip_only: bool
     custom: _CustomURL | None
-    authority: re.Pattern[str] | None
-    path: re.Pattern[str] | None
+    authority: _Glob | None
+    path: _Glob | None
 
     def matches(self, url: _Candidate) -> bool:
         if url.http is not None:
-            if self.regex.fullmatch(url.http.origin) is None:
+            if not self.glob.fullmatch(url.http.origin):
                 return False
             return not self.ip_only or _IPV4.fullmatch(url.http.host) is not None
         got, want = url.custom, self.custom
         if got is None or want is None or got.scheme != want.scheme or "@" in got.authority:
             return False
         if self.authority is not None:
-            if self.authority.fullmatch(got.authority) is None:
+            if not self.authority.fullmatch(got.authority):
                 return False
             if _ip_range(want.authority) and not _IPV4.fullmatch(got.authority.split(":")[0]):
                 return False
-        return self.path is None or self.path.fullmatch(got.path or "/") is not None
+        return self.path is None or self.path.fullmatch(got.path or "/")
 
 
 def _origin_glob(text: str) -> _OriginGlob:
     authority = text[text.index("://") + 3 :]
     custom = _split_custom(text, pattern=True)
     return _OriginGlob(
-        regex=_glob(text),
+        glob=_Glob(text),
         ip_only=_ip_range(re.split(r"[/#]", authority, maxsplit=1)[0]),
         custom=custom,
-        authority=_glob(custom.authority) if custom and custom.authority else None,
-        path=_glob(custom.path) if custom and custom.path else None,
+        authority=_Glob(custom.authority) if custom and custom.authority else None,
+        path=_Glob(custom.path) if custom and custom.path else None,
     )
 
 
@@ -318,48 +324,94 @@ class _Custom:
 
 _Matcher: TypeAlias = _Exact | _OriginGlob | _HostGlob | _Custom
 
-_SEP = r"[/\\]"
-_WILD = r"[^/\\]"
+_SEPARATORS = "/\\"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_SKIPPABLE = frozenset({"star", "sep*", "**", "**+"})
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    """A glob with `/` as separator, as better-auth's `wildcardMatch(pattern)` compiles it.
+class _Glob:
+    """A glob with `/` as separator, with the semantics of better-auth's
+    `wildcardMatch(pattern)`: `*` is any run of non-separators, `?` one non-separator,
+    `**` any number of segments, `\\` escapes the next character; a `/` in the pattern
+    matches one or more `/` or `\\`, and a trailing one is optional. ASCII letters match
+    in either case.
 
-    `*` is any run of non-separators, `?` one non-separator, `**` any number of segments,
-    `\\` escapes the next character; a separator in the pattern matches one or more `/` or
-    `\\`, and a trailing one is optional. Letters match in either case.
+    better-auth compiles it to a backtracking regex, which takes seconds on a few hundred
+    characters once a segment has several `*` (`*a*a*a*.example.com`). This runs the same
+    automaton breadth-first instead: linear in the text for a given pattern.
     """
-    segments = pattern.split("/")
-    out: list[str] = []
-    for index, segment in enumerate(segments):
-        if not segment and index > 0:
-            continue
-        following = segments[index + 1] if index + 1 < len(segments) else None
-        if following is None:
-            separator = f"{_SEP}*?"
-        elif following != "**":
-            separator = f"{_SEP}+?"
-        else:
-            separator = ""
-        if segment == "**":
-            if separator:
-                out.append("" if index == 0 else separator)
-                out.append(f"(?:{_WILD}*?{separator})*?")
-            continue
-        chars = iter(segment)
-        for ch in chars:
-            if ch == "\\":
-                escaped = next(chars, None)
-                if escaped is not None:
-                    out.append(re.escape(escaped))
-            elif ch == "?":
-                out.append(_WILD)
-            elif ch == "*":
-                out.append(f"{_WILD}*?")
+
+    __slots__ = ("tokens",)
+
+    def __init__(self, pattern: str) -> None:
+        tokens: list[tuple[str, str]] = []
+        segments = pattern.translate(_ASCII_LOWER).split("/")
+        for index, segment in enumerate(segments):
+            if not segment and index > 0:
+                continue
+            following = segments[index + 1] if index + 1 < len(segments) else None
+            if following is None:
+                separator = [("sep*", "")]  # optional at the end
+            elif following != "**":
+                separator = [("sep", ""), ("sep*", "")]  # one or more
             else:
-                out.append(re.escape(ch))
-        out.append(separator)
-    return re.compile("".join(out), re.ASCII | re.IGNORECASE)
+                separator = []
+            if segment == "**":
+                if separator:
+                    tokens.extend(separator if index > 0 else [])
+                    # (non-separators, then the separator) repeated: any text when the
+                    # separator is optional, else empty or ending with a separator
+                    tokens.append(("**" if following is None else "**+", ""))
+                continue
+            chars = iter(segment)
+            for ch in chars:
+                if ch == "\\":
+                    escaped = next(chars, None)
+                    if escaped is not None:
+                        tokens.append(("lit", escaped))
+                elif ch in "?*":
+                    tokens.append(("any" if ch == "?" else "star", ""))
+                else:
+                    tokens.append(("lit", ch))
+            tokens.extend(separator)
+        self.tokens = tuple(tokens)
+
+    def _enter(self, states: set[tuple[int, bool]], index: int) -> None:
+        """Add state `index` and those reachable from it without reading a character."""
+        while (index, False) not in states:
+            states.add((index, False))
+            if index == len(self.tokens) or self.tokens[index][0] not in _SKIPPABLE:
+                return
+            index += 1
+
+    def fullmatch(self, text: str) -> bool:
+        end = len(self.tokens)
+        current: set[tuple[int, bool]] = set()
+        self._enter(current, 0)
+        for ch in text.translate(_ASCII_LOWER):
+            is_sep = ch in _SEPARATORS
+            following: set[tuple[int, bool]] = set()
+            for index, _inside in current:
+                if index == end:
+                    continue
+                kind, literal = self.tokens[index]
+                if kind == "lit":
+                    if ch == literal:
+                        self._enter(following, index + 1)
+                elif kind in ("any", "sep"):
+                    if is_sep == (kind == "sep"):
+                        self._enter(following, index + 1)
+                elif kind in ("star", "sep*"):
+                    if is_sep == (kind == "sep*"):
+                        self._enter(following, index)
+                elif kind == "**" or is_sep:
+                    self._enter(following, index)
+                else:  # "**+" inside a segment: may stop only after a separator
+                    following.add((index, True))
+            if not following:
+                return False
+            current = following
+        return (end, False) in current
 
 
 def _compile(entry: str) -> tuple[str, _Matcher]:
@@ -372,7 +424,7 @@ def _compile(entry: str) -> tuple[str, _Matcher]:
     if "*" in text or "?" in text:
         if "://" in text:
             return text, _origin_glob(text)
-        return text, _HostGlob(_glob(text), _ip_range(text))
+        return text, _HostGlob(_Glob(text), _ip_range(text))
     scheme = _scheme_of(text)
     if scheme is None:
         raise ValueError(
