@@ -17,9 +17,18 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from .crypto import PasswordHasher, sign_jwt, verify_jwt
-from .db import CORE_SCHEMA, Database, DatabaseError, DatabaseUnavailable, Schema, TableSpec
+from .db import CORE_SCHEMA, Database, DatabaseUnavailable, Schema, TableSpec
 from .db.types import utc_now
-from .endpoint import APIResponse, Ctx, Endpoint, Redirect, parse_body, response_of, validate
+from .endpoint import (
+    APIResponse,
+    Ctx,
+    Endpoint,
+    Redirect,
+    dump_json,
+    parse_body,
+    response_of,
+    validate,
+)
 from .errors import APIError, Code
 from .options import IdentityOptions
 from .origins import TrustedOrigins
@@ -27,6 +36,7 @@ from .ratelimit import RATE_LIMIT_SCHEMA, ClientIP, RateLimiter, StorageKind
 from .routes import CORE_ENDPOINTS
 from .routes.misc import ErrorPage
 from .security import router_checks
+from .storage import StorageUnavailable
 from .store import Store
 
 __all__ = ["API", "Identity"]
@@ -77,8 +87,12 @@ class Identity:
             ip_headers=tuple(advanced.ip_address_headers),
             trusted_proxies=tuple(advanced.trusted_proxies),
             disable_ip_tracking=advanced.disable_ip_tracking,
+            ipv6_subnet=128,  # the address itself (session.ipAddress); the limiter takes a /64
         )
         self.endpoints = self._endpoints()
+        # A base URL with a path gives the base path (spec §1.1), as in `new_ctx`.
+        base_url_path = urlsplit(self.options.base_url or "").path.rstrip("/")
+        self._base_path = base_url_path or self.options.base_path
         self._static: dict[str, Endpoint] = {}
         self._dynamic: list[tuple[re.Pattern[str], Endpoint]] = []
         for endpoint in self.endpoints.values():
@@ -192,10 +206,16 @@ class Identity:
         return verify_jwt(self.options.secret, token, now=self.now())
 
     def secure_cookies(self, ctx: Ctx[Any]) -> bool:
+        """`__Secure-` names and `Secure`, decided as better-auth decides (spec §5.1): the
+        option, else a configured https base URL, else production. Not the request's scheme:
+        behind a TLS-terminating proxy it is http, and the cookie names must not change with
+        it (a better-auth server on the same database reads the same cookies)."""
         chosen = self.options.advanced.use_secure_cookies
         if chosen is not None:
             return chosen
-        return ctx.base_url.startswith("https://") or (not ctx.base_url and self.options.production)
+        if self.options.base_url:
+            return self.options.base_url.startswith("https://")
+        return self.options.production
 
     async def trusted_origins(self, ctx: Ctx[Any]) -> TrustedOrigins:
         configured = self.options.trusted_origins
@@ -225,18 +245,16 @@ class Identity:
         """The pipeline of spec §1.4 from the parsed body on; never raises for a request."""
         try:
             return await self._run(endpoint, ctx)
-        except DatabaseUnavailable as exc:
-            logger.error("identity %s: %s", endpoint.path, exc)
-            return response_of(ctx, APIError(503, Code.SERVICE_UNAVAILABLE))
-        except DatabaseError as exc:
-            logger.exception("identity %s failed: %s", endpoint.path, exc)
-            return response_of(ctx, APIError(500, Code.INTERNAL_SERVER_ERROR))
+        except Exception as exc:  # a request never answers a traceback
+            ctx.error = _failure(endpoint.path, exc)
+            return response_of(ctx, ctx.error)
 
     async def _run(self, endpoint: Endpoint, ctx: Ctx[Any]) -> APIResponse:
         error: APIError | None = None
         location: str | None = None
         try:
-            await router_checks(ctx)
+            if ctx.request is not None:  # in-process calls skip them, as auth.api calls do
+                await router_checks(ctx)
             answered = False
             user_before = self.options.hooks.get("before")
             if user_before is not None:
@@ -254,6 +272,8 @@ class Identity:
                 validate(endpoint, ctx)
                 for guard in endpoint.use:
                     await guard(ctx)
+                if endpoint.no_store:  # set by the handler, so not on the router's errors
+                    ctx.response_headers.update(_NO_STORE)
                 ctx.returned = await endpoint.handler(ctx)
         except Redirect as redirect:
             location = redirect.location
@@ -314,17 +334,22 @@ class Identity:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
-        path = _route_path(scope, self.options.base_path)
-        endpoint, params = self._match(path)
+        path = _route_path(scope, self._base_path)
+        endpoint, params = self._match(path) if path is not None else (None, {})
         method = scope["method"]
-        if endpoint is None or method not in endpoint.methods:
+        if endpoint is None or path is None or method not in endpoint.methods:
             await _send(send, 404, b"", [])
             return
         headers = Headers(scope=scope)
         lower = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         ip = self._client_ip(headers, request.client.host if request.client else None)
         if self.rate_limiter is not None:
-            verdict = await self.rate_limiter.check(path, ip)
+            try:
+                verdict = await self.rate_limiter.check(path, ip)
+            except Exception as exc:  # its storage is down: as any storage failure
+                error = _failure(path, exc)
+                await _send(send, error.status, dump_json(error.body()), _JSON)
+                return
             if not verdict.allowed:
                 body = b'{"message":"Too many requests. Please try again later."}'
                 await _send(
@@ -332,7 +357,7 @@ class Identity:
                     429,
                     body,
                     [
-                        (b"content-type", b"text/plain;charset=UTF-8"),
+                        (b"content-type", b"application/json"),  # 1.7.1 said text/plain
                         (b"x-retry-after", str(verdict.retry_after).encode()),
                     ],
                 )
@@ -363,7 +388,7 @@ class Identity:
                 response = response_of(ctx, exc)
             else:
                 response = await self.run(endpoint, ctx)
-        await _send_response(send, endpoint, response)
+        await _send_response(send, response)
 
     def _match(self, path: str) -> tuple[Endpoint | None, dict[str, str]]:
         endpoint = self._static.get(path)
@@ -432,6 +457,20 @@ class API:
         return call
 
 
+_JSON = [(b"content-type", b"application/json")]
+_NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+
+
+def _failure(path: str, exc: Exception) -> APIError:
+    """The answer to an exception that escaped an endpoint: 503 when a storage did not
+    answer, else 500; logged here, never sent to the client."""
+    if isinstance(exc, DatabaseUnavailable | StorageUnavailable):
+        logger.error("identity %s: %s", path, exc)
+        return APIError(503, Code.SERVICE_UNAVAILABLE)
+    logger.exception("identity %s failed", path)
+    return APIError(500, Code.INTERNAL_SERVER_ERROR)
+
+
 def _with_base_path(base_url: str, base_path: str) -> str:
     parts = urlsplit(base_url)
     if parts.path not in ("", "/"):
@@ -439,14 +478,20 @@ def _with_base_path(base_url: str, base_path: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{base_path}"
 
 
-def _route_path(scope: Scope, base_path: str) -> str:
+def _route_path(scope: Scope, base_path: str) -> str | None:
+    """The endpoint path of a request, or None when it is outside the base path.
+
+    Mounted (Starlette's `Mount(base_path, identity.app)` sets `root_path`), the rest of
+    the path after the mount point; served at the server's root, the path under
+    `base_path`, as better-call requires it.
+    """
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    if path == base_path or path.startswith(base_path + "/"):
-        path = path[len(base_path) :]
-    return path
+    if root:
+        return path[len(root) :] if path.startswith(root) else path
+    if path.startswith(base_path + "/"):
+        return path[len(base_path) :]
+    return None
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
@@ -470,16 +515,14 @@ async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes,
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_response(send: Send, endpoint: Endpoint, response: APIResponse) -> None:
+async def _send_response(send: Send, response: APIResponse) -> None:
     if isinstance(response.body, ErrorPage):
         body = str(response.body).encode()
-        content_type = b"text/html; charset=utf-8"
+        content_type = b"text/html"  # as better-auth; the page declares its charset
     else:
         body = response.render()
         content_type = b"application/json"
     headers: list[tuple[bytes, bytes]] = [(b"content-type", content_type)]
-    if endpoint.no_store:
-        headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
     headers += [(k.encode(), v.encode()) for k, v in response.headers.items()]
     headers += [(b"set-cookie", c.encode()) for c in response.cookies]
     await _send(send, response.status, body, headers)

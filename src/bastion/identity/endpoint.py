@@ -8,7 +8,7 @@ after-hooks. The same runner serves HTTP and in-process calls (`identity.api`).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -35,8 +35,9 @@ __all__ = [
     "dump_json",
 ]
 
-JSON = frozenset({"application/json"})
-JSON_OR_FORM = frozenset({"application/json", "application/x-www-form-urlencoded"})
+# In better-auth's order: its 415 message lists them as declared.
+JSON: tuple[str, ...] = ("application/json",)
+JSON_OR_FORM: tuple[str, ...] = ("application/x-www-form-urlencoded", "application/json")
 
 B = TypeVar("B", bound=BaseModel)
 Guard = Callable[["Ctx[Any]"], Awaitable[None]]
@@ -56,11 +57,11 @@ class Endpoint:
     name: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    media_types: frozenset[str] = JSON
+    media_types: Collection[str] = JSON
     use: Sequence[Guard] = ()
     kind: str | None = None
     server_only: bool = False
-    no_store: bool = False
+    no_store: bool = False  # Cache-Control: no-store, Pragma: no-cache once the handler runs
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or self.path.endswith("/"):
@@ -144,32 +145,43 @@ def _json_default(value: Any) -> Any:
 
 def parse_body(endpoint: Endpoint, content_type: str | None, raw: bytes, method: str) -> Any:
     """The request body as a Python value, or an APIError (415 / 400)."""
-    if method in ("GET", "HEAD") or (not raw and not content_type):
-        return None
+    if method in ("GET", "HEAD") or not raw:
+        return None  # an empty body is no body, whatever its type (better-auth 1.7.25)
     if not content_type:
         return None  # better-auth ignores a body without a content type (errata 1)
     media = content_type.split(";", 1)[0].strip().lower()
     if media not in endpoint.media_types:
-        allowed = ", ".join(sorted(endpoint.media_types))
+        allowed = ", ".join(endpoint.media_types)
         raise APIError(
             415,
             Code.UNSUPPORTED_MEDIA_TYPE,
-            f'Content-Type "{media}" is not allowed. Allowed types: {allowed}',
+            f'Content-Type "{content_type}" is not allowed. Allowed types: {allowed}',
         )
     text = raw.decode("utf-8", errors="replace")
     if media == "application/x-www-form-urlencoded":
         return dict(parse_qsl(text, keep_blank_values=True))
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except ValueError:
         raise APIError(400, Code.BAD_REQUEST, "Invalid JSON in request body") from None
+    return JSON_NULL if value is None else value
+
+
+class _JSONNull:
+    """A body of JSON `null`: not "no body" (None), as zod tells them apart."""
+
+    def __repr__(self) -> str:
+        return "JSON_NULL"
+
+
+JSON_NULL: Any = _JSONNull()
 
 
 def validate(endpoint: Endpoint, ctx: Ctx[Any]) -> None:
     if endpoint.body is not None:
         raw = ctx.raw_body
         if not isinstance(raw, dict):
-            received = "undefined" if raw is None else js_type(raw)
+            received = "undefined" if raw is None else js_type(None if raw is JSON_NULL else raw)
             raise APIError(
                 400,
                 Code.VALIDATION_ERROR,

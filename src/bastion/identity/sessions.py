@@ -12,6 +12,7 @@ from .cookies import (
     decode_cookie_cache,
     encode_cookie_cache,
     join_chunks,
+    serialize_cookie,
     sign_cookie_value,
     unsign_cookie_value,
 )
@@ -61,6 +62,10 @@ def set_session_cookie(
     )
     if dont_remember:
         ctx.set_cookie(remember_name, sign_cookie_value(secret, "true"), _attributes(ctx, None))
+    elif remember_name in ctx.cookies:
+        # A remembered session now: a dont_remember cookie left from an earlier sign-in would
+        # stop every refresh of this one.
+        _expire(ctx, remember_name)
     _write_cookie_cache(ctx, session, user, dont_remember=dont_remember)
     ctx.new_session = (session, user)
 
@@ -77,23 +82,56 @@ def _write_cookie_cache(
         ctx.options.secret,
         to_json_row(ctx.identity.public_row("session", session)),
         to_json_row(ctx.identity.public_row("user", user)),
-        cache.max_age,
+        _DONT_REMEMBER_CACHE_AGE if dont_remember else cache.max_age,
         now_ms,
     )
     attrs = _attributes(ctx, None if dont_remember else cache.max_age)
-    for name, part in chunk_cookie(data_name, value):
+    # Each whole Set-Cookie line within _COOKIE_BYTES, as better-auth sizes its chunks.
+    room = _COOKIE_BYTES - len(serialize_cookie(f"{data_name}.99", "", attrs))
+    try:
+        parts = chunk_cookie(data_name, value, room)
+    except ValueError:  # over 100 chunks: no cache (better-auth skips it too)
+        parts = []
+    written = {name for name, _ in parts}
+    for name in _data_cookies(ctx, data_name):
+        if name not in written:  # chunks of a longer value, or the whole of a chunked one
+            _expire(ctx, name)
+    for name, part in parts:
         ctx.set_cookie(name, part, attrs)
+
+
+_DONT_REMEMBER_CACHE_AGE = 60  # better-auth's cache lifetime when the cookie has no Max-Age
+_COOKIE_BYTES = 4050  # better-auth's ceiling for one cookie; Safari keeps about 4093 (S18)
+
+
+def _data_cookies(ctx: Ctx[Any], data_name: str) -> list[str]:
+    """The request's session_data cookie and its `session_data.<n>` chunks."""
+    prefix = data_name + "."
+    return [
+        name
+        for name in ctx.cookies
+        if name == data_name or (name.startswith(prefix) and name[len(prefix) :].isdigit())
+    ]
+
+
+def _expire(ctx: Ctx[Any], name: str) -> None:
+    """Expire a cookie, first dropping what this response already set for it (or for its
+    chunks), as better-auth's expireCookie does: a valid value must not go out beside its
+    expiry, where a proxy log or a server-side client could pick it up."""
+    ctx.set_cookies[:] = [
+        line for line in ctx.set_cookies if not line.startswith((f"{name}=", f"{name}."))
+    ]
+    ctx.set_cookie(name, "", _attributes(ctx, 0))
 
 
 def clear_session_cookies(ctx: Ctx[Any]) -> None:
     """Expire session_token, session_data (and its chunks) and dont_remember."""
     token_name, data_name, remember_name = _names(ctx)
-    expired = _attributes(ctx, 0)
     for name in (token_name, data_name, remember_name):
-        ctx.set_cookie(name, "", expired)
-    for name in ctx.cookies:
-        if name.startswith(data_name + "."):
-            ctx.set_cookie(name, "", expired)
+        _expire(ctx, name)
+    for name in _data_cookies(ctx, data_name):
+        if name != data_name:
+            _expire(ctx, name)
 
 
 def remembered(ctx: Ctx[Any]) -> bool:
@@ -114,19 +152,28 @@ async def resolve_session(
     *,
     disable_cookie_cache: bool = False,
     disable_refresh: bool = False,
+    verify_cache: bool = False,
 ) -> SessionWithUser | None:
-    """The request's session, refreshed as better-auth refreshes it; None if there is none."""
+    """The request's session, refreshed as better-auth refreshes it; None if there is none.
+
+    `verify_cache`: a valid cookie cache is still checked against storage, so a revoked
+    session is refused at once (S16). A session that storage confirms is answered as a cache
+    hit is (no refresh, no cookie written), so the answer stays better-auth's.
+    """
     token = session_token_from_cookie(ctx)
     if token is None:
         return None
     identity = ctx.identity
     options = ctx.options.session
     now = identity.now()
+    cached = None
     if options.cookie_cache.enabled and not disable_cookie_cache:
         cached = _read_cookie_cache(ctx, token, now)
-        if cached is not None:
+        if cached is not None and not verify_cache:
             return cached
     found = await identity.store.find_session(token)
+    if cached is not None and found is not None and found[0]["expiresAt"] > now:
+        return found
     if found is None or found[0]["expiresAt"] <= now:
         clear_session_cookies(ctx)
         if found is not None:
@@ -143,7 +190,8 @@ async def resolve_session(
         updated = await identity.store.update_session(
             token, {"expiresAt": now + expires_in, "updatedAt": now}
         )
-        if updated is None:
+        if updated is None:  # deleted meanwhile
+            clear_session_cookies(ctx)
             raise APIError(401, Code.FAILED_TO_GET_SESSION)
         session = updated
         set_session_cookie(ctx, session, user)
@@ -165,14 +213,20 @@ def _read_cookie_cache(ctx: Ctx[Any], token: str, now: datetime) -> SessionWithU
         user = from_json_row(payload["user"], identity.date_fields("user"))
         if session.get("token") == token and session["expiresAt"] > now:
             return session, user
-    ctx.set_cookie(data_name, "", _attributes(ctx, 0))
+    _expire(ctx, data_name)
     return None
 
 
 async def session_required(ctx: Ctx[Any]) -> None:
-    ctx.session = await resolve_session(ctx)
+    """A session. On a request that changes something the cookie cache is checked against
+    storage, so a signed-out session replayed with its cache cannot act within the cache's
+    lifetime (S16); reads trust the cache for its lifetime, as better-auth does."""
+    ctx.session = await resolve_session(ctx, verify_cache=ctx.method not in _READS)
     if ctx.session is None:
         raise APIError(401, Code.UNAUTHORIZED)
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def sensitive_session(ctx: Ctx[Any]) -> None:
@@ -183,8 +237,11 @@ async def sensitive_session(ctx: Ctx[Any]) -> None:
 
 
 async def fresh_session(ctx: Ctx[Any]) -> None:
-    await session_required(ctx)
-    assert ctx.session is not None
+    """A session created under `fresh_age` ago, checked against storage (it guards
+    list-sessions, which a revoked session must not read through its cookie cache)."""
+    ctx.session = await resolve_session(ctx, verify_cache=True)
+    if ctx.session is None:
+        raise APIError(401, Code.UNAUTHORIZED)
     fresh_age = ctx.options.session.fresh_age
     created = ctx.session[0]["createdAt"]
     if fresh_age and ctx.identity.now() - created >= timedelta(seconds=fresh_age):

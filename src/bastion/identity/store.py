@@ -89,7 +89,9 @@ class Store:
             return
         await self._before("user", "delete", user)
         await self.delete_user_sessions(user_id)
-        await self.db.delete("user", eq("id", user_id))  # cascades to sessions and accounts
+        # The foreign keys cascade, but a database made without them must not keep these.
+        await self.db.delete_many("account", eq("userId", user_id))
+        await self.db.delete("user", eq("id", user_id))
         await self._after("user", "delete", user)
 
     # -- accounts --------------------------------------------------------------------

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-__all__ = ["Body", "Email", "describe_errors", "js_type"]
+__all__ = ["Body", "Email", "NonEmpty", "describe_errors", "is_email", "js_type"]
 
 # zod 4's default email pattern: what better-auth's sign-up accepts.
 _EMAIL = re.compile(
@@ -20,13 +20,19 @@ _EMAIL = re.compile(
 )
 
 
+def is_email(value: str) -> bool:
+    """Whether zod's `z.email()` accepts `value` (sign-in checks it by hand: INVALID_EMAIL)."""
+    return _EMAIL.match(value) is not None
+
+
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not is_email(value):
         raise PydanticCustomError("email", "Invalid email address")
     return value
 
 
 Email = Annotated[str, AfterValidator(_email)]
+NonEmpty = Annotated[str, Field(min_length=1)]  # zod's z.string().nonempty()
 
 
 class Body(BaseModel):
@@ -76,6 +82,10 @@ def describe_errors(
             text = f"Invalid input: expected {expected}, received undefined"
         elif kind in _EXPECTED:
             text = f"Invalid input: expected {_EXPECTED[kind]}, received {js_type(issue['input'])}"
+        elif kind == "string_too_short":
+            text = f"Too small: expected string to have >={issue['ctx']['min_length']} characters"
+        elif kind == "string_too_long":
+            text = f"Too big: expected string to have <={issue['ctx']['max_length']} characters"
         else:
             text = issue["msg"]
         parts.append(f"{prefix} {text}")

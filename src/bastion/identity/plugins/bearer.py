@@ -51,12 +51,22 @@ def bearer(*, require_signature: bool = False) -> Plugin:
             "session_token",
             secure=ctx.identity.secure_cookies(ctx),
         )
+        last: str | None = None  # the browser keeps the last Set-Cookie of a name
         for line in ctx.set_cookies:
-            head, _, rest = line.partition(";")
-            cookie, _, value = head.partition("=")
-            if cookie == name and value and "Max-Age=0" not in rest:
-                ctx.response_headers["set-auth-token"] = unquote(value)
-                ctx.response_headers["access-control-expose-headers"] = "set-auth-token"
+            if line.startswith(f"{name}="):
+                last = line
+        if last is None:
+            return None
+        head, _, rest = last.partition(";")
+        value = head.partition("=")[2]
+        if not value or any(a.strip().lower() == "max-age=0" for a in rest.split(";")):
+            return None
+        ctx.response_headers["set-auth-token"] = unquote(value)
+        exposed = ctx.response_headers.get("access-control-expose-headers", "")
+        names = [h.strip() for h in exposed.split(",") if h.strip()]
+        if "set-auth-token" not in names:
+            names.append("set-auth-token")
+        ctx.response_headers["access-control-expose-headers"] = ", ".join(names)
         return None
 
     def every(_: Endpoint) -> bool:

@@ -1,32 +1,137 @@
-"""What several routes share: password rules, user output, links, emails."""
+"""What several routes share: password rules, user input and output, links, emails."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ..db import CORE_SCHEMA, NOW, Field
 from ..email import EmailLink, call_sender
 from ..endpoint import Ctx
 from ..errors import APIError, Code
+from ..validation import js_type
 
 __all__ = [
     "check_password_length",
+    "check_password_not_too_long",
+    "coerce_field",
     "send_verification_email",
+    "synthetic_user",
+    "user_input",
     "user_out",
     "verification_url",
 ]
 
+_CORE_USER_FIELDS = frozenset(CORE_SCHEMA.fields("user"))
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
+
 
 def check_password_length(ctx: Ctx[Any], password: str) -> None:
-    options = ctx.options.email_and_password
-    length = len(password.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
-    if length < options.min_password_length:
+    """The min and max length, in UTF-16 code units as JavaScript counts (spec §7.1).
+
+    Nothing else: no composition rules, no truncation, no case folding (S1).
+    """
+    if _utf16_length(password) < ctx.options.email_and_password.min_password_length:
         raise APIError(400, Code.PASSWORD_TOO_SHORT)
-    if length > options.max_password_length:
+    check_password_not_too_long(ctx, password)
+
+
+def check_password_not_too_long(ctx: Ctx[Any], password: str) -> None:
+    """The max length only: what sign-in and the current-password checks enforce (errata 3),
+    so that no one makes the server scrypt a megabyte."""
+    if _utf16_length(password) > ctx.options.email_and_password.max_password_length:
         raise APIError(400, Code.PASSWORD_TOO_LONG)
 
 
-def user_out(ctx: Ctx[Any], user: dict[str, Any]) -> dict[str, Any]:
+def coerce_field(name: str, spec: Field, value: Any) -> Any:
+    """A client's value for a string, number or boolean column, or 400 VALIDATION_ERROR.
+
+    A number for a string column becomes its text, as a SQL database stores it
+    (`{"name": 42}` is stored as "42", errata 4); other mismatches, and null for a required
+    column, are refused here rather than failing in the database (a 500).
+    """
+    if value is None:
+        if spec.required:
+            _invalid(name, spec.type, value)
+        return None
+    if spec.type == "string":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return _js_number_text(value)
+        _invalid(name, "string", value)
+    if spec.type == "number" and (not isinstance(value, int | float) or isinstance(value, bool)):
+        _invalid(name, "number", value)
+    if spec.type == "boolean" and not isinstance(value, bool):
+        _invalid(name, "boolean", value)
+    return value
+
+
+def _js_number_text(value: float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # String(42.0) is "42" in JavaScript
+    return str(value)
+
+
+def _invalid(name: str, expected: str, value: Any) -> None:
+    raise APIError(
+        400,
+        Code.VALIDATION_ERROR,
+        f"[body.{name}] Invalid input: expected {expected}, received {js_type(value)}",
+    )
+
+
+def user_input(ctx: Ctx[Any], raw: Mapping[str, Any], *, create: bool) -> dict[str, Any]:
+    """The additional user fields (options and plugins) that `raw` sets, as better-auth's
+    `parseUserInput` reads them.
+
+    Core fields (`emailVerified`, `createdAt`, ...) and unknown keys are dropped silently:
+    `{"emailVerified": true}` at sign-up is ignored, not refused (better-auth 1.7.25). An
+    `input=False` field is refused with FIELD_NOT_ALLOWED when given a truthy value, except
+    on create when it has a default, which then applies. On create, a required field with
+    no default must be given (MISSING_FIELD).
+    """
+    out: dict[str, Any] = {}
+    for name, spec in ctx.identity.schema.fields("user").items():
+        if name in _CORE_USER_FIELDS:
+            continue
+        if name in raw:
+            value = raw[name]
+            if not spec.input:
+                if create and spec.default is not None:
+                    continue  # the database applies the default
+                if value:
+                    raise APIError(400, Code.FIELD_NOT_ALLOWED, f"{name} is not allowed to be set")
+                continue
+            out[name] = coerce_field(name, spec, value)
+        elif create and spec.required and spec.default is None:
+            raise APIError(400, Code.MISSING_FIELD, f"{name} is required")
+    return out
+
+
+def synthetic_user(ctx: Ctx[Any], given: Mapping[str, Any], user_id: str) -> dict[str, Any]:
+    """A user as sign-up would return it had it been created: the same keys in the same
+    order, defaults filled in, nothing stored (S7: a duplicate sign-up must not show)."""
+    now = ctx.identity.now()
+    row: dict[str, Any] = {"id": user_id}
+    for name, spec in ctx.identity.schema.fields("user").items():
+        value = given.get(name)
+        if value is None:  # as the database fills a row in (Database.create)
+            if spec.default is NOW or spec.on_update is NOW:
+                value = now
+            elif callable(spec.default):
+                value = spec.default()
+            else:
+                value = spec.default
+        row[name] = value
+    return user_out(ctx, row)
+
+
+def user_out(ctx: Ctx[Any], user: Mapping[str, Any]) -> dict[str, Any]:
     return ctx.identity.public_row("user", user)
 
 
@@ -40,16 +145,24 @@ def verification_url(ctx: Ctx[Any], token: str, callback_url: str | None) -> str
 
 
 async def send_verification_email(
-    ctx: Ctx[Any], user: dict[str, Any], callback_url: str | None, **claims: Any
+    ctx: Ctx[Any],
+    user: Mapping[str, Any],
+    callback_url: str | None,
+    *,
+    claims: Mapping[str, Any] | None = None,
 ) -> None:
-    """The stateless email-verification JWT (spec §7.4), mailed through the callback."""
+    """Mail `user` (at `user["email"]`) a link to `/verify-email` with the stateless JWT
+    (spec §7.4) through `send_verification_email`; nothing when that is not configured.
+
+    The claims default to `{email, userId}` of `user` (errata 11); the change-email flows
+    pass their own (`email` is then the current address, `updateTo` the new one).
+    """
     sender = ctx.options.email_verification.send_verification_email
     if sender is None:
         return
-    token = ctx.identity.sign_jwt(
-        {"email": user["email"].lower(), "userId": user["id"], **claims},
-        ctx.options.email_verification.expires_in,
-    )
+    if claims is None:
+        claims = {"email": str(user["email"]).lower(), "userId": user["id"]}
+    token = ctx.identity.sign_jwt(claims, ctx.options.email_verification.expires_in)
     link = EmailLink(
         user=user_out(ctx, user), url=verification_url(ctx, token, callback_url), token=token
     )

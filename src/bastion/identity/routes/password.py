@@ -1,4 +1,17 @@
-"""Passwords: change, reset by email, verify (spec §3.2)."""
+"""Passwords: change, reset by email, verify (spec §3.2).
+
+S3: a change needs the current password, and a session read from storage. S17: a change
+may end the other sessions (`revokeOtherSessions`), a reset all of them
+(`revoke_sessions_on_password_reset`). S7: a reset request for an unknown email answers
+as for a known one and mails nothing.
+
+S8, where better-auth (and so Bastion, which shares its database) falls short: the reset
+token is 24 characters from a CSPRNG (~143 bits), single-use (consumed atomically) and
+bound to the user (the row's value is the user id), but the verification row's
+identifier holds it *unhashed* (`reset-password:<token>`) and it lives 1 h
+(`reset_password_token_expires_in`, default 3600 s), not the ≤ 10 min S8 asks of
+out-of-band codes. Lower `reset_password_token_expires_in` to tighten the latter.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +28,8 @@ from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code
 from ..security import query_callback_url
 from ..sessions import create_session_for, sensitive_session
-from ..validation import Body
-from .common import check_password_length, user_out
+from ..validation import Body, Email
+from .common import check_password_length, check_password_not_too_long, user_out
 
 __all__ = ["ENDPOINTS"]
 
@@ -32,12 +45,14 @@ async def change_password(ctx: Ctx[ChangePasswordBody]) -> dict[str, Any]:
     identity, body = ctx.identity, ctx.body
     user = ctx.session[1]
     check_password_length(ctx, body.new_password)
+    check_password_not_too_long(ctx, body.current_password)
     account = await identity.store.find_credential_account(user["id"])
     if account is None or not account.get("password"):
         raise APIError(400, Code.CREDENTIAL_ACCOUNT_NOT_FOUND)
+    new_hash = await identity.hasher.hash(body.new_password)  # first, as better-auth: timing
     if not await identity.hasher.verify(account["password"], body.current_password):
         raise APIError(400, Code.INVALID_PASSWORD)  # S3: the current password is required
-    await identity.store.set_password(user["id"], await identity.hasher.hash(body.new_password))
+    await identity.store.set_password(user["id"], new_hash)
     token = None
     if body.revoke_other_sessions:
         await identity.store.delete_user_sessions(user["id"])
@@ -46,7 +61,7 @@ async def change_password(ctx: Ctx[ChangePasswordBody]) -> dict[str, Any]:
 
 
 class RequestResetBody(Body):
-    email: str
+    email: Email
     redirect_to: str | None = PydanticField(None, alias="redirectTo")
 
 
@@ -80,19 +95,27 @@ class ResetCallbackQuery(BaseModel):
 
 
 async def reset_password_callback(ctx: Ctx[Any]) -> None:
-    """GET /reset-password/{token}: on to the app's page, with the token or an error."""
+    """GET /reset-password/{token}: on to the app's page with `?token=`, or `?error=`.
+
+    The token is only looked at, not consumed: the page posts it back with the new
+    password. A relative callbackURL is resolved against the base URL, as `new URL(cb,
+    baseURL)` does; an empty one sends the error to `{base}/error`.
+    """
     token = ctx.params["token"]
     callback = ctx.query["callbackURL"]
-    if not callback.startswith(("http://", "https://")):
-        callback = urljoin(ctx.base_url + "/", callback)
+    if not callback:
+        raise Redirect(_with_query(f"{ctx.base_url}/error", {"error": "INVALID_TOKEN"}))
+    target = urljoin(ctx.base_url, callback)
     row = await ctx.identity.store.find_verification(f"reset-password:{token}")
-    raise Redirect(_with_query(callback, {"token": token} if row else {"error": "INVALID_TOKEN"}))
+    raise Redirect(_with_query(target, {"token": token} if row else {"error": "INVALID_TOKEN"}))
 
 
-def _with_query(url: str, extra: dict[str, str]) -> str:
+def _with_query(url: str, values: dict[str, str]) -> str:
+    """`url` with each of `values` set (replacing the same name), as URLSearchParams.set."""
     parts = urlsplit(url)
-    query = [*parse_qsl(parts.query, keep_blank_values=True), *extra.items()]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in values]
+    path = parts.path or ("/" if parts.netloc else "")
+    return urlunsplit(parts._replace(path=path, query=urlencode([*query, *values.items()])))
 
 
 class ResetPasswordBody(Body):
@@ -101,24 +124,30 @@ class ResetPasswordBody(Body):
 
 
 async def reset_password(ctx: Ctx[ResetPasswordBody]) -> dict[str, Any]:
+    """Set the password with a mailed token: checked first, consumed once (S8)."""
     identity = ctx.identity
     token = ctx.body.token or ctx.query.get("token")
     if not token or not isinstance(token, str):
         raise APIError(400, Code.INVALID_TOKEN)
-    check_password_length(ctx, ctx.body.new_password)  # before consuming (errata 12)
-    row = await identity.store.consume_verification(f"reset-password:{token}")
+    check_password_length(ctx, ctx.body.new_password)  # before the token is used (errata 12)
+    identifier = f"reset-password:{token}"
+    row = await identity.store.find_verification(identifier)
     if row is None:
         raise APIError(400, Code.INVALID_TOKEN)
-    user_id = row["value"]
-    await identity.store.set_password(user_id, await identity.hasher.hash(ctx.body.new_password))
+    user = await identity.store.find_user_by_id(row["value"])
+    if user is None:
+        raise APIError(400, Code.USER_NOT_FOUND)
+    password_hash = await identity.hasher.hash(ctx.body.new_password)
+    if await identity.store.consume_verification(identifier) is None:
+        raise APIError(400, Code.INVALID_TOKEN)  # another request used it meanwhile
     options = ctx.options.email_and_password
-    user = await identity.store.find_user_by_id(user_id)
-    if options.on_password_reset is not None and user is not None:
+    if options.revoke_sessions_on_password_reset:
+        await identity.store.delete_user_sessions(user["id"])  # S17
+    await identity.store.set_password(user["id"], password_hash)
+    if options.on_password_reset is not None:
         result = options.on_password_reset({"user": user}, ctx.request)
         if inspect.isawaitable(result):
             await result
-    if options.revoke_sessions_on_password_reset:
-        await identity.store.delete_user_sessions(user_id)
     return {"status": True}
 
 
@@ -129,6 +158,7 @@ class PasswordBody(Body):
 async def verify_password(ctx: Ctx[PasswordBody]) -> dict[str, Any]:
     assert ctx.session is not None
     identity, user = ctx.identity, ctx.session[1]
+    check_password_not_too_long(ctx, ctx.body.password)
     account = await identity.store.find_credential_account(user["id"])
     if account is None or not account.get("password"):
         await identity.hasher.dummy_verify(ctx.body.password)

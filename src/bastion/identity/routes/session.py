@@ -13,10 +13,12 @@ from ..errors import APIError, Code
 from ..sessions import (
     clear_session_cookies,
     fresh_session,
+    remembered,
     resolve_session,
     sensitive_session,
     session_required,
     session_token_from_cookie,
+    set_session_cookie,
 )
 from ..validation import Body
 from .common import session_out, user_out
@@ -70,12 +72,15 @@ async def revoke_session(ctx: Ctx[TokenBody]) -> dict[str, Any]:
     found = await store.find_session(ctx.body.token)
     if found is not None and found[0]["userId"] == ctx.session[1]["id"]:
         await store.delete_session(ctx.body.token)
+    if ctx.body.token == ctx.session[0]["token"]:
+        clear_session_cookies(ctx)
     return {"status": True}
 
 
 async def revoke_sessions(ctx: Ctx[Any]) -> dict[str, Any]:
     assert ctx.session is not None
     await ctx.identity.store.delete_user_sessions(ctx.session[1]["id"])
+    clear_session_cookies(ctx)  # the current session was one of them
     return {"status": True}
 
 
@@ -100,8 +105,15 @@ async def update_session(ctx: Ctx[Any]) -> dict[str, Any]:
     values = ctx.identity.input_fields("session", raw, only_additional=True)
     if not values:
         raise APIError(400, None, "No fields to update")
-    updated = await ctx.identity.store.update_session(ctx.session[0]["token"], values)
-    return {"session": session_out(ctx, updated or ctx.session[0])}
+    session, user = ctx.session
+    updated = await ctx.identity.store.update_session(session["token"], values)
+    if updated is None:  # revoked meanwhile
+        clear_session_cookies(ctx)
+        raise APIError(401, Code.FAILED_TO_GET_SESSION)
+    # The cookie cache must show the new fields, as better-auth re-sets the session cookie.
+    set_session_cookie(ctx, updated, user, dont_remember=not remembered(ctx))
+    ctx.new_session = None
+    return {"session": session_out(ctx, updated)}
 
 
 ENDPOINTS = (

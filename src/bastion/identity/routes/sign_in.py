@@ -1,4 +1,11 @@
-"""POST /sign-in/email (spec §3.2)."""
+"""POST /sign-in/email (spec §3.2).
+
+S7: an unknown email, a user without a credential password and a wrong password all get
+the same 401 INVALID_EMAIL_OR_PASSWORD after one scrypt. S1: the password is compared
+whole (no truncation); only its maximum length is checked (errata 3). S19: the
+`form_csrf` guard refuses cross-site form posts (login CSRF) while letting clients that
+send no Origin and no cookie (curl, servers) through.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,8 @@ from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
 from ..errors import APIError, Code
 from ..security import form_csrf
 from ..sessions import create_session_for
-from ..validation import _EMAIL, Body
-from .common import send_verification_email, user_out
+from ..validation import Body, is_email
+from .common import check_password_not_too_long, send_verification_email, user_out
 
 __all__ = ["ENDPOINTS", "SignInBody"]
 
@@ -28,12 +35,13 @@ async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
     options = ctx.options.email_and_password
     if not options.enabled:
         raise APIError(400, Code.EMAIL_PASSWORD_DISABLED)
-    if not _EMAIL.match(body.email):
+    if not is_email(body.email):
         raise APIError(400, Code.INVALID_EMAIL)
-    if len(body.password.encode("utf-16-le")) // 2 > options.max_password_length:
-        raise APIError(400, Code.PASSWORD_TOO_LONG)  # errata 3
+    check_password_not_too_long(ctx, body.password)  # errata 3
     user = await identity.store.find_user_by_email(body.email)
     account = await identity.store.find_credential_account(user["id"]) if user else None
+    if account is not None and account["accountId"] != account["userId"]:
+        account = None  # better-auth's credential account has accountId = user.id
     if user is None or account is None or not account.get("password"):
         await identity.hasher.dummy_verify(body.password)  # same cost as a real check (S7)
         raise APIError(401, Code.INVALID_EMAIL_OR_PASSWORD)

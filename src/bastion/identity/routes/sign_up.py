@@ -1,26 +1,42 @@
-"""POST /sign-up/email (spec §3.2)."""
+"""POST /sign-up/email (spec §3.2).
+
+S1: the password is checked for length only (8..128 UTF-16 code units by default) and
+hashed whole. S7: with `require_email_verification` or `auto_sign_in=False` a duplicate
+email gets the answer a new one gets (`{token: null, user}` with a synthetic user of the
+same shape), after the same scrypt work.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import Field as PydanticField
 
 from ..crypto import generate_id
+from ..db import DatabaseError, DatabaseUnavailable
 from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
 from ..errors import APIError, Code
 from ..security import form_csrf
 from ..sessions import create_session_for
-from ..validation import Body, Email
-from .common import check_password_length, send_verification_email, user_out
+from ..validation import Body, Email, NonEmpty
+from .common import (
+    check_password_length,
+    send_verification_email,
+    synthetic_user,
+    user_input,
+    user_out,
+)
 
 __all__ = ["ENDPOINTS", "SignUpBody"]
+
+logger = logging.getLogger("bastion.identity")
 
 
 class SignUpBody(Body):
     name: str
     email: Email
-    password: str
+    password: NonEmpty  # "" is a VALIDATION_ERROR here, a 401 at sign-in (errata 3)
     image: str | None = None
     callback_url: str | None = PydanticField(None, alias="callbackURL")
     remember_me: bool | None = PydanticField(None, alias="rememberMe")
@@ -35,8 +51,8 @@ async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
     if not options.enabled or options.disable_sign_up:
         raise APIError(400, Code.EMAIL_PASSWORD_SIGN_UP_DISABLED)
     check_password_length(ctx, body.password)
-    extra = identity.input_fields(
-        "user", {k: v for k, v in (body.model_extra or {}).items() if k not in _RESERVED}
+    extra = user_input(
+        ctx, {k: v for k, v in (body.model_extra or {}).items() if k not in _RESERVED}, create=True
     )
     email = body.email.lower()
     generic = options.require_email_verification or not options.auto_sign_in
@@ -45,23 +61,21 @@ async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
             raise APIError(422, Code.USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL)
         # The same answer as a new sign-up, with the same cost: no account enumeration (S7).
         await identity.hasher.hash(body.password)
-        now = identity.now()
-        fake = {
-            "id": generate_id(32),
-            "name": body.name,
-            "email": email,
-            "emailVerified": False,
-            "image": body.image,
-            "createdAt": now,
-            "updatedAt": now,
-            **extra,
-        }
-        return {"token": None, "user": user_out(ctx, fake)}
+        given = {"name": body.name, "email": email, "image": body.image, **extra}
+        return {"token": None, "user": synthetic_user(ctx, given, generate_id(32))}
 
     password_hash = await identity.hasher.hash(body.password)
-    user = await identity.store.create_user(
-        {"name": body.name, "email": email, "emailVerified": False, "image": body.image, **extra}
-    )
+    try:
+        user = await identity.store.create_user(
+            {"name": body.name, "email": email, "emailVerified": False, "image": body.image} | extra
+        )
+    except DatabaseUnavailable:
+        raise
+    except DatabaseError as exc:
+        # What the database refuses (an email longer than MySQL's varchar(255)) is the
+        # client's 422, as in better-auth, not a 500.
+        logger.warning("sign-up: could not create the user: %s", exc)
+        raise APIError(422, Code.FAILED_TO_CREATE_USER) from None
     await identity.store.create_account(
         {
             "userId": user["id"],

@@ -1,4 +1,13 @@
-"""The signed-in user: update, change email, delete (spec §3.2)."""
+"""The signed-in user: update, change email, delete (spec §3.2).
+
+S3: changing the email needs a session read from storage (`sensitive_session`) and proof
+of the new address (a link mailed to it), unless the current one was never verified and
+`update_email_without_verification` allows it; with `send_change_email_confirmation` the
+current address must approve first. Where S3 asks more: like better-auth, the session
+need not be *fresh* for change-email (deletion does need the password, a fresh session or
+a mailed link). S7: change-email answers a taken address exactly as a free one. S17:
+deleting a user deletes all of its sessions.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +19,10 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
 from ..crypto import LOWER_ALPHANUMERIC, random_string
+from ..db import CORE_SCHEMA
 from ..email import EmailLink, call_sender
 from ..endpoint import Ctx, Endpoint, Redirect
-from ..errors import APIError, Code
+from ..errors import APIError, Code, ErrorCode
 from ..security import query_callback_url
 from ..sessions import (
     clear_session_cookies,
@@ -22,22 +32,51 @@ from ..sessions import (
     session_required,
     set_session_cookie,
 )
-from ..validation import Body, Email
-from .common import send_verification_email, user_out
+from ..validation import Body, Email, js_type
+from .common import (
+    check_password_not_too_long,
+    coerce_field,
+    send_verification_email,
+    user_input,
+    user_out,
+    verification_url,
+)
 
 __all__ = ["ENDPOINTS"]
 
 
-async def update_user(ctx: Ctx[Any]) -> dict[str, Any]:
-    assert ctx.session is not None
+class _Codes(ErrorCode):
+    NOT_FOUND = "Not found"  # /delete-user/callback when deletion is disabled
+
+
+_CORE_USER = CORE_SCHEMA.fields("user")
+
+
+async def _record_body(ctx: Ctx[Any]) -> None:
+    """update-user's body is any JSON object (zod's `z.record`), checked before the session
+    as a schema is: 400 before 401."""
     raw = ctx.raw_body
     if not isinstance(raw, dict):
-        raise APIError(400, Code.BODY_MUST_BE_AN_OBJECT)
-    if "email" in raw:
+        received = "undefined" if raw is None else js_type(raw)
+        raise APIError(
+            400,
+            Code.VALIDATION_ERROR,
+            f"[body] Invalid input: expected record, received {received}",
+        )
+
+
+async def update_user(ctx: Ctx[Any]) -> dict[str, Any]:
+    """`name`, `image` and the additional fields; other keys are ignored, `email` refused."""
+    assert ctx.session is not None
+    raw = ctx.raw_body
+    if raw.get("email"):  # better-auth tests truthiness: {"email": ""} is just ignored
         raise APIError(400, Code.EMAIL_CAN_NOT_BE_UPDATED)
-    values = ctx.identity.input_fields("user", raw)
-    if "name" in values and values["name"] is not None:
-        values["name"] = str(values["name"])  # better-auth stores {"name": 42} as "42" (errata 4)
+    values = {
+        name: coerce_field(name, _CORE_USER[name], raw[name])
+        for name in ("name", "image")
+        if name in raw
+    }
+    values.update(user_input(ctx, raw, create=False))
     if not values:
         raise APIError(400, None, "No fields to update")
     session, _ = ctx.session
@@ -59,6 +98,7 @@ class ChangeEmailBody(Body):
 
 
 async def change_email(ctx: Ctx[ChangeEmailBody]) -> dict[str, Any]:
+    """The flows of spec §3.2, chosen before the new address is looked up (S7)."""
     assert ctx.session is not None
     options = ctx.options.user.change_email
     if not options.enabled:
@@ -67,49 +107,49 @@ async def change_email(ctx: Ctx[ChangeEmailBody]) -> dict[str, Any]:
     new_email = ctx.body.new_email.lower()
     if new_email == user["email"]:
         raise APIError(400, None, "Email is the same")
+    can_send = ctx.options.email_verification.send_verification_email is not None
+    update_now = not user["emailVerified"] and options.update_email_without_verification
+    confirm_first = (
+        can_send and user["emailVerified"] and options.send_change_email_confirmation is not None
+    )
+    if not (update_now or can_send):
+        # Before the lookup: a taken address must not answer differently (S7).
+        raise APIError(400, None, "Verification email isn't enabled")
     store = ctx.identity.store
+    claims = {
+        "email": user["email"],
+        "updateTo": new_email,
+        "requestType": "change-email-verification",
+        "userId": user["id"],
+    }
+    expires_in = ctx.options.email_verification.expires_in
     if await store.find_user_by_email(new_email) is not None:
-        ctx.identity.sign_jwt({"email": user["email"], "updateTo": new_email}, 60)  # timing
+        ctx.identity.sign_jwt(claims, expires_in)  # the work a free address costs
         return {"status": True}
     callback = ctx.body.callback_url
-    if not user["emailVerified"] and options.update_email_without_verification:
+    if update_now:
         updated = await store.update_user(user["id"], {"email": new_email})
         if updated is not None:
             set_session_cookie(ctx, session, updated, dont_remember=_dont_remember(ctx))
             ctx.new_session = None
             await send_verification_email(ctx, updated, callback)
         return {"status": True}
-    expires_in = ctx.options.email_verification.expires_in
-    if user["emailVerified"] and options.send_change_email_confirmation is not None:
+    if confirm_first:
+        # The current address approves first; /verify-email then mails the new one.
         token = ctx.identity.sign_jwt(
-            {
-                "email": user["email"],
-                "updateTo": new_email,
-                "requestType": "change-email-confirmation",
-            },
-            expires_in,
+            {**claims, "requestType": "change-email-confirmation"}, expires_in
         )
-        url = _verify_url(ctx, token, callback)
-        link = EmailLink(user=user_out(ctx, user), url=url, token=token, new_email=new_email)
+        link = EmailLink(
+            user=user_out(ctx, user),
+            url=verification_url(ctx, token, callback),
+            token=token,
+            new_email=new_email,
+        )
+        assert options.send_change_email_confirmation is not None
         await call_sender(options.send_change_email_confirmation, link, ctx.request)
         return {"status": True}
-    if ctx.options.email_verification.send_verification_email is None:
-        raise APIError(400, Code.VERIFICATION_EMAIL_NOT_ENABLED)
-    await send_verification_email(
-        ctx,
-        {**user, "email": new_email},
-        callback,
-        updateTo=new_email,
-        requestType="change-email-verification",
-    )
+    await send_verification_email(ctx, {**user, "email": new_email}, callback, claims=claims)
     return {"status": True}
-
-
-def _verify_url(ctx: Ctx[Any], token: str, callback: str | None) -> str:
-    return (
-        f"{ctx.base_url}/verify-email?token={quote(token, safe='')}"
-        f"&callbackURL={quote(callback or '/', safe='')}"
-    )
 
 
 class DeleteUserBody(Body):
@@ -118,23 +158,25 @@ class DeleteUserBody(Body):
     token: str | None = None
 
 
-async def delete_user(ctx: Ctx[Any]) -> dict[str, Any]:
+async def delete_user(ctx: Ctx[DeleteUserBody]) -> dict[str, Any]:
+    """Deletion needs the password, a fresh session, or a token mailed to the user (S3)."""
     options = ctx.options.user.delete_user
     if not options.enabled:
-        raise APIError(404)
-    await sensitive_session(ctx)
+        raise APIError(404)  # an empty body, as APIError.fromStatus("NOT_FOUND")
     assert ctx.session is not None
     session, user = ctx.session
-    body = DeleteUserBody.model_validate(ctx.raw_body if isinstance(ctx.raw_body, dict) else {})
+    body = ctx.body
     identity = ctx.identity
-    if body.password is not None:
+    if body.password:
+        check_password_not_too_long(ctx, body.password)
         account = await identity.store.find_credential_account(user["id"])
         if account is None or not account.get("password"):
             raise APIError(400, Code.CREDENTIAL_ACCOUNT_NOT_FOUND)
         if not await identity.hasher.verify(account["password"], body.password):
             raise APIError(400, Code.INVALID_PASSWORD)
-    if body.token is not None:
-        return await _delete_with_token(ctx, body.token, None)
+    if body.token:
+        await _delete_with_token(ctx, body.token)
+        return {"success": True, "message": "User deleted"}
     if options.send_delete_account_verification is not None:
         token = random_string(32, LOWER_ALPHANUMERIC)
         await identity.store.create_verification(
@@ -147,7 +189,7 @@ async def delete_user(ctx: Ctx[Any]) -> dict[str, Any]:
         link = EmailLink(user=user_out(ctx, user), url=url, token=token)
         await call_sender(options.send_delete_account_verification, link, ctx.request)
         return {"success": True, "message": "Verification email sent"}
-    if body.password is None:
+    if not body.password:
         fresh_age = ctx.options.session.fresh_age
         age = (identity.now() - session["createdAt"]).total_seconds()
         if fresh_age and age >= fresh_age:
@@ -157,6 +199,7 @@ async def delete_user(ctx: Ctx[Any]) -> dict[str, Any]:
 
 
 async def _delete(ctx: Ctx[Any], user: dict[str, Any]) -> None:
+    """The user, its accounts and all its sessions (S17), and this request's cookies."""
     options = ctx.options.user.delete_user
     if options.before_delete is not None:
         await _maybe_await(options.before_delete(user, ctx.request))
@@ -177,28 +220,37 @@ class DeleteCallbackQuery(BaseModel):
 
 
 async def delete_user_callback(ctx: Ctx[Any]) -> dict[str, Any]:
+    """The mailed link: deletes only when opened in a session of the token's user."""
     if not ctx.options.user.delete_user.enabled:
-        raise APIError(404)
+        raise APIError(404, _Codes.NOT_FOUND)
     ctx.session = await resolve_session(ctx, disable_cookie_cache=True)
     if ctx.session is None:
         raise APIError(404, Code.FAILED_TO_GET_USER_INFO)  # errata 10
-    return await _delete_with_token(ctx, ctx.query["token"], ctx.query.get("callbackURL"))
+    await _delete_with_token(ctx, ctx.query["token"])
+    callback = ctx.query.get("callbackURL")
+    if callback:
+        raise Redirect(callback)
+    return {"success": True, "message": "User deleted"}
 
 
-async def _delete_with_token(ctx: Ctx[Any], token: str, callback: str | None) -> dict[str, Any]:
+async def _delete_with_token(ctx: Ctx[Any], token: str) -> None:
+    """Consumed at once (single use, S8) and bound to the signed-in user."""
     assert ctx.session is not None
     user = ctx.session[1]
     row = await ctx.identity.store.consume_verification(f"delete-account-{token}")
     if row is None or row["value"] != user["id"]:
         raise APIError(404, Code.INVALID_TOKEN)
     await _delete(ctx, user)
-    if callback:
-        raise Redirect(callback)
-    return {"success": True, "message": "User deleted"}
 
 
 ENDPOINTS = (
-    Endpoint("/update-user", ("POST",), update_user, name="update_user", use=(session_required,)),
+    Endpoint(
+        "/update-user",
+        ("POST",),
+        update_user,
+        name="update_user",
+        use=(_record_body, session_required),
+    ),
     Endpoint(
         "/change-email",
         ("POST",),
@@ -207,7 +259,14 @@ ENDPOINTS = (
         body=ChangeEmailBody,
         use=(sensitive_session,),
     ),
-    Endpoint("/delete-user", ("POST",), delete_user, name="delete_user"),
+    Endpoint(
+        "/delete-user",
+        ("POST",),
+        delete_user,
+        name="delete_user",
+        body=DeleteUserBody,
+        use=(sensitive_session,),
+    ),
     Endpoint(
         "/delete-user/callback",
         ("GET",),

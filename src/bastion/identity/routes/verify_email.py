@@ -1,4 +1,13 @@
-"""Email verification: the link's target and sending it again (spec §3.2, §7.4)."""
+"""Email verification: the link's target and sending it again (spec §3.2, §7.4).
+
+The token is better-auth's stateless HS256 JWT `{email, userId, iat, exp}` (errata 11),
+plus `updateTo` and `requestType` for a change of address; it is not stored. S8, where it
+differs: it is signed, bound to the user (`userId`) and expires (`expires_in`, 1 h by
+default), but a plain verification is not single-use (a second click answers "already
+verified"); a change-of-address token stops working once the address it names has
+changed. S7: without a session, `/send-verification-email` answers `{status: true}` after
+at least 0.5 s, whether or not the address exists or is verified.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +25,8 @@ from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code
 from ..security import query_callback_url
 from ..sessions import create_session_for, resolve_session, set_session_cookie
-from ..validation import Body
-from .common import send_verification_email
+from ..validation import Body, Email, is_email
+from .common import send_verification_email, user_out
 
 __all__ = ["ENDPOINTS"]
 
@@ -28,7 +37,8 @@ class VerifyEmailQuery(BaseModel):
     callback_url: str | None = PydanticField(None, alias="callbackURL")
 
 
-def _fail(ctx: Ctx[Any], status: int, code: Code) -> APIError | Redirect:
+def _fail(ctx: Ctx[Any], code: Code, status: int = 401) -> APIError | Redirect:
+    """To the callbackURL with `?error=CODE` when there is one, else a 401 JSON error."""
     callback = ctx.query.get("callbackURL")
     if callback:
         parts = urlsplit(callback)
@@ -37,11 +47,11 @@ def _fail(ctx: Ctx[Any], status: int, code: Code) -> APIError | Redirect:
     return APIError(status, code)
 
 
-def _done(ctx: Ctx[Any]) -> dict[str, Any]:
+def _done(ctx: Ctx[Any], result: dict[str, Any] | None = None) -> dict[str, Any]:
     callback = ctx.query.get("callbackURL")
     if callback:
         raise Redirect(callback)
-    return {"status": True, "user": None}
+    return {"status": True, "user": None} if result is None else result
 
 
 async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
@@ -49,16 +59,24 @@ async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
     try:
         claims = identity.verify_jwt(ctx.query["token"])
     except TokenExpired:
-        raise _fail(ctx, 401, Code.TOKEN_EXPIRED) from None
+        raise _fail(ctx, Code.TOKEN_EXPIRED) from None
     except TokenError:
-        raise _fail(ctx, 401, Code.INVALID_TOKEN) from None
-    email = str(claims.get("email", "")).lower()
+        raise _fail(ctx, Code.INVALID_TOKEN) from None
+    email, user_id = claims.get("email"), claims.get("userId")
+    if (
+        not isinstance(email, str)
+        or not is_email(email)
+        or not isinstance(user_id, str | None)
+        or not isinstance(claims.get("updateTo"), str | None)
+    ):
+        raise _fail(ctx, Code.INVALID_TOKEN)
+    if claims.get("updateTo"):
+        return await _change_email(ctx, claims)
     user = await identity.store.find_user_by_email(email)
     if user is None:
-        raise _fail(ctx, 401, Code.USER_NOT_FOUND)
-    update_to = claims.get("updateTo")
-    if update_to:
-        return await _change_email(ctx, user, str(update_to), claims.get("requestType"))
+        raise _fail(ctx, Code.USER_NOT_FOUND)
+    if user_id is not None and user_id != user["id"]:
+        raise _fail(ctx, Code.INVALID_TOKEN)  # another user now has this address
     if user["emailVerified"]:
         return _done(ctx)
     options = ctx.options.email_verification
@@ -76,30 +94,62 @@ async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
     return _done(ctx)
 
 
-async def _change_email(
-    ctx: Ctx[Any], user: dict[str, Any], new_email: str, request_type: Any
-) -> dict[str, Any]:
+async def _change_email(ctx: Ctx[Any], claims: dict[str, Any]) -> dict[str, Any]:
+    """The change-email links (spec §3.2 /change-email), as better-auth 1.7.25 runs them.
+
+    The token must name its user (`userId`), whose address must still be the one in
+    `email`; a signed-in session must be that user's. A confirmation (mailed to the current
+    address) mails the verification to the new one; the verification moves the address and
+    keeps `emailVerified` as it was (better-auth 1.7.25: a verified user stays verified,
+    an unverified one stays unverified). A token without `requestType` (older releases)
+    moves the address at once, unverified, and mails a verification to it.
+    """
     identity = ctx.identity
+    new_email = str(claims["updateTo"]).lower()
+    user_id = claims.get("userId")
+    if not user_id:
+        raise _fail(ctx, Code.INVALID_TOKEN)
+    user = await identity.store.find_user_by_id(user_id)
+    if user is None:
+        raise _fail(ctx, Code.USER_NOT_FOUND)
+    if user["email"].lower() != claims["email"]:
+        raise _fail(ctx, Code.INVALID_TOKEN)  # already used, or the address changed since
+    session = await resolve_session(ctx, disable_cookie_cache=True)
+    if session is not None and session[1]["id"] != user["id"]:
+        raise _fail(ctx, Code.INVALID_USER)
+    callback = ctx.query.get("callbackURL")
+    request_type = claims.get("requestType")
     if request_type == "change-email-confirmation":
-        # The old address confirmed; now prove the new one.
         await send_verification_email(
             ctx,
             {**user, "email": new_email},
-            ctx.query.get("callbackURL"),
-            updateTo=new_email,
-            requestType="change-email-verification",
+            callback,
+            claims={
+                "email": claims["email"],
+                "updateTo": new_email,
+                "requestType": "change-email-verification",
+                "userId": user["id"],
+            },
         )
-        return _done(ctx)
-    current = await identity.store.find_user_by_email(new_email)
-    if current is not None and current["id"] != user["id"]:
-        raise _fail(ctx, 400, Code.USER_ALREADY_EXISTS)
+        return _done(ctx, {"status": True})
+    taken = await identity.store.find_user_by_email(new_email)
+    if taken is not None and taken["id"] != user["id"]:
+        raise _fail(ctx, Code.USER_ALREADY_EXISTS, 400)  # taken since the link was sent
+    verified = bool(user["emailVerified"]) and request_type == "change-email-verification"
     updated = await identity.store.update_user(
-        user["id"], {"email": new_email, "emailVerified": True}
+        user["id"], {"email": new_email, "emailVerified": verified}
     )
-    session = await resolve_session(ctx, disable_cookie_cache=True)
-    if updated is not None and session is not None and session[1]["id"] == user["id"]:
+    if updated is None:
+        raise _fail(ctx, Code.USER_NOT_FOUND)
+    options = ctx.options.email_verification
+    if verified and options.after_email_verification is not None:
+        await _maybe_await(options.after_email_verification(updated, ctx.request))
+    if request_type != "change-email-verification":
+        await send_verification_email(ctx, updated, callback)
+    if session is not None:
         set_session_cookie(ctx, session[0], updated)
-    return _done(ctx)
+        ctx.new_session = None
+    return _done(ctx, {"status": True, "user": user_out(ctx, updated)})
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -107,7 +157,7 @@ async def _maybe_await(value: Any) -> Any:
 
 
 class SendVerificationBody(Body):
-    email: str
+    email: Email
     callback_url: str | None = PydanticField(None, alias="callbackURL")
 
 
@@ -121,18 +171,28 @@ async def send_verification(ctx: Ctx[SendVerificationBody]) -> dict[str, Any]:
     session = await resolve_session(ctx)
     if session is not None:
         signed_in = session[1]
-        if signed_in["email"] != email:
+        if signed_in["email"].lower() != email:
             raise APIError(400, Code.EMAIL_MISMATCH)
         if signed_in["emailVerified"]:
             raise APIError(400, Code.EMAIL_ALREADY_VERIFIED)
         await send_verification_email(ctx, signed_in, ctx.body.callback_url)
         return {"status": True}
     started = time.monotonic()
-    user = await ctx.identity.store.find_user_by_email(email)
-    if user is not None and not user["emailVerified"]:
-        await send_verification_email(ctx, user, ctx.body.callback_url)
-    await asyncio.sleep(max(0.0, _MIN_SECONDS - (time.monotonic() - started)))
+    try:
+        user = await ctx.identity.store.find_user_by_email(email)
+        if user is not None and not user["emailVerified"]:
+            await send_verification_email(ctx, user, ctx.body.callback_url)
+        else:
+            ctx.identity.sign_jwt({"email": email}, ctx.options.email_verification.expires_in)
+    except Exception:
+        await _pad(started)  # a failed send must not answer sooner either
+        raise
+    await _pad(started)
     return {"status": True}
+
+
+async def _pad(started: float) -> None:
+    await asyncio.sleep(max(0.0, _MIN_SECONDS - (time.monotonic() - started)))
 
 
 ENDPOINTS = (
