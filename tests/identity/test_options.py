@@ -78,3 +78,27 @@ def test_endpoint_conflicts_are_refused_at_construction() -> None:
         Identity(env={}, secret="s" * 32, plugins=[clash])
     with pytest.raises(ValueError, match="plugin is given twice"):
         IdentityOptions(plugins=[Plugin(id="a"), Plugin(id="a")])
+
+
+def test_a_malformed_trusted_origin_fails_at_construction() -> None:
+    with pytest.raises(ValueError):
+        Identity(env={}, secret="s" * 32, trusted_origins=["https://app.example.com/some/path"])
+
+
+async def test_trusted_origins_from_a_callable_per_request() -> None:
+    from tests.identity.conftest import running
+
+    async def origins(request: object) -> list[str]:
+        return ["https://app.example.com", "not a usable entry"]
+
+    async with running(trusted_origins=origins) as (_, client):
+        body = {"name": "A", "email": "a@example.com", "password": "password123"}
+        ok = await client.post(
+            "/sign-up/email", json=body, headers={"origin": "https://app.example.com"}
+        )
+        assert ok.status_code == 200
+        body["email"] = "b@example.com"
+        evil = await client.post(
+            "/sign-up/email", json=body, headers={"origin": "https://evil.example"}
+        )
+        assert evil.status_code == 403 and evil.json()["code"] == "INVALID_ORIGIN"

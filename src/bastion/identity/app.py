@@ -32,6 +32,7 @@ from .endpoint import (
 from .errors import APIError, Code
 from .options import IdentityOptions
 from .origins import TrustedOrigins
+from .origins import resolve as resolve_origins
 from .ratelimit import RATE_LIMIT_SCHEMA, ClientIP, RateLimiter, StorageKind
 from .routes import CORE_ENDPOINTS
 from .routes.misc import ErrorPage
@@ -104,6 +105,11 @@ class Identity:
             else:
                 self._static[endpoint.path] = endpoint
         self._trusted: dict[str, TrustedOrigins] = {}
+        # Static entries are checked now: a typo fails at start-up, not on a request.
+        configured = self.options.trusted_origins
+        self._static_origins = TrustedOrigins.from_options(
+            None, [] if callable(configured) else list(configured), env
+        )
         self._before = [h for p in self.options.plugins for h in p.before]
         self._after = [h for p in self.options.plugins for h in p.after]
         self._output: dict[str, set[str]] = {
@@ -179,24 +185,6 @@ class Identity:
     def date_fields(self, model: str) -> set[str]:
         return self._dates[model]
 
-    def input_fields(
-        self, model: str, raw: Mapping[str, Any], *, only_additional: bool = False
-    ) -> dict[str, Any]:
-        """The client-settable fields of `raw`: unknown keys dropped, `input=False` refused."""
-        fields = self.schema.fields(model)
-        core = CORE_SCHEMA.fields(model) if model in CORE_SCHEMA else {}
-        out: dict[str, Any] = {}
-        for key, value in raw.items():
-            f = fields.get(key)
-            if f is None or key in ("id", "createdAt", "updatedAt") or key in ("email",):
-                continue
-            if only_additional and key in core:
-                continue
-            if not f.input:
-                raise APIError(400, Code.FIELD_NOT_ALLOWED, f"{key} is not allowed to be set")
-            out[key] = value
-        return out
-
     def sign_jwt(self, claims: Mapping[str, Any], expires_in: int) -> str:
         assert self.options.secret is not None
         return sign_jwt(self.options.secret, dict(claims), expires_in, now=self.now())
@@ -220,11 +208,15 @@ class Identity:
     async def trusted_origins(self, ctx: Ctx[Any]) -> TrustedOrigins:
         configured = self.options.trusted_origins
         if callable(configured):
-            entries = list(await configured(ctx.request))
-            return TrustedOrigins.from_options(ctx.base_url, entries, self._env)
+            # Entries a callable returns per request are dropped when unusable, not a 500.
+            return await resolve_origins(
+                self._static_origins, configured, ctx.request, base_url=ctx.base_url
+            )
         trusted = self._trusted.get(ctx.base_url)
         if trusted is None:
-            trusted = TrustedOrigins.from_options(ctx.base_url, list(configured), self._env)
+            trusted = await resolve_origins(
+                self._static_origins, None, ctx.request, base_url=ctx.base_url
+            )
             if len(self._trusted) < 64:  # one per base URL seen; bounded for derived URLs
                 self._trusted[ctx.base_url] = trusted
         return trusted

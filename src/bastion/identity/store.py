@@ -7,14 +7,16 @@ when `store_session_in_database` asks for both.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from .crypto import generate_id
-from .db import Database, Row, UniqueViolation, Where, eq, gt, ne
+from .db import Database, Row, Transaction, UniqueViolation, Where, eq, gt, ne
 from .db.types import format_iso, to_utc_ms
 from .errors import APIError, Code
 from .storage import SecondaryStorage
@@ -47,7 +49,7 @@ class Store:
         database_hooks: Mapping[str, Mapping[str, Mapping[str, Hook]]] | None = None,
         clock: Callable[[], datetime],
     ) -> None:
-        self.db = db
+        self.db: Database | Transaction = db
         self.secondary = secondary
         self.sessions_in_database = sessions_in_database or secondary is None
         self._hooks = database_hooks or {}
@@ -97,9 +99,21 @@ class Store:
     # -- accounts --------------------------------------------------------------------
 
     async def find_credential_account(self, user_id: str) -> Row | None:
+        """The password account: better-auth's has providerId "credential", accountId = id."""
         return await self.db.find_one(
-            "account", eq("userId", user_id) & eq("providerId", "credential")
+            "account",
+            eq("userId", user_id) & eq("providerId", "credential") & eq("accountId", user_id),
         )
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Store]:
+        """This store inside one database transaction: its writes land together or not at all.
+
+        Secondary-storage writes are not part of the transaction."""
+        async with self.db.transaction() as tx:
+            bound = copy.copy(self)
+            bound.db = tx
+            yield bound
 
     async def create_account(self, data: Mapping[str, Any]) -> Row:
         data = await self._before("account", "create", data)

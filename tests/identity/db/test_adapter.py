@@ -248,3 +248,11 @@ async def test_find_one_with_reference_joins_in_one_query(db: Database) -> None:
     assert await db.find_one_with_reference("session", eq("token", "x"), "userId") is None
     with pytest.raises(UnknownField):
         await db.find_one_with_reference("session", eq("token", "x"), "token")
+
+
+async def test_a_transaction_inside_a_transaction_joins_it(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx, tx.transaction() as inner:
+            await inner.create("user", {"name": "A", "email": "a@example.com"})
+            raise RuntimeError("the outer transaction fails")
+    assert await db.count("user") == 0

@@ -318,3 +318,20 @@ async def test_a_signed_in_browser_needs_its_origin_to_sign_up_again() -> None:
             headers=ORIGIN,
         )
         assert allowed.status_code == 200
+
+
+async def test_user_and_password_account_are_created_together() -> None:
+    """A sign-up whose account insert fails leaves no user behind (nothing half-made)."""
+    from tests.identity.conftest import running
+
+    def refuse_account(data: dict, ctx: object) -> bool:
+        return False
+
+    hooks = {"account": {"create": {"before": refuse_account}}}
+    async with running(database_hooks=hooks) as (identity, client):
+        answer = await client.post(
+            "/sign-up/email",
+            json={"name": "Ada", "email": "ada@example.com", "password": "password123"},
+        )
+        assert answer.status_code >= 400
+        assert await identity.store.find_user_by_email("ada@example.com") is None

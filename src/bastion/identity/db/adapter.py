@@ -407,6 +407,10 @@ class Transaction(_Operations):
         self._new_id = db._new_id
         self._update_returning = db._update_returning
 
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """Already inside one: what runs here joins it."""
+        return nullcontext(self)
+
     @asynccontextmanager
     async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         try:

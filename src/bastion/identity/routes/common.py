@@ -13,6 +13,7 @@ from ..errors import APIError, Code
 from ..validation import js_type
 
 __all__ = [
+    "additional_input",
     "check_password_length",
     "check_password_not_too_long",
     "coerce_field",
@@ -23,7 +24,7 @@ __all__ = [
     "verification_url",
 ]
 
-_CORE_USER_FIELDS = frozenset(CORE_SCHEMA.fields("user"))
+_CORE_FIELDS = {model: frozenset(CORE_SCHEMA.fields(model)) for model in CORE_SCHEMA}
 
 
 def _utf16_length(text: str) -> int:
@@ -86,8 +87,14 @@ def _invalid(name: str, expected: str, value: Any) -> None:
 
 
 def user_input(ctx: Ctx[Any], raw: Mapping[str, Any], *, create: bool) -> dict[str, Any]:
-    """The additional user fields (options and plugins) that `raw` sets, as better-auth's
-    `parseUserInput` reads them.
+    return additional_input(ctx, "user", raw, create=create)
+
+
+def additional_input(
+    ctx: Ctx[Any], model: str, raw: Mapping[str, Any], *, create: bool
+) -> dict[str, Any]:
+    """The additional fields (options and plugins) of `model` that `raw` sets, as
+    better-auth's `parseUserInput` / `parseSessionInput` read them.
 
     Core fields (`emailVerified`, `createdAt`, ...) and unknown keys are dropped silently:
     `{"emailVerified": true}` at sign-up is ignored, not refused (better-auth 1.7.25). An
@@ -95,9 +102,10 @@ def user_input(ctx: Ctx[Any], raw: Mapping[str, Any], *, create: bool) -> dict[s
     on create when it has a default, which then applies. On create, a required field with
     no default must be given (MISSING_FIELD).
     """
+    core = _CORE_FIELDS.get(model, frozenset())
     out: dict[str, Any] = {}
-    for name, spec in ctx.identity.schema.fields("user").items():
-        if name in _CORE_USER_FIELDS:
+    for name, spec in ctx.identity.schema.fields(model).items():
+        if name in core:
             continue
         if name in raw:
             value = raw[name]

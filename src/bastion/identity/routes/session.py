@@ -21,7 +21,7 @@ from ..sessions import (
     set_session_cookie,
 )
 from ..validation import Body
-from .common import session_out, user_out
+from .common import additional_input, session_out, user_out
 
 __all__ = ["ENDPOINTS"]
 
@@ -102,7 +102,7 @@ async def sign_out(ctx: Ctx[Any]) -> dict[str, Any]:
 async def update_session(ctx: Ctx[Any]) -> dict[str, Any]:
     assert ctx.session is not None
     raw = ctx.raw_body if isinstance(ctx.raw_body, dict) else {}
-    values = ctx.identity.input_fields("session", raw, only_additional=True)
+    values = additional_input(ctx, "session", raw, create=False)
     if not values:
         raise APIError(400, None, "No fields to update")
     session, user = ctx.session

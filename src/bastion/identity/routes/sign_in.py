@@ -40,8 +40,6 @@ async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
     check_password_not_too_long(ctx, body.password)  # errata 3
     user = await identity.store.find_user_by_email(body.email)
     account = await identity.store.find_credential_account(user["id"]) if user else None
-    if account is not None and account["accountId"] != account["userId"]:
-        account = None  # better-auth's credential account has accountId = user.id
     if user is None or account is None or not account.get("password"):
         await identity.hasher.dummy_verify(body.password)  # same cost as a real check (S7)
         raise APIError(401, Code.INVALID_EMAIL_OR_PASSWORD)

@@ -66,9 +66,20 @@ async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
 
     password_hash = await identity.hasher.hash(body.password)
     try:
-        user = await identity.store.create_user(
-            {"name": body.name, "email": email, "emailVerified": False, "image": body.image} | extra
-        )
+        # The user and their password account exist together or not at all.
+        async with identity.store.atomic() as store:
+            user = await store.create_user(
+                {"name": body.name, "email": email, "emailVerified": False, "image": body.image}
+                | extra
+            )
+            await store.create_account(
+                {
+                    "userId": user["id"],
+                    "accountId": user["id"],
+                    "providerId": "credential",
+                    "password": password_hash,
+                }
+            )
     except DatabaseUnavailable:
         raise
     except DatabaseError as exc:
@@ -76,14 +87,6 @@ async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
         # client's 422, as in better-auth, not a 500.
         logger.warning("sign-up: could not create the user: %s", exc)
         raise APIError(422, Code.FAILED_TO_CREATE_USER) from None
-    await identity.store.create_account(
-        {
-            "userId": user["id"],
-            "accountId": user["id"],
-            "providerId": "credential",
-            "password": password_hash,
-        }
-    )
     verification = ctx.options.email_verification
     send_on_sign_up = verification.send_on_sign_up
     if send_on_sign_up is None:
