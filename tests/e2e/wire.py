@@ -54,6 +54,8 @@ VOLATILE_HEADERS = frozenset({"set-auth-token", "x-retry-after"})  # a token; se
 _NOT_COMPARED = frozenset(
     {"content-length", "set-cookie", "date", "server", "connection", "keep-alive"}
     | {"transfer-encoding"}
+    # Bastion adds the standard Retry-After beside better-auth's X-Retry-After (S5).
+    | {"retry-after"}
 )
 _EXPOSE = "access-control-expose-headers"
 

@@ -436,11 +436,14 @@ async def test_the_server_answers_after_a_failing_request(make_identity: MakeIde
 # -- rate limits (§6.5; S5, S6) ----------------------------------------------------------------
 
 
-async def _sign_in(client: httpx.AsyncClient, **headers: str) -> httpx.Response:
+async def _sign_in(
+    client: httpx.AsyncClient, email: str | None = None, **headers: str
+) -> httpx.Response:
+    """A failing sign-in; a new email each time, so only the per-IP limit can trip (the
+    per-account one has its own test)."""
+    email = email or f"nobody-{secrets.token_hex(4)}@example.com"
     return await client.post(
-        "/sign-in/email",
-        json={"email": "nobody@example.com", "password": PASSWORD},
-        headers=headers,
+        "/sign-in/email", json={"email": email, "password": PASSWORD}, headers=headers
     )
 
 
@@ -555,3 +558,38 @@ async def test_session_ip_address_is_the_clients_own(make_identity: MakeIdentity
                 assert ipaddress.ip_address(session["session"]["ipAddress"]) == (
                     ipaddress.ip_address(expected)
                 )
+
+
+async def test_per_account_throttle_trips_a_distributed_attack() -> None:
+    """S5: sign-ins for one account from ever new IPs still hit a limit (per account), and
+    the 429 carries Retry-After as well as better-auth's X-Retry-After."""
+    from bastion.identity import Identity, bearer
+
+    identity = Identity(
+        database="sqlite://",
+        env={},
+        secret="s" * 40,
+        base_url="http://localhost:3000",
+        email_and_password={"enabled": True},
+        plugins=[bearer()],
+        rate_limit={"enabled": True},
+    )
+    await identity.migrate()
+    try:
+        statuses = []
+        for i in range(5):
+            transport = httpx.ASGITransport(app=identity.app, client=(f"10.0.0.{i + 1}", 1234))
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://localhost:3000/api/auth"
+            ) as attacker:
+                answer = await attacker.post(
+                    "/sign-in/email", json={"email": "victim@example.com", "password": "guess-123"}
+                )
+                statuses.append(answer.status_code)
+        assert statuses[:3] == [401, 401, 401]  # sign-in: 3 per 10 s, per IP and per account
+        assert statuses[3:] == [429, 429]
+        assert answer.json() == {"message": "Too many requests. Please try again later."}
+        assert answer.headers["retry-after"] == answer.headers["x-retry-after"]
+        assert 0 < int(answer.headers["retry-after"]) <= 10
+    finally:
+        await identity.close()

@@ -29,7 +29,7 @@ from .endpoint import (
     response_of,
     validate,
 )
-from .errors import APIError, Code
+from .errors import APIError, Code, too_many_requests
 from .options import IdentityOptions
 from .origins import TrustedOrigins
 from .origins import resolve as resolve_origins
@@ -343,15 +343,13 @@ class Identity:
                 await _send(send, error.status, dump_json(error.body()), _JSON)
                 return
             if not verdict.allowed:
-                body = b'{"message":"Too many requests. Please try again later."}'
+                # JSON-typed, as better-auth 1.7.25 sends it (1.7.1 said text/plain).
+                limited = too_many_requests(verdict.retry_after)
                 await _send(
                     send,
                     429,
-                    body,
-                    [
-                        (b"content-type", b"application/json"),  # 1.7.1 said text/plain
-                        (b"x-retry-after", str(verdict.retry_after).encode()),
-                    ],
+                    dump_json(limited.body()),
+                    [*_JSON, *((k.encode(), v.encode()) for k, v in limited.headers.items())],
                 )
                 return
         raw = await _read_body(request, self.options.max_body_size)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum, unique
 from typing import Any
 
-__all__ = ["STATUS_TEXT", "APIError", "Code", "ErrorCode"]
+__all__ = ["STATUS_TEXT", "APIError", "Code", "ErrorCode", "too_many_requests"]
 
 
 class ErrorCode(Enum):
@@ -99,6 +99,17 @@ STATUS_TEXT = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+def too_many_requests(retry_after: int) -> APIError:
+    """better-auth's 429, with the standard Retry-After beside its X-Retry-After (S5)."""
+    seconds = str(max(retry_after, 0))
+    return APIError(
+        429,
+        None,
+        "Too many requests. Please try again later.",
+        headers={"x-retry-after": seconds, "retry-after": seconds},
+    )
 
 
 class APIError(Exception):

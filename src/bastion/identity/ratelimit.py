@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
+from .crypto import sha256_base64url
 from .db import Database, DatabaseError, Field, Row, TableSpec, UniqueViolation, eq, in_, lt
 from .storage import SecondaryStorage
 
@@ -550,6 +551,19 @@ class RateLimiter:
             return _ALLOWED
         bucket = normalize_ip(ip, ipv6_subnet=self.ipv6_subnet) if ip else None
         key = f"{bucket or NO_TRUSTED_IP}|{path}"
+        return await self.storage.consume(key, rule, self._now_ms())
+
+    async def check_account(self, path: str, account: str) -> RateLimitResult:
+        """Count a request to `path` about `account` (an email), whatever IP it comes from:
+        the per-account throttle that stops a distributed guessing attack (S5). The key holds
+        a hash of the account, not the address itself."""
+        if not self.enabled:
+            return _ALLOWED
+        path = normalize_path(path)
+        rule = await self.rule_for(path)
+        if rule is None:
+            return _ALLOWED
+        key = f"account:{sha256_base64url(account.strip().lower())}|{path}"
         return await self.storage.consume(key, rule, self._now_ms())
 
     async def rule_for(self, path: str) -> RateRule | None:

@@ -29,7 +29,12 @@ from ..errors import APIError, Code
 from ..security import query_callback_url
 from ..sessions import create_session_for, sensitive_session
 from ..validation import Body, Email
-from .common import check_password_length, check_password_not_too_long, user_out
+from .common import (
+    check_password_length,
+    check_password_not_too_long,
+    throttle_account,
+    user_out,
+)
 
 __all__ = ["ENDPOINTS"]
 
@@ -73,6 +78,7 @@ async def request_password_reset(ctx: Ctx[RequestResetBody]) -> dict[str, Any]:
     if options.send_reset_password is None:
         raise APIError(400, Code.RESET_PASSWORD_DISABLED)
     identity = ctx.identity
+    await throttle_account(ctx, ctx.body.email)
     user = await identity.store.find_user_by_email(ctx.body.email)
     if user is None:
         # The same work as for a known email, so the answer tells nothing (S7).

@@ -18,7 +18,12 @@ from ..errors import APIError, Code
 from ..security import form_csrf
 from ..sessions import create_session_for
 from ..validation import Body, is_email
-from .common import check_password_not_too_long, send_verification_email, user_out
+from .common import (
+    check_password_not_too_long,
+    send_verification_email,
+    throttle_account,
+    user_out,
+)
 
 __all__ = ["ENDPOINTS", "SignInBody"]
 
@@ -38,6 +43,7 @@ async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
     if not is_email(body.email):
         raise APIError(400, Code.INVALID_EMAIL)
     check_password_not_too_long(ctx, body.password)  # errata 3
+    await throttle_account(ctx, body.email)
     user = await identity.store.find_user_by_email(body.email)
     account = await identity.store.find_credential_account(user["id"]) if user else None
     if user is None or account is None or not account.get("password"):

@@ -26,7 +26,7 @@ from ..errors import APIError, Code
 from ..security import query_callback_url
 from ..sessions import create_session_for, resolve_session, set_session_cookie
 from ..validation import Body, Email, is_email
-from .common import send_verification_email, user_out
+from .common import send_verification_email, throttle_account, user_out
 
 __all__ = ["ENDPOINTS"]
 
@@ -177,6 +177,7 @@ async def send_verification(ctx: Ctx[SendVerificationBody]) -> dict[str, Any]:
             raise APIError(400, Code.EMAIL_ALREADY_VERIFIED)
         await send_verification_email(ctx, signed_in, ctx.body.callback_url)
         return {"status": True}
+    await throttle_account(ctx, email)
     started = time.monotonic()
     try:
         user = await ctx.identity.store.find_user_by_email(email)
