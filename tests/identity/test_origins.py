@@ -8,15 +8,13 @@ from collections.abc import Mapping, Sequence
 import pytest
 from starlette.datastructures import Headers, QueryParams
 
-from bastion.identity.origins import (
-    ENV_VARS,
+from bastion.identity.origins import ENV_VARS, TrustedOrigins, resolve
+from bastion.identity.security import (
     OriginProblem,
     RedirectProblem,
-    TrustedOrigins,
     check_form_csrf,
     check_origin,
     check_redirect_fields,
-    resolve,
 )
 
 BASE = "http://localhost:3000/api/auth"
