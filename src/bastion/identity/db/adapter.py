@@ -426,8 +426,10 @@ def _create_engine(url: DatabaseURL, *, pool_size: int | None, echo: bool) -> As
             options["poolclass"] = StaticPool
         options["connect_args"] = {"timeout": 30}
     else:
-        options["pool_size"] = pool_size or 10
-        options["max_overflow"] = 10
+        # A steady pool: overflow connections are closed on return, and under steady
+        # concurrency that meant a new connection every few requests (bench/get_session.py).
+        options["pool_size"] = pool_size or 20
+        options["max_overflow"] = 0
         options["pool_recycle"] = 1800
         timeout_arg = "timeout" if url.dialect == "postgresql" else "connect_timeout"
         options["connect_args"] = {timeout_arg: 10}
