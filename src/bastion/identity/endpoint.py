@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
@@ -215,6 +215,3 @@ def response_of(
         body = error.body()
         return APIResponse(error.status, _EMPTY if body is None else body, headers, ctx.set_cookies)
     return APIResponse(ctx.status, ctx.returned, headers, ctx.set_cookies)
-
-
-BodyKind = Literal["json", "empty"]

@@ -543,28 +543,23 @@ class RateLimiter:
     async def check(self, path: str, ip: str | None) -> RateLimitResult:
         """Count this request to `path` (relative to the base path) from client `ip` (from
         ClientIP; None if unknown) and say whether it may go on."""
-        if not self.enabled:
-            return _ALLOWED
-        path = normalize_path(path)
-        rule = await self.rule_for(path)
-        if rule is None:
-            return _ALLOWED
         bucket = normalize_ip(ip, ipv6_subnet=self.ipv6_subnet) if ip else None
-        key = f"{bucket or NO_TRUSTED_IP}|{path}"
-        return await self.storage.consume(key, rule, self._now_ms())
+        return await self._consume(path, bucket or NO_TRUSTED_IP)
 
     async def check_account(self, path: str, account: str) -> RateLimitResult:
         """Count a request to `path` about `account` (an email), whatever IP it comes from:
         the per-account throttle that stops a distributed guessing attack (S5). The key holds
         a hash of the account, not the address itself."""
+        return await self._consume(path, f"account:{sha256_base64url(account.strip().lower())}")
+
+    async def _consume(self, path: str, subject: str) -> RateLimitResult:
         if not self.enabled:
             return _ALLOWED
         path = normalize_path(path)
         rule = await self.rule_for(path)
         if rule is None:
             return _ALLOWED
-        key = f"account:{sha256_base64url(account.strip().lower())}|{path}"
-        return await self.storage.consume(key, rule, self._now_ms())
+        return await self.storage.consume(f"{subject}|{path}", rule, self._now_ms())
 
     async def rule_for(self, path: str) -> RateRule | None:
         """The rule for a (normalized) path, or None when it is not limited."""
