@@ -1,0 +1,63 @@
+"""What the pipeline learned about a request, handed to handlers, agents and tools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["RESERVED_KEYS", "RequestContext", "bind_context", "current_context", "strip_reserved"]
+
+# Keys a client may never set through a request body or query: identity comes only from
+# the pipeline (the class of bug behind Mastra's GHSA-cw45-899f-pvrr).
+RESERVED_KEYS = frozenset({"user", "token", "resource_id", "resourceId", "roles", "permissions"})
+RESERVED_PREFIX = "bastion__"
+
+
+@dataclass
+class RequestContext:
+    """The authenticated caller of one request; `user` is None on a public route."""
+
+    user: Any = None
+    token: str | None = None
+    resource_id: str | None = None
+    roles: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()
+    # Anything else a handler or a client put there (reserved keys stripped).
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user is not None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+
+def strip_reserved(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A client-supplied context without the keys only the pipeline may set."""
+    return {
+        key: value
+        for key, value in values.items()
+        if key not in RESERVED_KEYS and not key.startswith(RESERVED_PREFIX)
+    }
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("bastion_request_context", default=None)
+
+
+def current_context() -> RequestContext:
+    """The context of the request being served (an empty one outside a request)."""
+    context = _current.get()
+    return context if context is not None else RequestContext()
+
+
+@contextmanager
+def bind_context(context: RequestContext) -> Iterator[RequestContext]:
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)

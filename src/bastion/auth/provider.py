@@ -1,0 +1,93 @@
+"""The provider contract: turn a credential into a user, then say whether that user may pass."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from re import Pattern
+from typing import Any, TypeVar
+
+from starlette.requests import HTTPConnection
+
+__all__ = [
+    "AuthProvider",
+    "AuthorizeUser",
+    "MapUserToResourceId",
+    "RoutePattern",
+    "maybe_await",
+]
+
+# A path pattern: "/api/x/:id", a compiled regex, or (pattern, "GET" | ["GET", "POST"]).
+RoutePattern = str | Pattern[str] | tuple[str | Pattern[str], str | Sequence[str]]
+AuthorizeUser = Callable[[Any, HTTPConnection], bool | Awaitable[bool]]
+MapUserToResourceId = Callable[[Any], str | None]
+
+
+T = TypeVar("T")
+
+
+async def maybe_await(value: T | Awaitable[T]) -> T:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class AuthProvider:
+    """Base of every provider. Subclasses implement `authenticate_token`, and may override
+    `default_authorize_user` (the provider's own policy, used unless the application passes
+    `authorize_user=`).
+
+    `authenticate_token` returns None for a missing, empty or invalid credential; it should
+    not raise (the pipeline turns an exception into a 401 anyway, and logs it).
+    """
+
+    name: str = "auth"
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        authorize_user: AuthorizeUser | None = None,
+        map_user_to_resource_id: MapUserToResourceId | None = None,
+        public: Sequence[RoutePattern] = (),
+        protected: Sequence[RoutePattern] = (),
+    ) -> None:
+        if name is not None:
+            self.name = name
+        self._authorize_user = authorize_user
+        self._map_user_to_resource_id = map_user_to_resource_id
+        self.public: list[RoutePattern] = list(public)
+        self.protected: list[RoutePattern] = list(protected)
+
+    async def authenticate_token(self, token: str, request: HTTPConnection) -> Any | None:
+        raise NotImplementedError
+
+    async def authorize_user(self, user: Any, request: HTTPConnection) -> bool:
+        if self._authorize_user is not None:
+            return bool(await maybe_await(self._authorize_user(user, request)))
+        return await self.default_authorize_user(user, request)
+
+    async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:
+        return user is not None
+
+    def map_user_to_resource_id(self, user: Any) -> str | None:
+        """The memory owner of a user: the hook's answer, else the user's `id`."""
+        if self._map_user_to_resource_id is not None:
+            return self._map_user_to_resource_id(user)
+        return default_resource_id(user)
+
+
+def default_resource_id(user: Any) -> str | None:
+    if isinstance(user, dict):
+        nested = user.get("user")
+        if isinstance(nested, dict) and nested.get("id"):
+            return str(nested["id"])
+        for key in ("id", "sub"):
+            if user.get(key):
+                return str(user[key])
+        return None
+    for attribute in ("id", "sub"):
+        value = getattr(user, attribute, None)
+        if value:
+            return str(value)
+    return None

@@ -1,0 +1,1 @@
+"""Identity providers for the auth pipeline."""
