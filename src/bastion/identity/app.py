@@ -297,7 +297,7 @@ class Identity:
     ) -> Ctx[Any]:
         base_url = self.options.base_url
         if base_url is None and request is not None:
-            base_url = f"{request.url.scheme}://{request.url.netloc}"
+            base_url = _request_origin(request, self.options.advanced.trusted_proxy_headers)
         base = _with_base_path(base_url or "http://localhost", self.options.base_path)
         return Ctx(
             identity=self,
@@ -459,6 +459,22 @@ def _failure(path: str, exc: Exception) -> APIError:
         return APIError(503, Code.SERVICE_UNAVAILABLE)
     logger.exception("identity %s failed", path)
     return APIError(500, Code.INTERNAL_SERVER_ERROR)
+
+
+_FORWARDED_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def _request_origin(request: Request, trust_forwarded: bool) -> str:
+    scheme, host = request.url.scheme, request.url.netloc
+    if trust_forwarded:
+        # The first hop is the client-facing one; a malformed value falls back to the request.
+        proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        forwarded_host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+        if proto in ("http", "https"):
+            scheme = proto
+        if _FORWARDED_HOST.fullmatch(forwarded_host):
+            host = forwarded_host
+    return f"{scheme}://{host}"
 
 
 def _with_base_path(base_url: str, base_path: str) -> str:

@@ -110,6 +110,9 @@ class Advanced:
     use_secure_cookies: bool | None = None  # None: Secure when base_url is https
     ip_address_headers: Sequence[str] = ("x-forwarded-for",)
     trusted_proxies: Sequence[str] = ()
+    # With no base_url, derive it per request from X-Forwarded-Proto/-Host (behind a proxy
+    # that sets them; otherwise a client could choose the host of the links we mail).
+    trusted_proxy_headers: bool = False
     disable_ip_tracking: bool = False
     disable_csrf_check: bool = False
     disable_origin_check: bool = False
