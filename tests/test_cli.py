@@ -46,7 +46,10 @@ def test_migrate_the_default_sqlite_file_twice(tmp_path: Path) -> None:
         timeout=120,
     )
     assert first.returncode == 0, first.stderr
-    assert first.stdout == "Done: create tables user, session, account, verification.\n"
+    assert first.stdout == (
+        "Done: create tables user, session, account, verification, bastion_thread,"
+        " bastion_message.\n"
+    )
     assert (tmp_path / "bastion.db").exists()
     second = subprocess.run(
         [str(Path(sys.executable).with_name("bastion")), "migrate"],
@@ -65,7 +68,7 @@ async def test_migrate_sql_prints_and_runs_nothing(dialect: str) -> None:
     async with scratch_database(dialect) as url:
         printed = run("migrate", "--database", url, "--sql")
         assert printed.returncode == 0, printed.stderr
-        assert printed.stdout.count("CREATE TABLE") == 4
+        assert printed.stdout.count("CREATE TABLE") == 6
         assert printed.stdout.rstrip().endswith(";")
         applied = run("migrate", "--database", url)
         assert applied.stdout.startswith("Done: create tables user")  # --sql created none

@@ -11,7 +11,15 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .identity.db import Database, DatabaseError, MigrationPlan, migrate, plan_migration
+from .identity.db import (
+    CORE_SCHEMA,
+    Database,
+    DatabaseError,
+    MigrationPlan,
+    migrate,
+    plan_migration,
+)
+from .server.memory import MEMORY_SCHEMA
 
 T = TypeVar("T")
 
@@ -34,7 +42,7 @@ def migrate_command(database_url: str | None, print_sql: bool) -> None:
     """Create the missing tables, columns and indexes. Never drops or alters anything."""
 
     async def run() -> MigrationPlan:
-        async with Database(database_url) as db:
+        async with Database(database_url, schema=CORE_SCHEMA.extend(MEMORY_SCHEMA)) as db:
             if print_sql:
                 return await plan_migration(db)
             return await migrate(db)

@@ -65,6 +65,8 @@ class Field:
     on_update: Any = None
     references: Reference | None = None
     bigint: bool = False
+    # A string that may outgrow MySQL's 64 KB text (longtext there; text elsewhere).
+    long: bool = False
     input: bool = True
     returned: bool = True
     column: str | None = None

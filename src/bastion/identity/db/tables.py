@@ -16,6 +16,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import Index as SAIndex
+from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeEngine
 
 from .schema import NOW, Field, Schema
@@ -74,7 +75,9 @@ def column_type(f: Field, dialect: Dialect, *, key: bool = False) -> TypeEngine[
             return Text()
         if key:
             return String(36) if f.references is not None else String(191)
-        return String(255) if (f.unique or f.sortable or f.index) else Text()
+        if f.unique or f.sortable or f.index:
+            return String(255)
+        return mysql.LONGTEXT() if f.long else Text()
     if f.type == "boolean":
         return Bool()
     if f.type == "number":
