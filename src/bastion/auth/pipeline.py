@@ -1,0 +1,248 @@
+"""The request pipeline: who is calling, and may they call this route (spec §2.4 to §2.11).
+
+For each request, in order:
+
+1. no auth configured, or the route says `requires_auth=False` → pass, anonymous;
+2. the path is not protected (defaults `/api/*`, then the config's `protected`) and the
+   route does not say `requires_auth=True` → pass, anonymous;
+3. the path is public (defaults `/api`, `/api/auth/*`, `/health`, then the config's
+   `public`) and the route does not say `requires_auth=True` → pass, anonymous;
+4. the credential: `Authorization` without its literal `"Bearer "` prefix, else the
+   `apiKey` query parameter; `authenticate_token(token or "", request)` always runs, so
+   cookie providers read their cookie from the request. No user, or an exception → 401;
+5. the context: the resource id (`map_user_to_resource_id`; raising → 500), and with
+   RBAC the roles and permissions;
+6. authorization, exactly one of: the provider's `authorize_user`, the config's
+   `authorize`, the config's `rules`, else allow. False → 403, raising → 500 (raising an
+   `AuthError` → that answer);
+7. with RBAC, the route's permission (its `requires_permission`, else derived) → 403.
+
+The answer is a `RequestContext`, or an `AuthError` raised for the caller to render.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+
+from .config import AuthLike, ResolvedAuth, resolve_auth
+from .context import RequestContext
+from .errors import (
+    AuthError,
+    AuthorizationFailed,
+    Forbidden,
+    PermissionDenied,
+    ResourceMappingFailed,
+    Unauthenticated,
+    redact,
+)
+from .patterns import PatternSet
+from .rbac import RBACProvider, RoutePermission, has_any_permission
+from .rules import check_rules
+
+__all__ = [
+    "DEFAULT_PROTECTED",
+    "DEFAULT_PUBLIC",
+    "RESPONSE_HEADERS",
+    "AuthPipeline",
+    "RouteAuth",
+    "error_response",
+    "extract_token",
+    "pending_headers",
+]
+
+logger = logging.getLogger("bastion.auth")
+
+DEFAULT_PROTECTED = ("/api/*",)
+DEFAULT_PUBLIC = ("/api", "/api/auth/*", "/health")
+_DECISIONS_KEPT = 4096
+
+RESPONSE_HEADERS = "response_headers"
+"""Key in `request.state` (the scope's "state" dict) of a list of `(name, value)` headers a
+provider wants on the response, e.g. a refreshed session's `Set-Cookie`. The server adds
+them to whatever it answers: success, 401, 403 or error (spec §2.7)."""
+
+
+def pending_headers(scope: Mapping[str, Any]) -> list[tuple[str, str]]:
+    state = scope.get("state")
+    if not state:
+        return []
+    found = state.get(RESPONSE_HEADERS)
+    return list(found) if found else []
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAuth:
+    """A route's own auth settings, fixed when the route is registered.
+
+    `requires_auth`: True protects the route whatever the patterns say (and authenticates
+    it even on a public path), False opens it, None lets the patterns decide.
+    `requires_permission`: any one of these is needed (with RBAC); else `permission`, the
+    one derived from the route's template, applies.
+    """
+
+    requires_auth: bool | None = None
+    requires_permission: tuple[str, ...] | None = None
+    permission: RoutePermission | None = None
+
+
+PATTERN_DECIDES = RouteAuth()
+
+
+def extract_token(request: HTTPConnection) -> str | None:
+    """`Authorization` without a literal (case-sensitive) `"Bearer "` prefix, else `?apiKey=`."""
+    scope = request.scope
+    # The raw ASGI list (names are lower-case bytes): cheaper than a Headers object.
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
+        if name == b"authorization":
+            if value:
+                return value.decode("latin-1").removeprefix("Bearer ")
+            break
+    if b"apiKey=" in scope.get("query_string", b""):
+        return request.query_params.get("apiKey")
+    return None
+
+
+def error_response(error: AuthError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
+
+
+class AuthPipeline:
+    """Compiled once from the auth config; `authenticate` runs on every request."""
+
+    def __init__(
+        self,
+        auth: AuthLike | None = None,
+        *,
+        rbac: RBACProvider | None = None,
+    ) -> None:
+        if rbac is not None and auth is None:
+            raise ValueError("rbac needs an auth provider or config to know the user")
+        self.auth: ResolvedAuth | None = resolve_auth(auth) if auth is not None else None
+        self.rbac = rbac
+        extra_protected = self.auth.protected if self.auth else ()
+        extra_public = self.auth.public if self.auth else ()
+        # Defaults first, the config's entries merged after them (spec §2.6).
+        self._protected = PatternSet((*DEFAULT_PROTECTED, *extra_protected))
+        self._public = PatternSet((*DEFAULT_PUBLIC, *extra_public))
+        self._cookies = self.auth.credential_cookies if self.auth else ()
+        # (method, path) -> protected by the patterns. Paths repeat, so most requests skip
+        # the regexes; bounded, as clients choose the paths.
+        self._decided: dict[tuple[str, str], bool] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.auth is not None
+
+    def is_protected(self, path: str, method: str, route: RouteAuth = PATTERN_DECIDES) -> bool:
+        """Whether a request must be authenticated (steps 1 to 3)."""
+        if self.auth is None or route.requires_auth is False:
+            return False
+        if route.requires_auth is True:
+            return True
+        key = (method, path)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._protected.matches(path, method) and not self._public.matches(
+                path, method
+            )
+            if len(self._decided) >= _DECISIONS_KEPT:
+                self._decided.clear()
+            self._decided[key] = decided
+        return decided
+
+    async def authenticate(
+        self,
+        request: HTTPConnection,
+        path: str,
+        method: str,
+        route: RouteAuth = PATTERN_DECIDES,
+        params: Mapping[str, Any] | None = None,
+    ) -> RequestContext:
+        """The caller's context; raises an `AuthError` when the request may not go on."""
+        auth = self.auth
+        if auth is None or not self.is_protected(path, method, route):
+            return RequestContext()
+        # One flat coroutine: this runs on every protected request.
+        token = extract_token(request)
+        user = None
+        if auth.authenticate is not None:
+            try:
+                user = await auth.authenticate(token or "", request)
+            except Exception as exc:  # a provider fault fails closed; no token in the logs
+                logger.warning("auth provider %s raised %s", auth.name, redact(exc, token))
+        else:
+            logger.warning("auth config has no authenticate_token: every protected call is 401")
+        if user is None:
+            raise Unauthenticated(credential_sent=self._credential_sent(request, token))
+
+        try:
+            resource_id = auth.map_user_to_resource_id(user)
+            if auth.map_is_async:
+                resource_id = await resource_id
+        except Exception as exc:  # fail closed: memory must never go unscoped
+            logger.error("map_user_to_resource_id raised %s", type(exc).__name__)
+            raise ResourceMappingFailed() from None
+
+        roles: tuple[str, ...] = ()
+        permissions: tuple[str, ...] = ()
+        if self.rbac is not None:
+            try:
+                roles = tuple(await self.rbac.get_roles(user))
+                permissions = tuple(await self.rbac.get_permissions(user))
+            except Exception as exc:  # no grants: the permission check then denies
+                logger.error("RBAC provider raised %s", redact(exc, token))
+                roles, permissions = (), ()
+
+        # Exactly one mechanism decides (spec §2.9); with none, any user passes (with RBAC
+        # that is the default rule "any user", and the user is known here).
+        try:
+            if auth.authorize_user is not None:
+                allowed = bool(await auth.authorize_user(user, request))
+            elif auth.authorize is not None:
+                allowed = bool(await auth.authorize(path, method, user, request))
+            elif auth.rules:
+                allowed = await check_rules(auth.rules, path, method, user)
+            else:
+                allowed = True
+        except AuthError:  # the policy chose its own answer (e.g. InsufficientScope)
+            raise
+        except Exception as exc:
+            logger.error("authorization raised %s", redact(exc, token))
+            raise AuthorizationFailed() from None
+        if not allowed:
+            raise Forbidden()
+
+        if self.rbac is not None:
+            required = self._required(route, params or {})
+            if required and not has_any_permission(permissions, required):
+                raise PermissionDenied(required)
+        return RequestContext(
+            user=user,
+            token=token,
+            resource_id=str(resource_id) if resource_id else None,
+            roles=roles,
+            permissions=permissions,
+        )
+
+    def _credential_sent(self, request: HTTPConnection, token: str | None) -> bool:
+        if token is not None:
+            return True
+        if not self._cookies:
+            return False
+        cookies = request.cookies
+        return any(name in cookies for name in self._cookies)
+
+    @staticmethod
+    def _required(route: RouteAuth, params: Mapping[str, Any]) -> Sequence[str] | None:
+        if route.requires_permission:
+            return route.requires_permission
+        if route.permission is not None:
+            return (route.permission.render(params),)
+        return None

@@ -1,0 +1,339 @@
+"""Agents: instructions, a model and tools, run in a loop until the model answers.
+
+    agent = Agent(name="Weather", instructions="...", model=model, tools=[get_weather])
+    result = await agent.generate("Weather in Paris?")       # Generation
+    async for event in agent.stream("Weather in Paris?"):    # TextDeltaEvent, ToolCallEvent, ...
+        ...
+
+One step is one model call. When the model asks for tools, each call runs (in order, with
+the request context) and its result goes back to the model as a `tool` message; the loop
+ends when the model answers without tool calls, or after `max_steps` model calls: the
+tools the last step asked for still run, but the model is not called again (the finish
+reason is then the model's last, usually "tool_calls").
+
+A tool that fails does not fail the generation: bad arguments (`ToolInputError`), a
+refusal (`PermissionError`), an unknown tool name or any other exception become an error
+result, `{"error": "..."}`, that the model sees and can answer about. Only the model's
+own failure (`ModelError`) ends a generation with an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from ..auth.context import RequestContext, current_context
+from .models import (
+    Finish,
+    Message,
+    Model,
+    ModelError,
+    TextDelta,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    Usage,
+)
+from .tools import ToolInputError
+
+__all__ = [
+    "Agent",
+    "AgentEvent",
+    "AgentTool",
+    "FinishEvent",
+    "Generation",
+    "TextDeltaEvent",
+    "ToolCallEvent",
+    "ToolResult",
+    "ToolResultEvent",
+    "slugify",
+    "to_messages",
+]
+
+logger = logging.getLogger("bastion.server")
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+@runtime_checkable
+class AgentTool(Protocol):
+    """What an agent needs of a tool (`bastion.server.tools.Tool` is one)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def input_schema(self) -> dict[str, Any]: ...
+
+    async def execute(self, args: Mapping[str, Any], context: RequestContext) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    tool_call_id: str
+    tool_name: str
+    result: Any
+    # The tool did not run or failed; `result` is then {"error": "..."}.
+    is_error: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"toolCallId": self.tool_call_id, "toolName": self.tool_name, "result": self.result}
+        if self.is_error:
+            data["isError"] = True
+        return data
+
+
+def call_json(call: ToolCall) -> dict[str, Any]:
+    return {"toolCallId": call.id, "toolName": call.name, "args": call.arguments}
+
+
+def usage_json(usage: Usage) -> dict[str, int]:
+    return {
+        "inputTokens": usage.input_tokens,
+        "outputTokens": usage.output_tokens,
+        "totalTokens": usage.input_tokens + usage.output_tokens,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """The outcome of `Agent.generate`."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    tool_results: tuple[ToolResult, ...]
+    finish_reason: str
+    usage: Usage
+    steps: int
+    # What this generation added to the conversation (assistant and tool messages), in
+    # order: what a memory stores after the caller's messages.
+    messages: tuple[Message, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "toolCalls": [call_json(call) for call in self.tool_calls],
+            "toolResults": [result.to_json() for result in self.tool_results],
+            "finishReason": self.finish_reason,
+            "usage": usage_json(self.usage),
+        }
+
+
+# Stream events: `event` is the SSE event name, `data()` its JSON payload.
+
+
+@dataclass(frozen=True, slots=True)
+class TextDeltaEvent:
+    event: ClassVar[str] = "text-delta"
+    text: str
+
+    def data(self) -> dict[str, Any]:
+        return {"text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEvent:
+    event: ClassVar[str] = "tool-call"
+    call: ToolCall
+
+    def data(self) -> dict[str, Any]:
+        return call_json(self.call)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResultEvent:
+    event: ClassVar[str] = "tool-result"
+    result: ToolResult
+
+    def data(self) -> dict[str, Any]:
+        return self.result.to_json()
+
+
+@dataclass(frozen=True, slots=True)
+class FinishEvent:
+    event: ClassVar[str] = "finish"
+    finish_reason: str
+    usage: Usage
+    # The full text of the last step and the messages added, as in a Generation.
+    text: str = ""
+    messages: tuple[Message, ...] = ()
+
+    def data(self) -> dict[str, Any]:
+        return {"finishReason": self.finish_reason, "usage": usage_json(self.usage)}
+
+
+AgentEvent = TextDeltaEvent | ToolCallEvent | ToolResultEvent | FinishEvent
+
+
+def slugify(name: str) -> str:
+    """`"Weather Agent"` → `"weather-agent"`."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def to_messages(messages: str | Message | Sequence[Message]) -> list[Message]:
+    if isinstance(messages, str):
+        return [Message(role="user", content=messages)]
+    if isinstance(messages, Message):
+        return [messages]
+    return list(messages)
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        name: str,
+        instructions: str,
+        model: Model,
+        tools: Sequence[AgentTool] = (),
+        id: str | None = None,
+        max_steps: int = 5,
+    ) -> None:
+        self.name = name
+        self.id = id if id is not None else slugify(name)
+        if not ID_PATTERN.fullmatch(self.id):
+            raise ValueError(f"agent id {self.id!r}: 1-128 letters, digits, '_' or '-' (id=...)")
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        self.instructions = instructions
+        self.model = model
+        self.max_steps = max_steps
+        self.tools: dict[str, AgentTool] = {}
+        for tool in tools:
+            if tool.id in self.tools:
+                raise ValueError(f"agent {self.id!r}: two tools have the id {tool.id!r}")
+            self.tools[tool.id] = tool
+        # Built once: every step offers the model the same specs.
+        self._specs = tuple(ToolSpec(t.id, t.description, t.input_schema) for t in tools)
+
+    def __repr__(self) -> str:
+        return f"<Agent {self.id!r}>"
+
+    def _start(
+        self, messages: str | Message | Sequence[Message], max_steps: int | None
+    ) -> tuple[list[Message], int]:
+        limit = self.max_steps if max_steps is None else max_steps
+        if limit < 1:
+            raise ValueError("max_steps must be at least 1")
+        transcript = (
+            [Message(role="system", content=self.instructions)] if self.instructions else []
+        )
+        transcript.extend(to_messages(messages))
+        return transcript, limit
+
+    async def generate(
+        self,
+        messages: str | Message | Sequence[Message],
+        *,
+        context: RequestContext | None = None,
+        max_steps: int | None = None,
+    ) -> Generation:
+        """Run the loop; raises ModelError when the model fails."""
+        context = context if context is not None else current_context()
+        transcript, limit = self._start(messages, max_steps)
+        first_new = len(transcript)
+        usage = Usage()
+        calls: list[ToolCall] = []
+        results: list[ToolResult] = []
+        steps = 0
+        while True:
+            response = await self.model.generate(transcript, self._specs)
+            steps += 1
+            usage = usage + response.usage
+            transcript.append(
+                Message(role="assistant", content=response.text, tool_calls=response.tool_calls)
+            )
+            calls.extend(response.tool_calls)
+            for call in response.tool_calls:
+                result = await self._run_tool(call, context)
+                results.append(result)
+                transcript.append(_tool_message(result))
+            if not response.tool_calls or steps >= limit:
+                break
+        return Generation(
+            text=response.text,
+            tool_calls=tuple(calls),
+            tool_results=tuple(results),
+            finish_reason=response.finish_reason,
+            usage=usage,
+            steps=steps,
+            messages=tuple(transcript[first_new:]),
+        )
+
+    async def stream(
+        self,
+        messages: str | Message | Sequence[Message],
+        *,
+        context: RequestContext | None = None,
+        max_steps: int | None = None,
+    ) -> AsyncIterator[AgentEvent]:
+        """The loop as events: text deltas and tool calls as the model streams them, tool
+        results as the tools return, then one FinishEvent. ModelError propagates."""
+        context = context if context is not None else current_context()
+        transcript, limit = self._start(messages, max_steps)
+        first_new = len(transcript)
+        usage = Usage()
+        steps = 0
+        while True:
+            parts: list[str] = []
+            calls: list[ToolCall] = []
+            finish: Finish | None = None
+            async for chunk in self.model.stream(transcript, self._specs):
+                if isinstance(chunk, TextDelta):
+                    parts.append(chunk.text)
+                    yield TextDeltaEvent(chunk.text)
+                elif isinstance(chunk, ToolCallChunk):
+                    calls.append(chunk.call)
+                    yield ToolCallEvent(chunk.call)
+                elif isinstance(chunk, Finish):
+                    finish = chunk
+            if finish is None:
+                raise ModelError("the model's stream ended without a finish")
+            steps += 1
+            usage = usage + finish.usage
+            text = "".join(parts)
+            transcript.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
+            for call in calls:
+                result = await self._run_tool(call, context)
+                transcript.append(_tool_message(result))
+                yield ToolResultEvent(result)
+            if not calls or steps >= limit:
+                yield FinishEvent(finish.finish_reason, usage, text, tuple(transcript[first_new:]))
+                return
+
+    async def _run_tool(self, call: ToolCall, context: RequestContext) -> ToolResult:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return _error(call, f"Unknown tool: {call.name}")
+        try:
+            value = await tool.execute(call.arguments, context)
+        except ToolInputError as exc:
+            return _error(call, f"Invalid arguments: {exc}")
+        except PermissionError as exc:
+            return _error(call, f"Permission denied: {exc}" if str(exc) else "Permission denied")
+        except Exception as exc:  # the model hears that it failed; the details go to the log
+            logger.exception(
+                "tool %s of agent %s raised %s", call.name, self.id, type(exc).__name__
+            )
+            return _error(call, f"Tool {call.name} failed")
+        return ToolResult(call.id, call.name, value)
+
+
+def _error(call: ToolCall, message: str) -> ToolResult:
+    return ToolResult(call.id, call.name, {"error": message}, is_error=True)
+
+
+def _tool_message(result: ToolResult) -> Message:
+    return Message(
+        role="tool",
+        content=json.dumps(result.result, default=str, ensure_ascii=False),
+        tool_call_id=result.tool_call_id,
+        name=result.tool_name,
+    )

@@ -1,0 +1,178 @@
+"""`Bastion`: the agent server, an ASGI app.
+
+    app = Bastion(agents=[agent], tools=[get_weather], auth=IdentityAuth(identity))
+    uvicorn.run(app, port=4111)                       # or mount it in Starlette/FastAPI
+
+It serves `/health`, `/api` and the API under `/api` (docs/http-api.md), every request
+going through the auth pipeline (docs/auth.md). When the auth provider has an `identity`
+(an `IdentityAuth` of an in-process `Identity`), or `identity=` is given, that Identity's
+own API is mounted at its base path (`/api/auth`) and answers there by itself.
+
+The app handles the ASGI lifespan: on shutdown it closes the mounted Identity's database
+pool. It does not create tables: run `bastion migrate`, or `await identity.migrate()`. An
+application that mounts `Bastion` inside another app (whose lifespan does not reach
+mounted apps) passes `lifespan=bastion.lifespan` to it, or calls `startup`/`shutdown`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..auth.config import AuthLike
+from ..auth.pipeline import AuthPipeline
+from ..auth.rbac import RBACProvider
+from ..identity import Identity
+from .agents import ID_PATTERN as AGENT_ID
+from .agents import Agent, AgentTool
+from .routes import (
+    CustomRoute,
+    Router,
+    add_agent_routes,
+    add_custom_routes,
+    add_system_routes,
+    add_tool_routes,
+    route_path,
+)
+
+__all__ = ["Bastion"]
+
+logger = logging.getLogger("bastion.server")
+
+API_PREFIX = "/api"
+
+
+class Bastion:
+    def __init__(
+        self,
+        *,
+        agents: Sequence[Agent] | Mapping[str, Agent] = (),
+        tools: Sequence[AgentTool] = (),
+        auth: AuthLike | None = None,
+        rbac: RBACProvider | None = None,
+        routes: Sequence[CustomRoute] = (),
+        identity: Identity | None = None,
+        name: str = "bastion",
+    ) -> None:
+        self.name = name
+        self.auth = auth
+        self.pipeline = AuthPipeline(auth, rbac=rbac)
+        self.agents = _agents(agents)
+        self.tools = _tools(tools)
+        self.identity = _identity(auth, identity)
+        self.router = Router(self.pipeline, prefix=API_PREFIX)
+        add_system_routes(self.router, name)
+        add_agent_routes(self.router, self.agents)
+        add_tool_routes(self.router, self.tools)
+        add_custom_routes(self.router, routes, API_PREFIX)
+        # (prefix, app): requests under a prefix go to that app, with the prefix added to
+        # root_path as Starlette's Mount does.
+        self._mounts: list[tuple[str, ASGIApp]] = []
+        if self.identity is not None:
+            base = identity_base_path(self.identity)
+            for custom in routes:
+                full = API_PREFIX + custom.path
+                if full == base or full.startswith(base + "/"):
+                    raise ValueError(f"route {custom.path!r} is under the Identity's {base}")
+            self._mounts.append((base, self.identity.app))
+
+    def __repr__(self) -> str:
+        return f"<Bastion agents={list(self.agents)} tools={list(self.tools)}>"
+
+    # -- ASGI --------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = route_path(scope)
+            for prefix, app in self._mounts:
+                if path == prefix or path.startswith(prefix + "/"):
+                    child = dict(scope)
+                    child["root_path"] = scope.get("root_path", "") + prefix
+                    await app(child, receive, send)
+                    return
+            await self.router.handle(scope, receive, send, path)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    logger.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.shutdown()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Nothing to open yet: the Identity's pool connects on first use."""
+
+    async def shutdown(self) -> None:
+        if self.identity is not None:
+            await self.identity.close()
+
+    @asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """For a host app: `Starlette(routes=[Mount("/", bastion)], lifespan=bastion.lifespan)`."""
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+
+def identity_base_path(identity: Identity) -> str:
+    """Where an Identity serves: the path of its base URL, else its `base_path`."""
+    options = identity.options
+    return urlsplit(options.base_url or "").path.rstrip("/") or options.base_path
+
+
+def _identity(auth: Any, given: Identity | None) -> Identity | None:
+    found = getattr(auth, "identity", None)
+    found = found if isinstance(found, Identity) else None
+    if given is not None and found is not None and given is not found:
+        raise ValueError("identity= differs from the Identity of the auth provider")
+    return given if given is not None else found
+
+
+def _agents(agents: Sequence[Agent] | Mapping[str, Agent]) -> dict[str, Agent]:
+    pairs = agents.items() if isinstance(agents, Mapping) else [(a.id, a) for a in agents]
+    registry: dict[str, Agent] = {}
+    for agent_id, agent in pairs:
+        if not isinstance(agent, Agent):
+            raise TypeError(f"agents: {agent!r} is not an Agent")
+        if not AGENT_ID.fullmatch(agent_id):
+            raise ValueError(f"agent id {agent_id!r}: 1-128 letters, digits, '_' or '-'")
+        if agent_id in registry:
+            raise ValueError(f"two agents have the id {agent_id!r}")
+        registry[agent_id] = agent
+    return registry
+
+
+def _tools(tools: Sequence[AgentTool]) -> dict[str, AgentTool]:
+    registry: dict[str, AgentTool] = {}
+    for tool in tools:
+        if not isinstance(tool, AgentTool):
+            raise TypeError(f"tools: {tool!r} has no id, description, input_schema, execute")
+        if tool.id in registry:
+            raise ValueError(f"two tools have the id {tool.id!r}")
+        registry[tool.id] = tool
+    return registry

@@ -1,0 +1,27 @@
+"""The HTTP API under /api: a router that runs the auth pipeline, and the route groups.
+
+Each group is a module with one `add_*_routes(router, ...)`; a new group (stream, memory)
+is one more module and one more call in `Bastion.__init__`.
+"""
+
+from .agents import add_agent_routes
+from .common import ApiError, json_response, read_json_object
+from .custom import CustomRoute, add_custom_routes, route
+from .router import Handler, Router, route_path
+from .system import add_system_routes
+from .tools import add_tool_routes
+
+__all__ = [
+    "ApiError",
+    "CustomRoute",
+    "Handler",
+    "Router",
+    "add_agent_routes",
+    "add_custom_routes",
+    "add_system_routes",
+    "add_tool_routes",
+    "json_response",
+    "read_json_object",
+    "route",
+    "route_path",
+]

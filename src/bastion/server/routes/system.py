@@ -1,0 +1,27 @@
+"""`GET /api` (the welcome) and `GET /health`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from ... import __version__
+from ...auth.context import RequestContext
+from .router import Router
+
+__all__ = ["add_system_routes"]
+
+
+def add_system_routes(router: Router, name: str) -> None:
+    welcome = {"name": name, "version": __version__}
+
+    async def api_root(request: Request, context: RequestContext) -> Any:
+        return welcome
+
+    async def health(request: Request, context: RequestContext) -> Any:
+        return {"status": "ok"}
+
+    # Both public by the default patterns (`/api`, `/health`).
+    router.add("/api", ["GET"], api_root)
+    router.add("/health", ["GET"], health)
