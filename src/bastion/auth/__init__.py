@@ -12,22 +12,31 @@ from .errors import (
     ResourceMappingFailed,
     Unauthenticated,
 )
+from .jwks import JWKSCache, default_jwks_cache
 from .pipeline import AuthPipeline, RouteAuth
 from .provider import AuthProvider
-from .providers import CompositeAuth, SimpleAuth
+from .providers import Auth0Auth, CompositeAuth, JWTAuth, SimpleAuth
 from .rbac import DEFAULT_ROLES, RBACProvider, StaticRBAC
 from .rules import Rule
+from .scopes import require_permissions, require_scopes, token_permissions, token_scopes
+from .verify import ConfigurationError, JWTError, KeysUnavailable
 
 __all__ = [
     "DEFAULT_ROLES",
+    "Auth0Auth",
     "AuthConfig",
     "AuthError",
     "AuthPipeline",
     "AuthProvider",
     "AuthorizationFailed",
     "CompositeAuth",
+    "ConfigurationError",
     "Forbidden",
     "InsufficientScope",
+    "JWKSCache",
+    "JWTAuth",
+    "JWTError",
+    "KeysUnavailable",
     "PermissionDenied",
     "ProviderError",
     "RBACProvider",
@@ -40,5 +49,10 @@ __all__ = [
     "Unauthenticated",
     "bind_context",
     "current_context",
+    "default_jwks_cache",
+    "require_permissions",
+    "require_scopes",
     "strip_reserved",
+    "token_permissions",
+    "token_scopes",
 ]

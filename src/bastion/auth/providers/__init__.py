@@ -1,6 +1,8 @@
 """Identity providers for the auth pipeline."""
 
+from .auth0 import Auth0Auth
 from .composite import CompositeAuth
+from .jwt import JWTAuth
 from .simple import SimpleAuth
 
-__all__ = ["CompositeAuth", "SimpleAuth"]
+__all__ = ["Auth0Auth", "CompositeAuth", "JWTAuth", "SimpleAuth"]
