@@ -15,7 +15,7 @@ from .errors import (
 from .jwks import JWKSCache, default_jwks_cache
 from .pipeline import AuthPipeline, RouteAuth
 from .provider import AuthProvider
-from .providers import Auth0Auth, CompositeAuth, JWTAuth, SimpleAuth
+from .providers import Auth0Auth, CompositeAuth, IdentityAuth, JWTAuth, SimpleAuth
 from .rbac import DEFAULT_ROLES, RBACProvider, StaticRBAC
 from .rules import Rule
 from .scopes import require_permissions, require_scopes, token_permissions, token_scopes
@@ -32,6 +32,7 @@ __all__ = [
     "CompositeAuth",
     "ConfigurationError",
     "Forbidden",
+    "IdentityAuth",
     "InsufficientScope",
     "JWKSCache",
     "JWTAuth",

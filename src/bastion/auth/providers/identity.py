@@ -1,0 +1,187 @@
+"""`IdentityAuth`: the sessions of an Identity as an auth provider — in-process, or asked of a
+remote better-auth-compatible server.
+
+    IdentityAuth(identity)                           # this process's Identity
+    IdentityAuth(url="https://auth.example.com/api/auth")   # Bastion or TypeScript better-auth
+
+The credential is the request's session cookie, or the bearer token the pipeline hands over
+(`Authorization: Bearer`, `?apiKey=`): signed (`token.signature`, as `set-auth-token` gives
+it) or raw (the `token` of sign-in, signed here with the Identity's secret, as Mastra fixed
+#19110). A session cookie already on the request wins over the token. The user is the
+get-session answer, `{"session": {...}, "user": {...}}`.
+
+`Set-Cookie` lines the session check produced for a cookie-carrying client (a sliding refresh,
+a rewritten cookie cache, the cookies of a dead session to clear) are left on the request for
+the server to send with whatever it answers: `("set-cookie", line)` pairs appended to the list
+`request.state.response_headers` (`bastion.auth.pipeline.RESPONSE_HEADERS`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from starlette.requests import HTTPConnection
+
+from ..pipeline import RESPONSE_HEADERS
+from ..provider import AuthorizeUser, AuthProvider, MapUserToResourceId, RoutePattern
+from ._identity_local import LocalSessions, TrustCookieCache
+from ._identity_remote import RemoteSessions
+
+if TYPE_CHECKING:
+    from bastion.identity import Identity
+
+__all__ = ["IdentityAuth", "TrustCookieCache"]
+
+logger = logging.getLogger("bastion.auth.identity")
+
+
+class IdentityAuth(AuthProvider):
+    """Sessions of `identity` (in-process), or of the server at `url` (remote).
+
+    In-process options: `trust_cookie_cache` — when a valid cookie cache (`session_data`)
+    stands for the session without a storage read: "reads" (GET/HEAD/OPTIONS, the default, as
+    the Identity's own guards: a signed-out session cannot act through its cache), "always"
+    (better-auth's get-session), "never"; `require_signature` — refuse raw bearer tokens.
+
+    Remote options: `cookie_prefix` (the server's `advanced.cookiePrefix`, default
+    "better-auth"), `timeout` (seconds, default 5), `cache_ttl` (seconds a session is trusted
+    without asking again, default 5; 0 turns the cache off), `negative_cache_ttl` (for a
+    refusal, default 1), `cache_size` (entries, default 10 000), `http_client` (an
+    `httpx.AsyncClient` to use instead of the provider's own). Close with `await aclose()`.
+    """
+
+    name = "identity"
+
+    def __init__(
+        self,
+        identity: Identity | None = None,
+        *,
+        url: str | None = None,
+        trust_cookie_cache: TrustCookieCache = "reads",
+        require_signature: bool = False,
+        cookie_prefix: str | None = None,
+        timeout: float | None = None,
+        cache_ttl: float | None = None,
+        negative_cache_ttl: float | None = None,
+        cache_size: int | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        name: str | None = None,
+        authorize_user: AuthorizeUser | None = None,
+        map_user_to_resource_id: MapUserToResourceId | None = None,
+        public: Sequence[RoutePattern] = (),
+        protected: Sequence[RoutePattern] = (),
+    ) -> None:
+        super().__init__(
+            name=name,
+            authorize_user=authorize_user,
+            map_user_to_resource_id=map_user_to_resource_id,
+            public=public,
+            protected=protected,
+        )
+        if (identity is None) == (url is None):
+            raise TypeError("IdentityAuth takes an Identity or url=, one of the two")
+        remote_options = {
+            "cookie_prefix": cookie_prefix,
+            "timeout": timeout,
+            "cache_ttl": cache_ttl,
+            "negative_cache_ttl": negative_cache_ttl,
+            "cache_size": cache_size,
+            "http_client": http_client,
+        }
+        # The Bastion app mounts a given Identity at /api/auth.
+        self.identity: Identity | None = identity
+        self._local: LocalSessions | None = None
+        self._remote: RemoteSessions | None = None
+        if identity is not None:
+            given = sorted(k for k, v in remote_options.items() if v is not None)
+            if given:
+                raise TypeError(f"{', '.join(given)}: options of IdentityAuth(url=...) only")
+            self._local = LocalSessions(
+                identity, trust_cookie_cache=trust_cookie_cache, require_signature=require_signature
+            )
+            self.session_cookie_name = self._local.names.session_token
+        else:
+            assert url is not None
+            if trust_cookie_cache != "reads" or require_signature:
+                raise TypeError(
+                    "trust_cookie_cache, require_signature: options of IdentityAuth(identity) only"
+                )
+            self._remote = RemoteSessions(
+                url,
+                cookie_prefix=cookie_prefix or "better-auth",
+                timeout=5.0 if timeout is None else timeout,
+                ttl=5.0 if cache_ttl is None else cache_ttl,
+                negative_ttl=1.0 if negative_cache_ttl is None else negative_cache_ttl,
+                max_entries=10_000 if cache_size is None else cache_size,
+                client=http_client,
+            )
+            self.session_cookie_name = self._remote.session_cookie_name
+        self.url = url
+
+    async def authenticate_token(self, token: str, request: HTTPConnection) -> Any | None:
+        """`{"session", "user"}` of the request's session, or None (never raises)."""
+        try:
+            cookie_header, method = _cookie_and_method(request)
+            if self._local is not None:
+                resolution = await self._local.resolve(token or "", cookie_header, method)
+            else:
+                assert self._remote is not None
+                resolution = await self._remote.resolve(token or "", cookie_header)
+        except Exception as exc:  # a provider answers None, never a 500 (Mastra §7)
+            # The exception's text may quote the credential (a driver echoing parameters).
+            logger.warning("identity session check failed: %s", type(exc).__name__)
+            return None
+        if resolution.set_cookies and isinstance(request, HTTPConnection):
+            state = request.scope.setdefault("state", {})
+            pending: list[tuple[str, str]] = state.setdefault(RESPONSE_HEADERS, [])
+            pending.extend(("set-cookie", line) for line in resolution.set_cookies)
+        return resolution.user
+
+    async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:
+        """A session and a user, both with an id (MastraAuthBetterAuth's default)."""
+        if not isinstance(user, dict | Mapping):  # dict first: the usual case, and fast
+            return False
+        session, person = user.get("session"), user.get("user")
+        return (
+            isinstance(session, dict | Mapping)
+            and isinstance(person, dict | Mapping)
+            and bool(session.get("id"))
+            and bool(person.get("id"))
+        )
+
+    async def aclose(self) -> None:
+        """Close what the provider opened: the HTTP client (remote), its own database
+        connections (in-process, PostgreSQL); cached answers are forgotten."""
+        if self._remote is not None:
+            await self._remote.aclose()
+        if self._local is not None:
+            await self._local.aclose()
+
+
+def _cookie_and_method(request: Any) -> tuple[str, str]:
+    """The Cookie header and the method of a Starlette connection, or of anything with
+    `headers` (a mapping, read case-insensitively: the lesson of Mastra #21253) and `method`.
+    Cookie headers sent apart (HTTP/2) are joined."""
+    if isinstance(request, HTTPConnection):
+        scope = request.scope
+        # ASGI header names are lower-case bytes: no need to build a Headers object.
+        values = [v for k, v in scope["headers"] if k == b"cookie"]
+        cookie = values[0] if len(values) == 1 else b"; ".join(values)
+        method = scope.get("method")  # none on a WebSocket, which opens with a GET
+        return cookie.decode("latin-1"), method if isinstance(method, str) else "GET"
+    method = getattr(request, "method", None)
+    method = method.upper() if isinstance(method, str) else "GET"
+    headers = getattr(request, "headers", None)
+    if headers is None and isinstance(request, Mapping):
+        headers = request
+    if not isinstance(headers, Mapping):
+        return "", method
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == "cookie":
+            if isinstance(value, list | tuple):
+                return "; ".join(str(v) for v in value), method
+            return str(value), method
+    return "", method
