@@ -6,7 +6,14 @@ import importlib
 
 import pytest
 
-PACKAGES = ["bastion", "bastion.identity", "bastion.identity.db"]
+PACKAGES = [
+    "bastion",
+    "bastion.auth",
+    "bastion.identity",
+    "bastion.identity.db",
+    "bastion.server",
+    "bastion.server.memory",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -1,4 +1,4 @@
-"""The agent server: agents, tools, memory and the HTTP API under /api."""
+"""The agent server: agents, tools, models, memory and the HTTP API under /api."""
 
 from .agents import (
     Agent,
@@ -12,30 +12,77 @@ from .agents import (
     ToolResultEvent,
 )
 from .app import Bastion
-from .models import Message, Model, ModelError, ModelResponse, ToolCall, ToolSpec
+from .cors import CORS
+from .local import LocalModel
+from .memory import (
+    InvalidMemoryInput,
+    Memory,
+    MemoryStoreError,
+    MemoryTablesMissing,
+    StoredMessage,
+    Thread,
+    ThreadAccessDenied,
+    ThreadExists,
+    ThreadNotFound,
+    memory_plugin,
+)
+from .models import (
+    Finish,
+    Message,
+    Model,
+    ModelError,
+    ModelResponse,
+    StreamChunk,
+    TextDelta,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    Usage,
+)
+from .openai import OpenAIModel
 from .routes import CustomRoute, route
-from .tools import Tool, ToolInputError, tool
+from .tools import FunctionTool, Tool, ToolInputError, ToolOutputError, tool
 
 __all__ = [
+    "CORS",
     "Agent",
     "AgentEvent",
     "AgentTool",
     "Bastion",
     "CustomRoute",
+    "Finish",
     "FinishEvent",
+    "FunctionTool",
     "Generation",
+    "InvalidMemoryInput",
+    "LocalModel",
+    "Memory",
+    "MemoryStoreError",
+    "MemoryTablesMissing",
     "Message",
     "Model",
     "ModelError",
     "ModelResponse",
+    "OpenAIModel",
+    "StoredMessage",
+    "StreamChunk",
+    "TextDelta",
     "TextDeltaEvent",
+    "Thread",
+    "ThreadAccessDenied",
+    "ThreadExists",
+    "ThreadNotFound",
     "Tool",
     "ToolCall",
+    "ToolCallChunk",
     "ToolCallEvent",
     "ToolInputError",
+    "ToolOutputError",
     "ToolResult",
     "ToolResultEvent",
     "ToolSpec",
+    "Usage",
+    "memory_plugin",
     "route",
     "tool",
 ]

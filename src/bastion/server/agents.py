@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from ..auth.context import RequestContext, current_context
 from .models import (
@@ -57,6 +58,8 @@ __all__ = [
 logger = logging.getLogger("bastion.server")
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -273,7 +276,7 @@ class Agent:
         *,
         context: RequestContext | None = None,
         max_steps: int | None = None,
-    ) -> AsyncIterator[AgentEvent]:
+    ) -> AsyncGenerator[AgentEvent, None]:
         """The loop as events: text deltas and tool calls as the model streams them, tool
         results as the tools return, then one FinishEvent. ModelError propagates."""
         context = context if context is not None else current_context()
@@ -285,15 +288,19 @@ class Agent:
             parts: list[str] = []
             calls: list[ToolCall] = []
             finish: Finish | None = None
-            async for chunk in self.model.stream(transcript, self._specs):
-                if isinstance(chunk, TextDelta):
-                    parts.append(chunk.text)
-                    yield TextDeltaEvent(chunk.text)
-                elif isinstance(chunk, ToolCallChunk):
-                    calls.append(chunk.call)
-                    yield ToolCallEvent(chunk.call)
-                elif isinstance(chunk, Finish):
-                    finish = chunk
+            # Closed on the way out, whatever ends this generator: a consumer that stops
+            # early (a client that hung up) also stops the model's stream at once, rather
+            # than when the garbage collector gets to it (an HTTP stream stays open till then).
+            async with _closing(self.model.stream(transcript, self._specs)) as chunks:
+                async for chunk in chunks:
+                    if isinstance(chunk, TextDelta):
+                        parts.append(chunk.text)
+                        yield TextDeltaEvent(chunk.text)
+                    elif isinstance(chunk, ToolCallChunk):
+                        calls.append(chunk.call)
+                        yield ToolCallEvent(chunk.call)
+                    elif isinstance(chunk, Finish):
+                        finish = chunk
             if finish is None:
                 raise ModelError("the model's stream ended without a finish")
             steps += 1
@@ -324,6 +331,18 @@ class Agent:
             )
             return _error(call, f"Tool {call.name} failed")
         return ToolResult(call.id, call.name, value)
+
+
+@asynccontextmanager
+async def _closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """`contextlib.aclosing` for any async iterator: a model's `stream` need not be an
+    async generator, and only those have `aclose`."""
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _error(call: ToolCall, message: str) -> ToolResult:

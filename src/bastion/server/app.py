@@ -1,15 +1,22 @@
 """`Bastion`: the agent server, an ASGI app.
 
-    app = Bastion(agents=[agent], tools=[get_weather], auth=IdentityAuth(identity))
+    app = Bastion(agents=[agent], tools=[get_weather], auth=IdentityAuth(identity),
+                  memory=Memory(identity.db), cors=["https://app.example.com"])
     uvicorn.run(app, port=4111)                       # or mount it in Starlette/FastAPI
 
 It serves `/health`, `/api` and the API under `/api` (docs/http-api.md), every request
 going through the auth pipeline (docs/auth.md). When the auth provider has an `identity`
 (an `IdentityAuth` of an in-process `Identity`), or `identity=` is given, that Identity's
-own API is mounted at its base path (`/api/auth`) and answers there by itself.
+own API is mounted at its base path (`/api/auth`) and answers there by itself. `cors=`
+(off by default) answers browsers' preflights before any of that (cors.py).
+
+Memory is used only when given (`memory=`): nothing is guessed from the Identity, whose
+database may or may not hold the memory tables. Without it the memory routes answer 404
+"Memory is not configured".
 
 The app handles the ASGI lifespan: on shutdown it closes the mounted Identity's database
-pool. It does not create tables: run `bastion migrate`, or `await identity.migrate()`. An
+pool and the memory's (if the Memory opened its own). It does not create tables: run
+`bastion migrate`, or `await identity.migrate()` / `await memory.migrate()`. An
 application that mounts `Bastion` inside another app (whose lifespan does not reach
 mounted apps) passes `lifespan=bastion.lifespan` to it, or calls `startup`/`shutdown`.
 """
@@ -30,11 +37,14 @@ from ..auth.rbac import RBACProvider
 from ..identity import Identity
 from .agents import ID_PATTERN as AGENT_ID
 from .agents import Agent, AgentTool
+from .cors import CORS, CORSMiddleware
+from .memory import Memory
 from .routes import (
     CustomRoute,
     Router,
     add_agent_routes,
     add_custom_routes,
+    add_memory_routes,
     add_system_routes,
     add_tool_routes,
     route_path,
@@ -57,18 +67,25 @@ class Bastion:
         rbac: RBACProvider | None = None,
         routes: Sequence[CustomRoute] = (),
         identity: Identity | None = None,
+        memory: Memory | None = None,
+        cors: CORS | Sequence[str] | None = None,
         name: str = "bastion",
     ) -> None:
+        if memory is not None and not isinstance(memory, Memory):
+            raise TypeError(f"memory: {memory!r} is not a bastion.server.memory.Memory")
         self.name = name
         self.auth = auth
         self.pipeline = AuthPipeline(auth, rbac=rbac)
         self.agents = _agents(agents)
         self.tools = _tools(tools)
         self.identity = _identity(auth, identity)
+        self.memory = memory
+        self.cors = _cors(cors)
         self.router = Router(self.pipeline, prefix=API_PREFIX)
         add_system_routes(self.router, name)
-        add_agent_routes(self.router, self.agents)
+        add_agent_routes(self.router, self.agents, memory)
         add_tool_routes(self.router, self.tools)
+        add_memory_routes(self.router, memory)
         add_custom_routes(self.router, routes, API_PREFIX)
         # (prefix, app): requests under a prefix go to that app, with the prefix added to
         # root_path as Starlette's Mount does.
@@ -80,6 +97,9 @@ class Bastion:
                 if full == base or full.startswith(base + "/"):
                     raise ValueError(f"route {custom.path!r} is under the Identity's {base}")
             self._mounts.append((base, self.identity.app))
+        self._http: ASGIApp = self._dispatch
+        if self.cors is not None:
+            self._http = CORSMiddleware(self._dispatch, self.cors)
 
     def __repr__(self) -> str:
         return f"<Bastion agents={list(self.agents)} tools={list(self.tools)}>"
@@ -89,18 +109,21 @@ class Bastion:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            path = route_path(scope)
-            for prefix, app in self._mounts:
-                if path == prefix or path.startswith(prefix + "/"):
-                    child = dict(scope)
-                    child["root_path"] = scope.get("root_path", "") + prefix
-                    await app(child, receive, send)
-                    return
-            await self.router.handle(scope, receive, send, path)
+            await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1000})
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = route_path(scope)
+        for prefix, app in self._mounts:
+            if path == prefix or path.startswith(prefix + "/"):
+                child = dict(scope)
+                child["root_path"] = scope.get("root_path", "") + prefix
+                await app(child, receive, send)
+                return
+        await self.router.handle(scope, receive, send, path)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -123,11 +146,15 @@ class Bastion:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Nothing to open yet: the Identity's pool connects on first use."""
+        """Nothing to open yet: the database pools connect on first use."""
 
     async def shutdown(self) -> None:
-        if self.identity is not None:
-            await self.identity.close()
+        try:
+            if self.memory is not None:
+                await self.memory.close()  # a no-op when it shares the Identity's pool
+        finally:
+            if self.identity is not None:
+                await self.identity.close()
 
     @asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
@@ -151,6 +178,14 @@ def _identity(auth: Any, given: Identity | None) -> Identity | None:
     if given is not None and found is not None and given is not found:
         raise ValueError("identity= differs from the Identity of the auth provider")
     return given if given is not None else found
+
+
+def _cors(cors: CORS | Sequence[str] | None) -> CORS | None:
+    if cors is None or isinstance(cors, CORS):
+        return cors
+    if isinstance(cors, str):
+        raise TypeError("cors: a list of origins, or CORS(origins=[...])")
+    return CORS(origins=tuple(cors))
 
 
 def _agents(agents: Sequence[Agent] | Mapping[str, Agent]) -> dict[str, Agent]:

@@ -1,4 +1,5 @@
-"""`/api/agents`: list and describe agents, run one (`generate`)."""
+"""`/api/agents`: list and describe agents, run one (`generate`, or `stream` as server-sent
+events), with a memory thread when the request names one (runs.py)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from starlette.requests import Request
 
 from ...auth.context import RequestContext
 from ..agents import Agent
-from ..models import Message, ModelError
-from .common import ApiError, merge_request_context, read_json_object
+from ..memory import Memory
+from ..models import ModelError
+from .common import ApiError
 from .router import Router
+from .runs import parse_messages, read_run
+from .sse import EventStream
+from .stream import run_events
 from .tools import tool_json
 
 __all__ = ["add_agent_routes", "agent_json", "parse_messages"]
 
 logger = logging.getLogger("bastion.server")
-
-_ROLES = ("user", "assistant", "system")
 
 
 def agent_json(agent_id: str, agent: Agent) -> dict[str, Any]:
@@ -32,40 +35,9 @@ def agent_json(agent_id: str, agent: Agent) -> dict[str, Any]:
     }
 
 
-def parse_messages(value: Any) -> list[Message]:
-    """`messages` of a request: one string (a user message) or a list of
-    `{"role": "user" | "assistant" | "system", "content": str}`."""
-    if value is None:
-        raise ApiError(400, "messages is required")
-    if isinstance(value, str):
-        return [Message(role="user", content=value)]
-    if not isinstance(value, list):
-        raise ApiError(400, "messages must be a string or a list of messages")
-    if not value:
-        raise ApiError(400, "messages must not be empty")
-    messages: list[Message] = []
-    for index, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise ApiError(400, f"messages[{index}] must be an object")
-        role, content = item.get("role"), item.get("content")
-        if role not in _ROLES:
-            raise ApiError(400, f"messages[{index}].role must be one of: {', '.join(_ROLES)}")
-        if not isinstance(content, str):
-            raise ApiError(400, f"messages[{index}].content must be a string")
-        messages.append(Message(role=role, content=content))
-    return messages
-
-
-def _max_steps(value: Any, agent: Agent) -> int | None:
-    if value is None:
-        return None
-    # A client may lower the agent's step limit, never raise it (each step is a model call).
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= agent.max_steps:
-        raise ApiError(400, f"maxSteps must be an integer from 1 to {agent.max_steps}")
-    return value
-
-
-def add_agent_routes(router: Router, agents: Mapping[str, Agent]) -> None:
+def add_agent_routes(
+    router: Router, agents: Mapping[str, Agent], memory: Memory | None = None
+) -> None:
     def find(agent_id: str) -> Agent:
         agent = agents.get(agent_id)
         if agent is None:
@@ -81,20 +53,23 @@ def add_agent_routes(router: Router, agents: Mapping[str, Agent]) -> None:
 
     async def generate(request: Request, context: RequestContext) -> Any:
         agent = find(request.path_params["agentId"])
-        body = await read_json_object(request)
-        messages = parse_messages(body.get("messages"))
-        max_steps = _max_steps(body.get("maxSteps"), agent)
-        for key in ("threadId", "resourceId"):
-            if body.get(key) is not None and not isinstance(body[key], str):
-                raise ApiError(400, f"{key} must be a string")
-        merge_request_context(context, body)
+        run = await read_run(request, context, agent, memory)
         try:
-            generation = await agent.generate(messages, context=context, max_steps=max_steps)
+            generation = await agent.generate(
+                run.transcript, context=context, max_steps=run.max_steps
+            )
         except ModelError as exc:
             logger.warning("model of agent %s failed: %s", agent.id, exc)
             raise ApiError(502, str(exc) or "The model failed") from None
-        return generation.to_json()
+        await run.save(generation.messages)
+        return {**generation.to_json(), **run.thread_json()}
+
+    async def stream(request: Request, context: RequestContext) -> Any:
+        agent = find(request.path_params["agentId"])
+        run = await read_run(request, context, agent, memory)
+        return EventStream(run_events(agent, run, context))
 
     router.add("/api/agents", ["GET"], list_agents)
     router.add("/api/agents/{agentId}", ["GET"], get_agent)
     router.add("/api/agents/{agentId}/generate", ["POST"], generate)
+    router.add("/api/agents/{agentId}/stream", ["POST"], stream)

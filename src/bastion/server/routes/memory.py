@@ -1,0 +1,122 @@
+"""`/api/memory/threads`: a caller's conversation threads and their messages.
+
+Every route acts for one owner, `resource_id_of(context, ...)` (scope.py): the
+authenticated caller's resource id, never one the client names. A thread of another owner
+is "Thread not found". Without `Bastion(memory=...)` the routes answer 404 "Memory is not
+configured" (after the auth pipeline, like any route).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+
+from ...auth.context import RequestContext
+from ..memory import UNSET, Memory
+from .common import ApiError, json_response, read_json_object
+from .router import Router
+from .scope import (
+    MEMORY_NOT_CONFIGURED,
+    claimed_resource_id,
+    memory_errors,
+    owned_thread,
+    resource_id_of,
+)
+
+__all__ = ["add_memory_routes"]
+
+
+def _count(query: Mapping[str, str], name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        raise ApiError(400, f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+def _optional_text(body: Mapping[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, f"{key} must be a string")
+    return value
+
+
+def _metadata(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    value = body.get("metadata")
+    if value is not None and not isinstance(value, dict):
+        raise ApiError(400, "metadata must be an object")
+    return value
+
+
+def add_memory_routes(router: Router, memory: Memory | None) -> None:
+    def store() -> Memory:
+        if memory is None:
+            raise ApiError(404, MEMORY_NOT_CONFIGURED)
+        return memory
+
+    async def list_threads(request: Request, context: RequestContext) -> Any:
+        threads = store()
+        query = request.query_params
+        owner = resource_id_of(context, query.get("resourceId"))
+        limit, offset = _count(query, "limit"), _count(query, "offset") or 0
+        with memory_errors():
+            found = await threads.list_threads(owner, limit=limit, offset=offset)
+        return [thread.to_json() for thread in found]
+
+    async def create_thread(request: Request, context: RequestContext) -> Any:
+        threads = store()
+        body = await read_json_object(request)
+        owner = resource_id_of(context, claimed_resource_id(request.query_params, body))
+        title, thread_id = _optional_text(body, "title"), _optional_text(body, "threadId")
+        metadata = _metadata(body)
+        with memory_errors():
+            thread = await threads.create_thread(
+                owner, title=title, metadata=metadata, id=thread_id
+            )
+        return json_response(thread.to_json(), 201)
+
+    async def get_thread(request: Request, context: RequestContext) -> Any:
+        threads = store()
+        owner = resource_id_of(context, request.query_params.get("resourceId"))
+        thread = await owned_thread(threads, request.path_params["threadId"], owner)
+        return thread.to_json()
+
+    async def update_thread(request: Request, context: RequestContext) -> Any:
+        threads = store()
+        body = await read_json_object(request)
+        owner = resource_id_of(context, claimed_resource_id(request.query_params, body))
+        title = _optional_text(body, "title") if "title" in body else UNSET
+        metadata = _metadata(body)
+        thread_id = request.path_params["threadId"]
+        await owned_thread(threads, thread_id, owner)
+        with memory_errors():
+            thread = await threads.update_thread(thread_id, title=title, metadata=metadata)
+        return thread.to_json()
+
+    async def delete_thread(request: Request, context: RequestContext) -> Any:
+        threads = store()
+        owner = resource_id_of(context, request.query_params.get("resourceId"))
+        thread_id = request.path_params["threadId"]
+        await owned_thread(threads, thread_id, owner)
+        await threads.delete_thread(thread_id)
+        return {"ok": True}
+
+    async def list_messages(request: Request, context: RequestContext) -> Any:
+        threads = store()
+        owner = resource_id_of(context, request.query_params.get("resourceId"))
+        limit = _count(request.query_params, "limit")
+        thread_id = request.path_params["threadId"]
+        await owned_thread(threads, thread_id, owner)
+        with memory_errors():
+            messages = await threads.list_messages(thread_id, limit=limit)
+        return {"messages": [message.to_json() for message in messages]}
+
+    router.add("/api/memory/threads", ["GET"], list_threads)
+    router.add("/api/memory/threads", ["POST"], create_thread)
+    router.add("/api/memory/threads/{threadId}", ["GET"], get_thread)
+    router.add("/api/memory/threads/{threadId}", ["PATCH"], update_thread)
+    router.add("/api/memory/threads/{threadId}", ["DELETE"], delete_thread)
+    router.add("/api/memory/threads/{threadId}/messages", ["GET"], list_messages)
