@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -118,46 +124,226 @@ async def test_wrong_credentials_are_one_masked_line(dialect: str) -> None:
         assert "nobody:***@" in result.stderr and "tiger" not in result.stderr
 
 
-def test_serve_runs_the_embedded_identity(tmp_path: Path) -> None:
-    import socket
-    import time
+# -- bastion serve ------------------------------------------------------------------------
 
-    import httpx
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    bastion = Path(sys.executable).with_name("bastion")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    server = subprocess.Popen(
-        [str(bastion), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+    output: str = ""  # everything it printed, once stopped
+
+
+@contextmanager
+def bastion_serve(*args: str, cwd: Path, env: dict[str, str]) -> Iterator[Server]:
+    """`bastion serve ARGS --port <free>` in `cwd`, until /health answers; stopped (SIGTERM)
+    at the end, its output kept."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("bastion")), "serve", *args, "--port", str(port)],
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    server = Server(f"http://127.0.0.1:{port}", process)
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"bastion serve did not start:\n{process.communicate()[0]}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            server.output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            server.output, _ = process.communicate()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
+    with bastion_serve(cwd=tmp_path, env={}) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/api/agents").status_code == 401
+        signed_up = http.post(
+            "/api/auth/sign-up/email",
+            json={"name": "Ada Lovelace", "email": "ada@example.com", "password": "password123"},
+        )
+        assert signed_up.status_code == 200, signed_up.text
+        token = signed_up.headers["set-auth-token"]
+        assert http.get("/api/agents").status_code == 200  # the session cookie
+        http.cookies.clear()
+        assert http.get("/api/agents").status_code == 401
+        agents = http.get("/api/agents", headers=bearer(token))
+        assert agents.status_code == 200
+        assert list(agents.json()) == ["assistant"]
+        said = http.post(
+            "/api/agents/assistant/generate",
+            json={"messages": "who am i?"},
+            headers=bearer(token),
+        )
+        assert said.status_code == 200, said.text
+        assert said.json()["toolResults"][0]["result"]["name"] == "Ada Lovelace"
+        session = http.get("/api/auth/get-session", headers=bearer(token))
+        assert session.json()["user"]["email"] == "ada@example.com"
+    assert (tmp_path / "bastion.db").exists()  # $DATABASE_URL unset: ./bastion.db
+    assert "development secret" in server.output  # no BASTION_SECRET: said loudly
+    assert "Traceback" not in server.output
+    assert "Application shutdown complete" in server.output
+
+
+MY_APP = """
+from bastion.auth import SimpleAuth
+from bastion.server import Bastion, route
+from starlette.responses import JSONResponse
+
+
+async def pid(request):
+    import os
+    return JSONResponse({"pid": os.getpid()})
+
+
+def make_app():
+    return Bastion(auth=SimpleAuth({"key-1": {"id": "robot"}}), routes=[route("/pid", pid)])
+
+
+app = make_app()
+"""
+
+
+@pytest.mark.parametrize("attr", ["app", "make_app"])
+def test_serve_a_module_of_the_current_folder(tmp_path: Path, attr: str) -> None:
+    (tmp_path / "my_app.py").write_text(MY_APP)
+    with bastion_serve(f"my_app:{attr}", cwd=tmp_path, env={}) as server:
+        assert httpx.get(f"{server.url}/api/pid").status_code == 401
+        assert httpx.get(f"{server.url}/api/pid", headers=bearer("key-1")).status_code == 200
+    assert "Traceback" not in server.output
+
+
+def test_serve_workers_share_the_database_migrated_once(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/w.db", "BASTION_SECRET": SECRET}
+    with bastion_serve("--workers", "2", cwd=tmp_path, env=env) as server:
+        for i in range(4):
+            # A new connection each time, so that either worker may take it.
+            signed_up = httpx.post(
+                f"{server.url}/api/auth/sign-up/email",
+                json={"name": f"U{i}", "email": f"u{i}@example.com", "password": "password123"},
+            )
+            assert signed_up.status_code == 200, signed_up.text
+            said = httpx.post(
+                f"{server.url}/api/agents/assistant/generate",
+                json={"messages": "who am i"},
+                headers=bearer(signed_up.headers["set-auth-token"]),
+            )
+            assert said.json()["toolResults"][0]["result"]["name"] == f"U{i}"
+    assert server.output.count("Started server process") == 2
+    assert "Traceback" not in server.output
+
+
+def test_serve_reload_restarts_on_a_change(tmp_path: Path) -> None:
+    (tmp_path / "my_app.py").write_text(MY_APP)
+    with bastion_serve("my_app:app", "--reload", cwd=tmp_path, env={}) as server:
+        assert httpx.get(f"{server.url}/api/pid", headers=bearer("key-1")).status_code == 200
+        assert httpx.get(f"{server.url}/api/pid", headers=bearer("key-2")).status_code == 401
+        (tmp_path / "my_app.py").write_text(MY_APP.replace('"key-1"', '"key-2"'))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{server.url}/api/pid", headers=bearer("key-2")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the change was not picked up")
+    assert "Traceback" not in server.output
+
+
+def test_serve_an_example_creates_its_tables(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/ex.db", "BASTION_SECRET": SECRET}
+    env["HOME"] = str(tmp_path)
+    with bastion_serve("examples.sessions:app", cwd=REPO, env=env) as server:
         signed_up = httpx.post(
-            f"{base}/api/auth/sign-up/email",
+            f"{server.url}/api/auth/sign-up/email",
             json={"name": "Ada", "email": "ada@example.com", "password": "password123"},
         )
-        assert signed_up.status_code == 200
-        token = signed_up.json()["token"]
-        session = httpx.get(
-            f"{base}/api/auth/get-session", headers={"authorization": f"Bearer {token}"}
-        )
-        assert session.json()["user"]["email"] == "ada@example.com"
-        assert (tmp_path / "bastion.db").exists()
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=20)
-    assert "development secret" in output  # no BASTION_SECRET: said loudly
-    assert "Traceback" not in output
+        assert signed_up.status_code == 200, signed_up.text
+        token = signed_up.headers["set-auth-token"]
+        # Not verified yet: the example's authorize_user refuses.
+        refused = httpx.get(f"{server.url}/api/agents", headers=bearer(token))
+        assert refused.status_code == 403
+        assert refused.json() == {"error": "Access denied"}
+    assert "Verify your email address" in server.output  # the console mailer
+    assert (tmp_path / "ex.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        ("no_such_module:app", "error: cannot load no_such_module:app: no module named"),
+        ("examples.sessions:nope", "error: cannot load examples.sessions:nope: examples.sessions"),
+        ("examples.sessions", "error: 'examples.sessions' is not MODULE:ATTR"),
+        (
+            "broken_app:app",
+            "error: cannot load broken_app:app: importing broken_app failed: "
+            "ZeroDivisionError: division by zero (broken_app.py:2)",
+        ),
+    ],
+)
+def test_serve_bad_app_is_one_line_and_exit_1(tmp_path: Path, target: str, says: str) -> None:
+    (tmp_path / "broken_app.py").write_text("import os\n1 / 0\n")
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("bastion")), "serve", target, "--port", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYTHONPATH": str(REPO),
+            "BASTION_SECRET": SECRET,
+        },
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith(says), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_the_default_refuses_a_missing_secret_in_production(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("bastion")), "serve", "--port", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BASTION_ENV": "production"},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr == "error: no secret: set BASTION_SECRET (make one with `bastion secret`)\n"
+    )

@@ -1,10 +1,11 @@
-"""The `bastion` command: migrate the database, make a secret, and (later) serve."""
+"""The `bastion` command: serve, migrate the database, make a secret."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import secrets
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -69,27 +70,59 @@ def migrate_command(database_url: str | None, print_sql: bool) -> None:
 @click.option("--port", type=int, default=None, help="Default: $PORT, else 4111.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--reload", is_flag=True, help="Restart when the code changes (development).")
-def serve_command(app: str | None, host: str, port: int | None, workers: int, reload: bool) -> None:
-    """Serve APP (an ASGI app such as `Identity(...).app`), or the embedded default: the
-    identity server on SQLite with email and password, at http://127.0.0.1:4111/api/auth."""
+@click.option(
+    "--migrate/--no-migrate",
+    default=True,
+    show_default=True,
+    help="Create the missing tables of the Identity and memory at start-up.",
+)
+def serve_command(
+    app: str | None, host: str, port: int | None, workers: int, reload: bool, migrate: bool
+) -> None:
+    """Serve MODULE:ATTR, or the embedded default: an Identity with email and password at
+    /api/auth and a demo agent under /api, on SQLite ($DATABASE_URL), at
+    http://127.0.0.1:4111. Tables are created at start-up.
+
+    MODULE is imported from the current folder; ATTR is a `Bastion`, an `Identity`, any
+    ASGI app, or a function without arguments that returns one."""
     import uvicorn
+
+    from . import serving
+    from .standalone import create_app
 
     port = port if port is not None else int(os.environ.get("PORT", "4111"))
     os.environ["PORT"] = str(port)  # the default app's links name the port it serves on
-    target = app or "bastion.standalone:create_app"
+    # As uvicorn's own command does: the user's module is found from where they stand.
+    sys.path.insert(0, os.getcwd())
+    target = app or serving.DEFAULT_TARGET
     try:
-        uvicorn.run(
-            target,
-            factory=app is None,
-            host=host,
-            port=port,
-            workers=workers,
-            reload=reload,
-            log_level="info",
-        )
-    except (ImportError, AttributeError, ValueError) as exc:
-        click.echo(f"error: cannot load {target}: {exc}", err=True)
+        loaded = serving.load(app) if app else create_app()
+        if workers > 1 and not reload and migrate:
+            serving.migrate_once(loaded)  # once, before the workers start
+    except (serving.LoadError, DatabaseError, ValueError) as exc:  # a bad option, secret, URL
+        click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
+    if app is None:
+        click.echo(
+            f"Bastion: the demo agent at http://{host}:{port}/api/agents, "
+            f"sign-up at http://{host}:{port}/api/auth/sign-up/email",
+            err=True,
+        )
+    if workers == 1 and not reload:
+        uvicorn.run(serving.serving(loaded, migrate=migrate), host=host, port=port)
+        return
+    # Other processes import the app themselves: tell them what, and whether to migrate
+    # (with --reload one process runs at a time, so it migrates at each restart).
+    os.environ[serving.TARGET_ENV] = target
+    os.environ[serving.MIGRATE_ENV] = "1" if reload and migrate else "0"
+    uvicorn.run(
+        "bastion.serving:child_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+    )
 
 
 @main.command("secret")

@@ -1,23 +1,35 @@
-"""The embedded default that `bastion serve` runs with no app given.
+"""The embedded default that `bastion serve` runs when no app is given.
 
-An Identity with email and password on the SQLite default (or $DATABASE_URL), mounted at
-/api/auth, its tables migrated at start-up, mails printed to the console unless SMTP is
-configured ($SMTP_FROM), sessions in Redis when $REDIS_URL is set. The agent server joins
-it in a later release.
+One process, one SQLite file ($DATABASE_URL, else `sqlite:///bastion.db`):
+
+- an Identity at /api/auth with email and password, bearer tokens (`set-auth-token`) and the
+  memory tables, mails printed to the console unless SMTP is configured ($SMTP_FROM),
+  sessions in Redis when $REDIS_URL is set, a development secret (with a warning) unless
+  $BASTION_SECRET is set;
+- the agent server under /api, protected by `IdentityAuth(identity)`: the session cookie or
+  `Authorization: Bearer <token>`;
+- one demo agent, `assistant`, on the deterministic `LocalModel` (no API key), with two tools:
+  `whoami` (the signed-in user, read from the request context) and `get_time`.
+
+The tables are created at start-up. Try it (the token is the `set-auth-token` header):
+
+    curl -si localhost:4111/api/auth/sign-up/email -H 'content-type: application/json' \\
+      -d '{"name":"Ada","email":"ada@example.com","password":"correct-horse"}'
+    curl -s localhost:4111/api/agents/assistant/generate -H "authorization: Bearer $TOKEN" \\
+      -H 'content-type: application/json' -d '{"messages":"who am i?"}'
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
-
+from .auth.context import RequestContext
+from .auth.providers.identity import IdentityAuth
 from .identity import Identity, bearer
+from .identity.db import DEFAULT_DATABASE_URL
 from .identity.email import (
     ConsoleMailer,
     Mailer,
@@ -26,8 +38,12 @@ from .identity.email import (
     verification_sender,
 )
 from .identity.storage import RedisStorage
+from .server import Agent, Bastion, tool
+from .server.local import LocalModel
+from .server.memory import Memory, memory_plugin
+from .serving import ServedApp, serving
 
-__all__ = ["create_app", "default_identity"]
+__all__ = ["create_app", "default_identity", "demo_agent", "get_time", "whoami"]
 
 
 def default_identity(env: Mapping[str, str] = os.environ) -> Identity:
@@ -35,30 +51,64 @@ def default_identity(env: Mapping[str, str] = os.environ) -> Identity:
     port = env.get("PORT", "4111")
     return Identity(
         env=env,
+        database=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
         base_url=env.get("BETTER_AUTH_URL") or f"http://127.0.0.1:{port}",
         trusted_origins=[f"http://localhost:{port}"],
         email_and_password={"enabled": True, "send_reset_password": reset_password_sender(mailer)},
         email_verification={"send_verification_email": verification_sender(mailer)},
-        plugins=[bearer()],
+        # The memory tables live beside the users, in the same database and pool.
+        plugins=[bearer(), memory_plugin()],
         # Sessions, verification values and rate limits shared by every process.
         secondary_storage=RedisStorage(env["REDIS_URL"]) if env.get("REDIS_URL") else None,
     )
 
 
-def create_app() -> Starlette:
-    """The ASGI app of `bastion serve` (a factory, so workers and --reload can import it)."""
-    identity = default_identity()
+@tool
+async def whoami(context: RequestContext) -> dict[str, Any]:
+    """Who is asking: the signed-in user's id, name and email."""
+    user = context.user
+    # An Identity session is {"session", "user"}; a JWT provider's user is the claims.
+    if isinstance(user, Mapping) and isinstance(user.get("user"), Mapping):
+        user = user["user"]
+    if not isinstance(user, Mapping):
+        return {"signedIn": False}
+    return {
+        "id": user.get("id") or user.get("sub"),
+        "name": user.get("name"),
+        "email": user.get("email"),
+    }
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await identity.migrate()
-        yield
-        await identity.close()
 
-    async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+@tool
+def get_time() -> str:
+    """The current date and time in UTC, ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
-    return Starlette(
-        routes=[Route("/health", health), Mount(identity.options.base_path, identity.app)],
-        lifespan=lifespan,
+
+def demo_agent() -> Agent:
+    """`assistant`: LocalModel answers "who am i" with `whoami`, "what time is it" with
+    `get_time`, `use <tool> {json}` with that tool, and echoes anything else."""
+    model = LocalModel(
+        name="demo",
+        rules=[(r"\bwho\s*am\s*i\b", "whoami"), (r"\b(time|date)\b", "get_time")],
     )
+    return Agent(
+        name="Assistant",
+        instructions="Bastion's demo assistant: says who you are and what time it is.",
+        model=model,
+        tools=[whoami, get_time],
+    )
+
+
+def create_app(env: Mapping[str, str] = os.environ) -> ServedApp:
+    """The app of `bastion serve` without arguments; `.app` is the `Bastion`."""
+    identity = default_identity(env)
+    app = Bastion(
+        agents=[demo_agent()],
+        tools=[whoami, get_time],
+        auth=IdentityAuth(identity),
+        memory=Memory(identity.db),  # threads per user, in the identity's database
+    )
+    served = serving(app)
+    assert isinstance(served, ServedApp)
+    return served
