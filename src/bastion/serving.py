@@ -43,7 +43,6 @@ __all__ = [
     "LoadError",
     "ServedApp",
     "child_app",
-    "close_bastion",
     "load",
     "migrate_once",
     "migrate_tables",
@@ -216,22 +215,10 @@ async def _bastion_lifespan(app: Bastion, migrate: bool) -> AsyncIterator[None]:
             await migrate_tables(app)
         await app.startup()
     except BaseException:
-        await close_bastion(app)  # the pools the migration opened
+        await app.shutdown()  # the pools the migration opened
         raise
     try:
         yield
-    finally:
-        await close_bastion(app)
-
-
-async def close_bastion(app: Bastion) -> None:
-    """Release what a Bastion holds: the auth provider's own connections (IdentityAuth's
-    lookups, a remote client; `Bastion.shutdown` leaves them), then the memory's and the
-    Identity's pools (`Bastion.shutdown`). Each close is idempotent."""
-    aclose = getattr(app.auth, "aclose", None)
-    try:
-        if aclose is not None:
-            await aclose()
     finally:
         await app.shutdown()
 
@@ -259,7 +246,7 @@ def migrate_once(app: ASGIApp) -> None:
             await migrate_tables(inner)
         finally:  # close only the pools: the app never started here
             if isinstance(inner, Bastion):
-                await close_bastion(inner)
+                await inner.shutdown()
             elif isinstance(inner, Identity):
                 await inner.close()
 

@@ -8,7 +8,12 @@ import pytest
 from starlette.requests import Request
 
 from bastion.auth import DEFAULT_ROLES, StaticRBAC
-from bastion.auth.rbac import RoutePermission, derive_permission, permission_grants
+from bastion.auth.rbac import (
+    RoutePermission,
+    derive_permission,
+    has_any_permission,
+    permission_grants,
+)
 from bastion.server import Agent, Bastion, route
 from tests.auth.doubles import Recording, ScriptedModel, bearer, client
 
@@ -88,6 +93,16 @@ def test_default_roles() -> None:
     assert rbac.roles["owner"] == ("*",)
     assert "*:delete" not in rbac.roles["admin"]
     assert set(rbac.roles) == set(DEFAULT_ROLES)
+
+
+async def test_members_keep_and_delete_their_threads_but_viewers_do_not() -> None:
+    rbac = StaticRBAC(get_user_roles=lambda user: user["roles"])
+    member = await rbac.get_permissions({"id": "m", "roles": ["member"]})
+    viewer = await rbac.get_permissions({"id": "v", "roles": ["viewer"]})
+    for needed in ("memory:write", "memory:delete"):
+        assert has_any_permission(member, [needed])
+        assert not has_any_permission(viewer, [needed])
+    assert not has_any_permission(member, ["agents:delete"])
 
 
 async def test_roles_inherit() -> None:

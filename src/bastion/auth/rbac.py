@@ -50,7 +50,9 @@ GetUserRoles = Callable[[Any], str | Sequence[str] | Awaitable[str | Sequence[st
 DEFAULT_ROLES: Mapping[str, RoleSpec] = MappingProxyType(
     {
         "owner": {"permissions": ["*"]},
-        "admin": {"permissions": ["*:read", "*:write", "*:execute"]},
+        # Memory threads are the caller's own (the pipeline scopes them by resource id), so
+        # keeping and deleting conversations is part of using the agents.
+        "admin": {"permissions": ["*:read", "*:write", "*:execute", "memory:delete"]},
         "member": {
             "permissions": [
                 "*:read",
@@ -58,6 +60,8 @@ DEFAULT_ROLES: Mapping[str, RoleSpec] = MappingProxyType(
                 "stored-agents:write",
                 "stored:write",
                 "user:write",
+                "memory:write",
+                "memory:delete",
             ]
         },
         "viewer": {"permissions": ["*:read"]},

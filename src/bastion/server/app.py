@@ -14,9 +14,10 @@ Memory is used only when given (`memory=`): nothing is guessed from the Identity
 database may or may not hold the memory tables. Without it the memory routes answer 404
 "Memory is not configured".
 
-The app handles the ASGI lifespan: on shutdown it closes the mounted Identity's database
-pool and the memory's (if the Memory opened its own). It does not create tables: run
-`bastion migrate`, or `await identity.migrate()` / `await memory.migrate()`. An
+The app handles the ASGI lifespan: on shutdown it closes the auth provider's connections,
+the mounted Identity's database pool and the memory's (if the Memory opened its own). It
+does not create tables: run `bastion migrate`, or `await identity.migrate()` /
+`await memory.migrate()`. An
 application that mounts `Bastion` inside another app (whose lifespan does not reach
 mounted apps) passes `lifespan=bastion.lifespan` to it, or calls `startup`/`shutdown`.
 """
@@ -149,12 +150,19 @@ class Bastion:
         """Nothing to open yet: the database pools connect on first use."""
 
     async def shutdown(self) -> None:
+        """Close the provider's own connections (IdentityAuth's lookups, a remote client),
+        then the memory's and the Identity's pools. Each close is idempotent."""
+        aclose = getattr(self.auth, "aclose", None)
         try:
-            if self.memory is not None:
-                await self.memory.close()  # a no-op when it shares the Identity's pool
+            if aclose is not None:
+                await aclose()
         finally:
-            if self.identity is not None:
-                await self.identity.close()
+            try:
+                if self.memory is not None:
+                    await self.memory.close()  # a no-op when it shares the Identity's pool
+            finally:
+                if self.identity is not None:
+                    await self.identity.close()
 
     @asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
