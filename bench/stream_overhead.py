@@ -8,7 +8,7 @@ Needs PostgreSQL at $BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/
 that may CREATE DATABASE) and the `bench` extra (uvloop, httptools).
 
 The agent is `Agent(model=LocalModel())` (no delay) and the input one user message of 8
-words, so one run is 10 text-delta events and a finish (about 900 bytes of SSE). Five server
+words, so one run is 10 text-delta events and a finish (529 bytes of SSE). Five server
 processes (bench/_server_apps.py: uvicorn, one worker, uvloop + httptools, no access log):
 
     asgi-sse               the floor: a raw ASGI callable that reads the JSON body and streams
