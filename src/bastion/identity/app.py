@@ -37,6 +37,7 @@ from .ratelimit import RATE_LIMIT_SCHEMA, ClientIP, RateLimiter, StorageKind
 from .routes import CORE_ENDPOINTS
 from .routes.misc import ErrorPage
 from .security import router_checks
+from .sessions import SessionCookies
 from .storage import StorageUnavailable
 from .store import Store
 
@@ -90,6 +91,10 @@ class Identity:
             disable_ip_tracking=advanced.disable_ip_tracking,
             ipv6_subnet=128,  # the address itself (session.ipAddress); the limiter takes a /64
         )
+        # Without trusted proxies the client address depends on the peer alone: parse each
+        # peer once (ipaddress costs several µs a request).
+        self._ip_by_peer = not advanced.trusted_proxies
+        self._peer_ips: dict[str, str | None] = {}
         self.endpoints = self._endpoints()
         # A base URL with a path gives the base path (spec §1.1), as in `new_ctx`.
         base_url_path = urlsplit(self.options.base_url or "").path.rstrip("/")
@@ -120,6 +125,14 @@ class Identity:
             model: {n for n, f in self.schema.fields(model).items() if f.type == "date"}
             for model in self.schema
         }
+        self._secure = self._secure_cookies()  # options only: decided once
+        assert self.options.secret is not None  # resolve() sets one
+        self.session_cookies = SessionCookies(
+            self.options.secret,
+            advanced.cookie_prefix,
+            self.options.session.cookie_cache.version,
+            self._dates,
+        )
         self.api = API(self)
 
     # -- construction ----------------------------------------------------------------
@@ -198,6 +211,9 @@ class Identity:
         option, else a configured https base URL, else production. Not the request's scheme:
         behind a TLS-terminating proxy it is http, and the cookie names must not change with
         it (a better-auth server on the same database reads the same cookies)."""
+        return self._secure
+
+    def _secure_cookies(self) -> bool:
         chosen = self.options.advanced.use_secure_cookies
         if chosen is not None:
             return chosen
@@ -334,7 +350,8 @@ class Identity:
             return
         headers = Headers(scope=scope)
         lower = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        ip = self._client_ip(headers, request.client.host if request.client else None)
+        client = scope.get("client")
+        ip = self._ip(headers, client[0] if client else None)
         if self.rate_limiter is not None:
             try:
                 verdict = await self.rate_limiter.check(path, ip)
@@ -352,9 +369,12 @@ class Identity:
                     [*_JSON, *((k.encode(), v.encode()) for k, v in limited.headers.items())],
                 )
                 return
-        raw = await _read_body(request, self.options.max_body_size)
+        if scope.get("http_version") in _HTTP1 and not _FRAMING.intersection(lower):
+            raw: bytes | None = b""  # HTTP/1.x: without either header there is no body
+        else:
+            raw = await _read_body(request, headers, self.options.max_body_size)
         query: dict[str, Any] = {}
-        for key, value in request.query_params.multi_items():
+        for key, value in request.query_params.multi_items() if scope.get("query_string") else ():
             query[key] = (
                 [*query[key], value]
                 if isinstance(query.get(key), list)
@@ -379,6 +399,17 @@ class Identity:
             else:
                 response = await self.run(endpoint, ctx)
         await _send_response(send, response)
+
+    def _ip(self, headers: Headers, peer: str | None) -> str | None:
+        if peer is None or not self._ip_by_peer:
+            return self._client_ip(headers, peer)
+        try:
+            return self._peer_ips[peer]
+        except KeyError:
+            ip = self._peer_ips[peer] = self._client_ip(headers, peer)
+            if len(self._peer_ips) > 4096:  # many clients: start again
+                self._peer_ips.clear()
+            return ip
 
     def _match(self, path: str) -> tuple[Endpoint | None, dict[str, str]]:
         endpoint = self._static.get(path)
@@ -448,6 +479,8 @@ class API:
 
 
 _JSON = [(b"content-type", b"application/json")]
+_HTTP1 = frozenset({"1.0", "1.1"})
+_FRAMING = frozenset({"content-length", "transfer-encoding"})  # RFC 9112 §6.3
 _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 
 
@@ -500,9 +533,9 @@ def _route_path(scope: Scope, base_path: str) -> str | None:
     return None
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+async def _read_body(request: Request, headers: Headers, limit: int) -> bytes | None:
     """The body, or None past `limit` bytes (read no further than that)."""
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []

@@ -7,7 +7,8 @@
   and `decode_cookie_value` (better-call's "decode when it holds %").
 * Writing `Set-Cookie`: `CookieAttributes`, `serialize_cookie`, `expire_cookie`.
 * The session-data cookie cache, `compact` strategy: `encode_cookie_cache`,
-  `decode_cookie_cache`, and the chunking of large values: `chunk_cookie`, `join_chunks`.
+  `decode_cookie_cache` (`verify_cookie_cache` without the expiry check), and the chunking
+  of large values: `chunk_cookie`, `join_chunks`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "serialize_cookie",
     "sign_cookie_value",
     "unsign_cookie_value",
+    "verify_cookie_cache",
 ]
 
 SECURE_PREFIX: Final = "__Secure-"
@@ -316,6 +318,15 @@ def decode_cookie_cache(secret: str, value: str, now_ms: int) -> dict[str, Any] 
     The other checks of get-session (the token matches the session cookie, the version is the
     configured one, `session.expiresAt` is in the future) belong to the caller.
     """
+    verified = verify_cookie_cache(secret, value)
+    if verified is None or verified[1] < now_ms:
+        return None
+    return verified[0]
+
+
+def verify_cookie_cache(secret: str, value: str) -> tuple[dict[str, Any], float] | None:
+    """`(payload, expiresAt)` of a `compact` `session_data` value that decodes and is well
+    signed, expired or not; None otherwise. `decode_cookie_cache` adds the expiry check."""
     try:
         raw = decode_base64_any(decode_cookie_value(value))
         text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
@@ -339,11 +350,9 @@ def decode_cookie_cache(secret: str, value: str, now_ms: int) -> dict[str, Any] 
         return None
     if not hmac_verify(secret, signed, signature):
         return None
-    if expires_at < now_ms:
-        return None
     if not isinstance(payload.get("session"), dict) or not isinstance(payload.get("user"), dict):
         return None
-    return payload
+    return payload, expires_at
 
 
 def chunk_cookie(name: str, value: str, limit: int = CHUNK_LIMIT) -> list[tuple[str, str]]:

@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import math
 import os
+import re
 import secrets
 import string
+import sys
+import threading
 import unicodedata
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
@@ -102,8 +107,10 @@ def _utf8(text: str) -> bytes:
         return wellformed.encode("utf-8")
 
 
-_STD_ALPHABET: Final = frozenset(string.ascii_letters + string.digits + "+/")
-_URL_ALPHABET: Final = frozenset(string.ascii_letters + string.digits + "-_")
+# A regex checks the alphabet ~15x faster than a per-character loop (a cookie-cache value is
+# ~800 characters, checked on every request).
+_STD_ALPHABET: Final = re.compile(r"[A-Za-z0-9+/]*")
+_URL_ALPHABET: Final = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def decode_base64_any(text: str) -> bytes:
@@ -115,7 +122,7 @@ def decode_base64_any(text: str) -> bytes:
     urlsafe = "-" in text or "_" in text
     body = text.split("=", 1)[0]
     allowed = _URL_ALPHABET if urlsafe else _STD_ALPHABET
-    if not all(char in allowed for char in body):
+    if allowed.fullmatch(body) is None:
         raise ValueError("invalid base64 character")
     if len(body) % 4 == 1:
         raise ValueError("invalid base64 length")
@@ -195,6 +202,21 @@ def _parse_hash(stored: object) -> tuple[str, bytes] | None:
     return salt, key
 
 
+_HASH_NICENESS: Final = 10  # added to the process's nice value for the hash threads
+
+
+def _lower_priority() -> None:
+    """Run this (hash) thread at a lower priority than the event loop's thread. Linux keeps a
+    nice value per thread; elsewhere `setpriority` would renice the whole process, so nothing
+    is done. Raising one's own nice value needs no privilege."""
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        current = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, current + _HASH_NICENESS))
+
+
 class PasswordHashing(Protocol):
     """What sign-up/sign-in need from a password hasher; plug in your own to replace scrypt
     (better-auth's `emailAndPassword.password.{hash, verify}`)."""
@@ -230,14 +252,17 @@ class PasswordHasher:
     """better-auth's scrypt password hash: N=16384, r=16, p=1, 64-byte key, stored as
     `"<32 hex salt>:<128 hex key>"`, where the salt hex string itself is the scrypt salt.
 
-    Each scrypt runs in the event loop's default thread pool, at most `max_concurrency` at a
-    time (default: the number of CPUs), so the loop keeps serving requests while passwords
-    hash. A slot is held until the thread has finished, even when the awaiting task is
-    cancelled, so cancelled requests cannot pile up extra scrypt threads. The limit applies
-    per event loop; the hasher may be built before any loop runs.
+    Each scrypt runs in the hasher's own threads, at most `max_concurrency` at a time (default:
+    the number of CPUs), so the loop keeps serving requests while passwords hash. On Linux
+    those threads run at a lower priority (nice +10): with every core busy hashing, the event
+    loop's thread still gets a core when it has work, so other requests are not slowed down by
+    a burst of sign-ins; on an otherwise idle machine hashing runs at full speed. A slot is held
+    until the thread has finished, even when the awaiting task is cancelled, so cancelled
+    requests cannot pile up extra scrypt threads. The limit applies per event loop; the hasher
+    may be built before any loop runs.
     """
 
-    __slots__ = ("_dummy_hash", "_max_concurrency", "_semaphores")
+    __slots__ = ("_dummy_hash", "_executor", "_max_concurrency", "_semaphores")
 
     def __init__(self, max_concurrency: int | None = None) -> None:
         if max_concurrency is None:
@@ -245,6 +270,7 @@ class PasswordHasher:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self._max_concurrency = max_concurrency
+        self._executor: ThreadPoolExecutor | None = None  # started on the first hash
         self._semaphores: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, asyncio.Semaphore
         ] = weakref.WeakKeyDictionary()
@@ -271,6 +297,17 @@ class PasswordHasher:
     async def dummy_verify(self, password: str) -> None:
         await self.verify(self._dummy_hash, password)
 
+    def _threads(self) -> ThreadPoolExecutor:
+        # Idle threads end when the hasher is garbage-collected (the executor's workers hold
+        # only a weak reference to it).
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self._max_concurrency,
+                thread_name_prefix="bastion-scrypt",
+                initializer=_lower_priority,
+            )
+        return self._executor
+
     def _semaphore(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
         semaphore = self._semaphores.get(loop)
         if semaphore is None:
@@ -283,7 +320,7 @@ class PasswordHasher:
         semaphore = self._semaphore(loop)
         await semaphore.acquire()
         try:
-            future = loop.run_in_executor(None, _scrypt, password, salt)
+            future = loop.run_in_executor(self._threads(), _scrypt, password, salt)
         except BaseException:
             semaphore.release()
             raise

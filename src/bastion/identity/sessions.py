@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,18 +11,19 @@ from .cookies import (
     CookieAttributes,
     chunk_cookie,
     cookie_name,
-    decode_cookie_cache,
     encode_cookie_cache,
     join_chunks,
     serialize_cookie,
     sign_cookie_value,
     unsign_cookie_value,
+    verify_cookie_cache,
 )
 from .endpoint import Ctx
 from .errors import APIError, Code
 from .store import SessionWithUser, from_json_row, to_json_row
 
 __all__ = [
+    "SessionCookies",
     "clear_session_cookies",
     "create_session_for",
     "fresh_session",
@@ -33,13 +36,85 @@ __all__ = [
 ]
 
 
+_MEMO_SIZE = 1024  # values of each kind remembered per Identity
+
+
+class SessionCookies:
+    """One Identity's session cookies: their names, and the values it has already verified.
+
+    The same cookies come back on every request of a session. Checking the HMAC of
+    session_token, and decoding, HMAC-checking and parsing the ~800-character session_data,
+    were most of a cached get-session's cost (docs/benchmarks.md), so a value that verified is
+    remembered by its exact text: at most `_MEMO_SIZE` of each kind, oldest dropped first,
+    and only values that verified (a forged one costs a full check every time). Everything
+    that depends on the time — the cache's `expiresAt`, the session's — is still checked on
+    every use, by the callers below.
+    """
+
+    def __init__(
+        self, secret: str, prefix: str, cache_version: str, dates: Mapping[str, set[str]]
+    ) -> None:
+        self._secret = secret
+        self._prefix = prefix
+        self._version = cache_version
+        self._dates = dates
+        self._names: dict[bool, tuple[str, str, str]] = {}
+        self._signed: dict[str, str] = {}
+        # session_data value -> (its expiresAt in ms, session, user, holds nested values)
+        self._caches: dict[str, tuple[float, dict[str, Any], dict[str, Any], bool]] = {}
+
+    def names(self, secure: bool) -> tuple[str, str, str]:
+        """session_token, session_data and dont_remember."""
+        names = self._names.get(secure)
+        if names is None:
+            names = self._names[secure] = (
+                cookie_name(self._prefix, "session_token", secure=secure),
+                cookie_name(self._prefix, "session_data", secure=secure),
+                cookie_name(self._prefix, "dont_remember", secure=secure),
+            )
+        return names
+
+    def unsign(self, raw: str) -> str | None:
+        """`unsign_cookie_value` with this Identity's secret."""
+        value = self._signed.get(raw)
+        if value is None:
+            value = unsign_cookie_value(self._secret, raw)
+            if value is not None:
+                _remember(self._signed, raw, value)
+        return value
+
+    def read_cache(self, raw: str, now_ms: int) -> SessionWithUser | None:
+        """The rows of a session_data value that verifies, has not expired and has the
+        configured version (`decode_cookie_cache`), dates as datetimes; fresh copies."""
+        found = self._caches.get(raw)
+        if found is None:
+            verified = verify_cookie_cache(self._secret, raw)
+            if verified is None:
+                return None
+            payload, expires_at = verified
+            if expires_at < now_ms or payload.get("version") != self._version:
+                return None
+            session = from_json_row(payload["session"], self._dates["session"])
+            user = from_json_row(payload["user"], self._dates["user"])
+            nested = any(isinstance(v, dict | list) for v in (*session.values(), *user.values()))
+            found = (expires_at, session, user, nested)
+            _remember(self._caches, raw, found)
+        expires_at, session, user, nested = found
+        if expires_at < now_ms:
+            return None
+        if nested:  # a caller may change what it is given; the memo must not change
+            return copy.deepcopy(session), copy.deepcopy(user)
+        return dict(session), dict(user)
+
+
+def _remember(memo: dict[str, Any], key: str, value: Any) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        del memo[next(iter(memo))]  # the oldest: dicts keep insertion order
+    memo[key] = value
+
+
 def _names(ctx: Ctx[Any]) -> tuple[str, str, str]:
-    prefix, secure = ctx.options.advanced.cookie_prefix, ctx.identity.secure_cookies(ctx)
-    return (
-        cookie_name(prefix, "session_token", secure=secure),
-        cookie_name(prefix, "session_data", secure=secure),
-        cookie_name(prefix, "dont_remember", secure=secure),
-    )
+    return ctx.identity.session_cookies.names(ctx.identity.secure_cookies(ctx))
 
 
 def _attributes(ctx: Ctx[Any], max_age: int | None) -> CookieAttributes:
@@ -138,13 +213,13 @@ def remembered(ctx: Ctx[Any]) -> bool:
     """False when the request carries a valid dont_remember cookie (rememberMe: false)."""
     _, _, remember_name = _names(ctx)
     raw = ctx.cookies.get(remember_name)
-    return raw is None or unsign_cookie_value(ctx.options.secret, raw) != "true"
+    return raw is None or ctx.identity.session_cookies.unsign(raw) != "true"
 
 
 def session_token_from_cookie(ctx: Ctx[Any]) -> str | None:
     token_name, _, _ = _names(ctx)
     raw = ctx.cookies.get(token_name)
-    return None if raw is None else unsign_cookie_value(ctx.options.secret, raw)
+    return None if raw is None else ctx.identity.session_cookies.unsign(raw)
 
 
 async def resolve_session(
@@ -206,11 +281,9 @@ def _read_cookie_cache(ctx: Ctx[Any], token: str, now: datetime) -> SessionWithU
     raw = join_chunks(ctx.cookies, data_name)
     if raw is None:
         return None
-    payload = decode_cookie_cache(ctx.options.secret, raw, int(now.timestamp() * 1000))
-    identity = ctx.identity
-    if payload is not None and payload.get("version") == ctx.options.session.cookie_cache.version:
-        session = from_json_row(payload["session"], identity.date_fields("session"))
-        user = from_json_row(payload["user"], identity.date_fields("user"))
+    read = ctx.identity.session_cookies.read_cache(raw, int(now.timestamp() * 1000))
+    if read is not None:
+        session, user = read
         if session.get("token") == token and session["expiresAt"] > now:
             return session, user
     _expire(ctx, data_name)

@@ -11,15 +11,17 @@ import operator
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime
+from itertools import count
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    bindparam,
     delete,
     event,
     false,
@@ -35,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from ..crypto import generate_id
+from .direct import DirectReads
 from .errors import (
     ConstraintViolation,
     DatabaseError,
@@ -43,6 +46,7 @@ from .errors import (
     UnknownField,
 )
 from .schema import CORE_SCHEMA, NOW, Field, Schema
+from .shapes import Shape, where_shape
 from .tables import build_metadata
 from .types import to_utc_ms, utc_now
 from .url import DatabaseURL, parse_database_url
@@ -63,6 +67,7 @@ class _Operations(ABC):
     _clock: Callable[[], datetime]
     _new_id: Callable[[], str]
     _update_returning: bool
+    _statements: dict[Hashable, Any]  # shared with the transactions of one Database
 
     @abstractmethod
     def _connection(self, *, write: bool) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -83,8 +88,10 @@ class _Operations(ABC):
                 row[name] = f.default()
             elif f.default is not None:
                 row[name] = f.default
+        # One INSERT per table: SQLAlchemy takes the columns from the parameters' keys.
+        stmt, _ = self._statement(("insert", model), lambda: insert(self._table(model)))
         async with self._connection(write=True) as conn:
-            await conn.execute(insert(self._table(model)).values(row))
+            await conn.execute(stmt, row)
         return {name: _normalize(f, row.get(name)) for name, f in fields.items()}
 
     async def find_one(
@@ -104,19 +111,25 @@ class _Operations(ABC):
         select: Sequence[str] | None = None,
     ) -> list[Row]:
         """Rows matching `where`. `order_by` names fields, `-field` for descending."""
-        table = self._table(model)
-        stmt = self._select(model, select).where(self._clause(model, where))
-        for name in [order_by] if isinstance(order_by, str) else order_by or ():
-            desc = name.startswith("-")
-            column = table.c[self._known(model, name.lstrip("-"))]
-            stmt = stmt.order_by(column.desc() if desc else column.asc())
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        if offset:
-            stmt = stmt.offset(offset)
-        async with self._connection(write=False) as conn:
-            result = await conn.execute(stmt)
-            return [dict(r) for r in result.mappings()]
+        orders = (order_by,) if isinstance(order_by, str) else tuple(order_by or ())
+        names = None if select is None else tuple(select)
+
+        def build(clause: ColumnElement[bool]) -> Any:
+            table = self._table(model)
+            stmt = self._select(model, names).where(clause)
+            for name in orders:
+                desc = name.startswith("-")
+                column = table.c[self._known(model, name.lstrip("-"))]
+                stmt = stmt.order_by(column.desc() if desc else column.asc())
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            if offset:
+                stmt = stmt.offset(offset)
+            return stmt
+
+        key = ("many", model, orders, limit, offset, names)
+        columns, rows = await self._read(*self._shaped(key, model, where, build))
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     async def find_one_with_reference(
         self, model: str, where: Where, reference: str
@@ -129,27 +142,36 @@ class _Operations(ABC):
         f = self._model_fields(model).get(reference)
         if f is None or f.references is None:
             raise UnknownField(f"{model}.{reference} is not a reference")
-        target = f.references.model
-        table, other = self._table(model), self._table(target)
-        theirs = [other.c[n].label(f"r_{n}") for n in self._model_fields(target)]
-        stmt = (
-            select(*self._labelled(model), *theirs)
-            .select_from(table.join(other, table.c[reference] == other.c[f.references.field]))
-            .where(self._clause(model, where))
-            .limit(1)
-        )
-        async with self._connection(write=False) as conn:
-            found = (await conn.execute(stmt)).mappings().first()
-        if found is None:
+        target, field = f.references.model, f.references.field
+
+        def build(clause: ColumnElement[bool]) -> Any:
+            table, other = self._table(model), self._table(target)
+            theirs = [other.c[n].label(f"r_{n}") for n in self._model_fields(target)]
+            return (
+                select(*self._labelled(model), *theirs)
+                .select_from(table.join(other, table.c[reference] == other.c[field]))
+                .where(clause)
+                .limit(1)
+            )
+
+        key = ("reference", model, reference)
+        _, rows = await self._read(*self._shaped(key, model, where, build))
+        if not rows:
             return None
-        row = {n: found[n] for n in self._model_fields(model)}
-        return row, {n: found[f"r_{n}"] for n in self._model_fields(target)}
+        found = rows[0]
+        # The columns come in the schema's order: this model's, then the referenced one's.
+        mine, theirs = self._model_fields(model), self._model_fields(target)
+        return (
+            dict(zip(mine, found[: len(mine)], strict=True)),
+            dict(zip(theirs, found[len(mine) :], strict=True)),
+        )
 
     async def count(self, model: str, where: Where | None = None) -> int:
-        stmt = select(func.count()).select_from(self._table(model))
-        stmt = stmt.where(self._clause(model, where))
-        async with self._connection(write=False) as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        def build(clause: ColumnElement[bool]) -> Any:
+            return select(func.count()).select_from(self._table(model)).where(clause)
+
+        _, rows = await self._read(*self._shaped(("count", model), model, where, build))
+        return int(rows[0][0])
 
     async def update(self, model: str, where: Where, values: Mapping[str, Any]) -> Row | None:
         """Update the row `where` identifies; return it as updated, or None if none matched."""
@@ -183,11 +205,69 @@ class _Operations(ABC):
         return await self.delete_many(model, where) > 0
 
     async def delete_many(self, model: str, where: Where) -> int:
-        stmt = delete(self._table(model)).where(self._clause(model, where))
+        def build(clause: ColumnElement[bool]) -> Any:
+            return delete(self._table(model)).where(clause)
+
+        stmt, params, _ = self._shaped(("delete", model), model, where, build)
         async with self._connection(write=True) as conn:
-            return (await conn.execute(stmt)).rowcount
+            return (await conn.execute(stmt, params)).rowcount
+
+    async def _read(
+        self, stmt: Any, params: dict[str, Any], kept: bool
+    ) -> tuple[Sequence[str], Sequence[Sequence[Any]]]:
+        """Column names and rows of a SELECT. `kept`: the statement is one of `_statements`."""
+        async with self._connection(write=False) as conn:
+            result = await conn.execute(stmt, params)
+            return list(result.keys()), result.all()
 
     # -- building statements -------------------------------------------------------------
+
+    def _statement(self, key: Hashable, build: Callable[[], Any]) -> tuple[Any, bool]:
+        """The statement for `key`, built on first use and kept (at most _MAX_STATEMENTS:
+        keys hold limits and column lists, which callers choose); whether it is kept."""
+        stmt = self._statements.get(key)
+        if stmt is not None:
+            return stmt, True
+        stmt = build()
+        if len(self._statements) >= _MAX_STATEMENTS:
+            return stmt, False
+        self._statements[key] = stmt
+        return stmt, True
+
+    def _shaped(
+        self,
+        key: tuple[Any, ...],
+        model: str,
+        where: Where | None,
+        build: Callable[[ColumnElement[bool]], Any],
+    ) -> tuple[Any, dict[str, Any], bool]:
+        """`build(clause)` for `where`, reused for every `where` of the same shape, the
+        parameters that bind this call's values to it, and whether the statement is kept."""
+        shaped = where_shape(where)
+        if shaped is None:
+            return build(self._clause(model, where)), {}, False
+        shape, values = shaped
+        names = (f"w{i}" for i in count())
+        stmt, kept = self._statement(
+            (*key, shape), lambda: build(self._shaped_clause(model, shape, names))
+        )
+        return stmt, {f"w{i}": value for i, value in enumerate(values)}, kept
+
+    def _shaped_clause(self, model: str, shape: Shape, names: Iterator[str]) -> ColumnElement[bool]:
+        """The clause of a `where_shape`, with a bound parameter per value, named in order."""
+        kind = shape[0]
+        if kind == "all":
+            return true()
+        if kind in ("and", "or"):
+            parts = [self._shaped_clause(model, part, names) for part in shape[1]]
+            if not parts:
+                return true() if kind == "and" else false()
+            return and_(*parts) if kind == "and" else or_(*parts)
+        if len(shape) == 4:  # a constant: None or a boolean
+            return self._condition(model, Condition(shape[1], shape[2], shape[3]))
+        column = self._table(model).c[self._known(model, shape[1])]
+        value = bindparam(next(names), type_=column.type)
+        return self._condition(model, Condition(shape[1], shape[2], value))
 
     def _model_fields(self, model: str) -> dict[str, Field]:
         try:
@@ -265,6 +345,8 @@ class _Operations(ABC):
         return column.like(pattern, escape="\\")
 
 
+_MAX_STATEMENTS = 512
+
 _ORDERINGS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "lt": operator.lt,
     "lte": operator.le,
@@ -316,6 +398,25 @@ class Database(_Operations):
         self._new_id = id_factory
         self.engine: AsyncEngine = _create_engine(self.url, pool_size=pool_size, echo=echo)
         self._update_returning = bool(self.engine.dialect.update_returning)
+        self._statements = {}
+        # Reads are single statements: on PostgreSQL they run in autocommit, one round trip
+        # instead of BEGIN, SELECT, COMMIT. (SQLite's driver begins no transaction for a
+        # SELECT anyway; on MySQL switching a connection to autocommit is itself a round trip.)
+        self._read_engine: AsyncEngine | None = None
+        self._direct: DirectReads | None = None
+        if self.dialect == "postgresql":
+            self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            pool = self.engine.pool.size()  # type: ignore[attr-defined]
+            if (
+                self.engine.dialect.driver == "asyncpg" and pool >= 4
+            ):  # the statements kept above, straight through asyncpg (direct.py)
+                self._direct = DirectReads(
+                    lambda: self._checkout(self.engine),
+                    self.engine.dialect,
+                    size=pool // 4,
+                    recycle=_POOL_RECYCLE,
+                    translate=lambda exc, broken: _translate_driver(exc, broken, self.url),
+                )
         # SQLite takes one writer at a time; queueing writers here avoids "database is
         # locked" under load. In memory there is one shared connection, so everything queues.
         lock = asyncio.Lock() if self.dialect == "sqlite" else None
@@ -329,6 +430,15 @@ class Database(_Operations):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """`async with db.transaction() as tx:` — the same operations, committed together."""
         return self._transaction()
+
+    async def _read(
+        self, stmt: Any, params: dict[str, Any], kept: bool
+    ) -> tuple[Sequence[str], Sequence[Sequence[Any]]]:
+        if kept and self._direct is not None:
+            found = await self._direct.fetch(stmt, params)
+            if found is not None:
+                return found
+        return await super()._read(stmt, params, kept)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Transaction]:
@@ -347,6 +457,8 @@ class Database(_Operations):
             pass
 
     async def close(self) -> None:
+        if self._direct is not None:
+            await self._direct.close()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Database:
@@ -360,6 +472,13 @@ class Database(_Operations):
 
     @asynccontextmanager
     async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        if not write and self._read_engine is not None:
+            async with self._open(self._read_engine) as conn:
+                try:
+                    yield conn
+                except DBAPIError as exc:
+                    raise _translate(exc, self.url) from exc
+            return
         async with self._gate(write=write), self._open() as conn:
             try:
                 async with conn.begin():
@@ -372,7 +491,7 @@ class Database(_Operations):
         return lock if lock is not None else nullcontext()
 
     @asynccontextmanager
-    async def _open(self) -> AsyncIterator[AsyncConnection]:
+    async def _open(self, engine: AsyncEngine | None = None) -> AsyncIterator[AsyncConnection]:
         if self._sqlite_folder is not None:
             # aiosqlite's worker thread outlives a failed open and reports to a closed loop,
             # so refuse the common failure, a missing folder, before trying (once).
@@ -382,16 +501,19 @@ class Database(_Operations):
                     f"the folder {self._sqlite_folder} does not exist"
                 )
             self._sqlite_folder = None
-        try:
-            conn = await self.engine.connect()
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            raise DatabaseUnavailable(
-                f"cannot connect to {self.url.masked}: {_reason(exc)}"
-            ) from exc
+        conn = await self._checkout(engine or self.engine)
         try:
             yield conn
         finally:
             await conn.close()
+
+    async def _checkout(self, engine: AsyncEngine) -> AsyncConnection:
+        try:
+            return await engine.connect()
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to {self.url.masked}: {_reason(exc)}"
+            ) from exc
 
 
 class Transaction(_Operations):
@@ -406,6 +528,7 @@ class Transaction(_Operations):
         self._clock = db._clock
         self._new_id = db._new_id
         self._update_returning = db._update_returning
+        self._statements = db._statements
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """Already inside one: what runs here joins it."""
@@ -419,6 +542,9 @@ class Transaction(_Operations):
             raise _translate(exc, self._db.url) from exc
 
 
+_POOL_RECYCLE = 1800  # seconds
+
+
 def _create_engine(url: DatabaseURL, *, pool_size: int | None, echo: bool) -> AsyncEngine:
     options: dict[str, Any] = {"echo": echo}
     if url.dialect == "sqlite":
@@ -430,7 +556,7 @@ def _create_engine(url: DatabaseURL, *, pool_size: int | None, echo: bool) -> As
         # concurrency that meant a new connection every few requests (bench/get_session.py).
         options["pool_size"] = pool_size or 20
         options["max_overflow"] = 0
-        options["pool_recycle"] = 1800
+        options["pool_recycle"] = _POOL_RECYCLE
         timeout_arg = "timeout" if url.dialect == "postgresql" else "connect_timeout"
         options["connect_args"] = {timeout_arg: 10}
     engine = create_async_engine(url.url, **options)
@@ -474,6 +600,17 @@ def _translate(exc: DBAPIError, url: DatabaseURL) -> DatabaseError:
     if _MISSING_TABLE.search(reason):
         return DatabaseError(f"{reason} in {url.masked}: run `bastion migrate`")
     if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return DatabaseUnavailable(f"database {url.masked} failed: {reason}")
+    return DatabaseError(reason)
+
+
+def _translate_driver(exc: Exception, broken: bool, url: DatabaseURL) -> DatabaseError:
+    """`_translate` for what asyncpg raised in a direct read (direct.py); `broken`: the
+    connection did not survive it."""
+    reason = _reason(exc)
+    if _MISSING_TABLE.search(reason):
+        return DatabaseError(f"{reason} in {url.masked}: run `bastion migrate`")
+    if broken:
         return DatabaseUnavailable(f"database {url.masked} failed: {reason}")
     return DatabaseError(reason)
 

@@ -7,6 +7,7 @@ it), PostgreSQL `timestamptz`, MySQL `timestamp(3)` read and written in UTC.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -21,18 +22,27 @@ __all__ = ["Bool", "JSONValue", "UTCDateTime", "format_iso", "to_utc_ms", "utc_n
 
 def to_utc_ms(value: datetime) -> datetime:
     """Aware UTC, truncated to milliseconds. A naive datetime is taken to be UTC."""
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    if value.tzinfo is not UTC:  # what the drivers and our clock give is UTC already
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    micro = value.microsecond
+    return value if micro % 1000 == 0 else value.replace(microsecond=micro - micro % 1000)
 
 
 def utc_now() -> datetime:
     return to_utc_ms(datetime.now(UTC))
 
 
+# The same instants are written again and again (a session's dates, on every get-session):
+# remember the last few thousand. A pure function of the value, so sharing it is harmless.
+@functools.lru_cache(maxsize=4096)
 def format_iso(value: datetime) -> str:
     """JavaScript's Date.toISOString(): `2026-11-23T02:56:39.424Z`."""
-    value = to_utc_ms(value)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat truncates to milliseconds (as to_utc_ms) and pads the year to four digits, as
+    # toISOString does; a UTC value ends in "+00:00", which becomes "Z".
+    text = value.isoformat(timespec="milliseconds")
+    return (text[:-6] if value.tzinfo is not None else text) + "Z"
 
 
 def _parse(value: Any) -> datetime:

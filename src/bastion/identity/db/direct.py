@@ -1,0 +1,237 @@
+"""Single-statement reads on PostgreSQL, straight through asyncpg.
+
+On the benchmark machine a find-session through SQLAlchemy's async engine costs ~0.45 ms of
+CPU (connection checkout and return through greenlets, execution context, result objects);
+the same query on an asyncpg connection costs ~0.05 ms, and the difference was most of a
+get-session (docs/benchmarks.md). So the adapter's reads of statements it built once (see
+shapes.py) run here: each statement is compiled once by SQLAlchemy for the asyncpg dialect —
+the same SQL, the same bound-parameter and result conversions SQLAlchemy applies — and executed
+with `asyncpg.Connection.fetch` on a few connections the database keeps checked out of
+SQLAlchemy's pool (so they were opened, authenticated and set up by SQLAlchemy itself). Outside
+a transaction each statement commits on its own, as a read in autocommit does.
+
+Writes and transactions stay on SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["DirectReads", "Plan"]
+
+Processor = Callable[[Any], Any] | None
+
+
+class Plan:
+    """One statement compiled for asyncpg: its SQL, its parameters in order with their
+    conversions, and its columns' names and conversions."""
+
+    __slots__ = ("_binds", "_dialect", "_results", "_types", "names", "sql")
+
+    def __init__(self, stmt: Any, dialect: Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql: str = compiled.string
+        self._dialect = dialect
+        # (name, the statement's own value such as a LIMIT, conversion) per $n, in order.
+        self._binds: list[tuple[str, Any, Processor]] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            self._binds.append((name, bind.effective_value, process))
+        columns = list(stmt.selected_columns)
+        self.names: tuple[str, ...] = tuple(stmt.selected_columns.keys())
+        self._types = [column.type for column in columns]
+        self._results: list[Processor] | None = None
+
+    def arguments(self, params: dict[str, Any]) -> list[Any]:
+        out = []
+        for name, own, process in self._binds:
+            value = params.get(name, own)
+            out.append(value if process is None else process(value))
+        return out
+
+    async def prepare(self, connection: Any) -> None:
+        """Learn the result columns' types from the server, once: a conversion may depend on
+        them (as SQLAlchemy asks the cursor's description)."""
+        if self._results is not None:
+            return
+        statement = await connection.prepare(self.sql)
+        dialect = self._dialect
+        self._results = [
+            type_.dialect_impl(dialect).result_processor(dialect, attribute.type.oid)
+            for type_, attribute in zip(self._types, statement.get_attributes(), strict=True)
+        ]
+
+    def row(self, record: Sequence[Any]) -> tuple[Any, ...]:
+        assert self._results is not None
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(record, self._results, strict=True)
+        )
+
+
+class _Held:
+    """A connection checked out of SQLAlchemy's pool for direct reads."""
+
+    __slots__ = ("driver", "generation", "owner", "since")
+
+    def __init__(self, owner: AsyncConnection, driver: Any, generation: int) -> None:
+        self.owner = owner
+        self.driver = driver
+        self.generation = generation
+        self.since = time.monotonic()
+
+
+class DirectReads:
+    """Up to `size` connections held out of SQLAlchemy's pool (`checkout` lends one), one
+    read at a time each.
+
+    A connection whose read failed in any way but a statement error from the server (lost
+    connection, cancelled or timed-out read, driver error) is invalidated in SQLAlchemy's pool,
+    which reconnects it on its next checkout, and so are the idle ones; the read is tried once
+    more. `translate(error, broken)` turns what asyncpg raised into the adapter's errors. A
+    connection held longer than `recycle` seconds goes back to the pool, which recycles it.
+    The connections belong to the event loop that opened them: from another loop, `fetch`
+    answers None and the caller reads through SQLAlchemy.
+    """
+
+    def __init__(
+        self,
+        checkout: Callable[[], Awaitable[AsyncConnection]],
+        dialect: Dialect,
+        *,
+        size: int,
+        recycle: float,
+        translate: Callable[[Exception, bool], Exception],
+    ) -> None:
+        self._checkout = checkout
+        self._dialect = dialect
+        self._size = size
+        self._recycle = recycle
+        self._translate = translate
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: asyncio.LifoQueue[_Held] | None = None
+        self._count = 0
+        self._generation = 0  # close() starts a new one: older connections are not reused
+        self._plans: dict[int, tuple[Any, Plan]] = {}  # by id of a statement the adapter keeps
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def fetch(
+        self, stmt: Any, params: dict[str, Any]
+    ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]] | None:
+        """(column names, rows) of `stmt`, which the caller keeps for the database's
+        lifetime; None when this loop does not own the connections."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                return None
+            self._loop, self._idle = loop, asyncio.LifoQueue()
+        plan = self._plan(stmt)
+        for attempt in (1, 2):
+            held = await self._acquire()
+            try:
+                await plan.prepare(held.driver)
+                records = await held.driver.fetch(plan.sql, *plan.arguments(params))
+            except BaseException as exc:
+                broken = not _statement_error(exc) or held.driver.is_closed()
+                if not broken:
+                    self._release(held)
+                else:
+                    # As SQLAlchemy's pool after a disconnect: the idle connections were
+                    # opened before it too (a server restart ends them all), so drop them.
+                    self._discard(held)
+                    while self._idle is not None and not self._idle.empty():
+                        self._discard(self._idle.get_nowait())
+                    if attempt == 1 and isinstance(exc, Exception):
+                        continue  # a read may be repeated: once more, on a new connection
+                if isinstance(exc, Exception):
+                    raise self._translate(exc, broken) from exc
+                raise
+            self._release(held)
+            return plan.names, [plan.row(record) for record in records]
+        raise AssertionError("unreachable")  # the second attempt returns or raises
+
+    async def close(self) -> None:
+        """Return the idle connections to the pool (before it is disposed)."""
+        idle, self._idle, self._loop = self._idle, None, None
+        self._count = 0
+        self._generation += 1
+        while idle is not None and not idle.empty():
+            held = idle.get_nowait()
+            # Already broken, or another loop's: the pool's dispose ends it.
+            with contextlib.suppress(Exception):
+                await held.owner.close()
+        # Connections still being returned or invalidated in the background: done before the
+        # pool is disposed, or they would outlive it (a database that cannot be dropped).
+        loop = asyncio.get_running_loop()
+        pending = [task for task in self._closing if task.get_loop() is loop]
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _plan(self, stmt: Any) -> Plan:
+        found = self._plans.get(id(stmt))
+        if found is None or found[0] is not stmt:
+            found = (stmt, Plan(stmt, self._dialect))
+            self._plans[id(stmt)] = found
+        return found[1]
+
+    async def _acquire(self) -> _Held:
+        assert self._idle is not None
+        if not self._idle.empty():
+            return self._idle.get_nowait()
+        if self._count >= self._size:
+            return await self._idle.get()
+        self._count += 1
+        try:
+            owner = await self._checkout()
+        except BaseException:
+            self._count -= 1
+            raise
+        try:
+            raw = await owner.get_raw_connection()
+        except BaseException:
+            self._count -= 1
+            self._later(owner.close())
+            raise
+        return _Held(owner, raw.driver_connection, self._generation)
+
+    def _release(self, held: _Held) -> None:
+        if self._idle is None or held.generation != self._generation:  # closed meanwhile
+            self._later(held.owner.close())
+        elif time.monotonic() - held.since > self._recycle:
+            self._count -= 1
+            self._later(held.owner.close())
+        else:
+            self._idle.put_nowait(held)
+
+    def _discard(self, held: _Held) -> None:
+        if self._idle is not None and held.generation == self._generation:
+            self._count -= 1
+        held.driver.terminate()
+        self._later(_invalidate(held.owner))
+
+    def _later(self, work: Any) -> None:
+        # Not awaited here: the failed read may be a cancelled task.
+        task = asyncio.ensure_future(work)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+
+async def _invalidate(owner: AsyncConnection) -> None:
+    try:
+        await owner.invalidate()
+    finally:
+        await owner.close()
+
+
+def _statement_error(exc: BaseException) -> bool:
+    """The server refused or failed this statement and the connection is still good."""
+    asyncpg: Any = importlib.import_module("asyncpg")  # untyped; PostgreSQL only
+    return isinstance(exc, asyncpg.PostgresError)
