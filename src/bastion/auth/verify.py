@@ -348,18 +348,24 @@ class JWTPolicy:
 
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_SEXTETS = {char: value for value, char in enumerate(_B64URL_ALPHABET)}
+# Segment length mod 4 -> the low bits of its last character that carry no data (RFC 4648
+# §3.5): a segment is canonical exactly when they are zero.
+_UNUSED_BITS = {2: 0b1111, 3: 0b11}
 
 
 def _b64decode(segment: bytes, what: str) -> bytes:
     """Strict base64url without padding: the alphabet only and canonical trailing bits, so
     one token has exactly one encoding."""
-    if len(segment) % 4 == 1 or not _B64URL.fullmatch(segment):
+    tail = len(segment) % 4
+    if tail == 1 or not _B64URL.fullmatch(segment):
         raise MalformedToken(f"{what} is not base64url")
     try:
         data = base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
     except (binascii.Error, ValueError):
         raise MalformedToken(f"{what} is not base64url") from None
-    if base64.urlsafe_b64encode(data).rstrip(b"=") != segment:
+    if tail and _SEXTETS[segment[-1]] & _UNUSED_BITS[tail]:
         raise MalformedToken(f"{what} is not canonical base64url")
     return data
 
@@ -392,12 +398,34 @@ def _compatible(alg: str, key: Any) -> bool:
     return key.accepts(alg)
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token that passed every check: what trusting it again without its signature needs."""
+
+    kid: str | None
+    alg: str
+    key: Any  # the very object the key source gave; any other object is a miss
+    payload: bytes  # the decoded payload, parsed afresh for every caller
+
+
 class JWTVerifier:
-    """Checks one compact JWS against a policy and a key source; returns its claims."""
+    """Checks one compact JWS against a policy and a key source; returns its claims.
+
+    Verified tokens are remembered, keyed by the whole compact token with its signature, so
+    only the very token that was verified can hit: at most `memo_size` of them (0: none),
+    the least recently used dropped first. A hit skips the parsing and the signature check
+    only while the key source still gives the very same key object for the token's kid and
+    alg, so a key rotated out, replaced or no longer obtainable counts exactly as without
+    the memo (S31, S33); the claims are checked against the clock again (S25) and parsed
+    afresh for each caller. Failures are never remembered.
+    """
 
     max_token_bytes = 32 * 1024
     max_header_bytes = 2048  # base64url characters of the header segment (S23)
     max_kid_length = 256
+    memo_size = 10_000
+    # Longer tokens are verified every time, so the memo's memory stays bounded too.
+    max_memo_token_bytes = 8 * 1024
 
     def __init__(
         self,
@@ -411,6 +439,7 @@ class JWTVerifier:
         self._clock = clock
         check_algorithms(policy.algorithms, symmetric=keys.symmetric, owner="JWTVerifier")
         self._algorithms = _algorithm_objects(policy.algorithms)
+        self._memo: dict[str, _Verified] = {}
 
     async def verify(self, token: str) -> dict[str, Any]:
         """The verified claims; raises a JWTError subclass otherwise."""
@@ -418,6 +447,27 @@ class JWTVerifier:
             raise MalformedToken("empty token")
         if len(token) > self.max_token_bytes:
             raise MalformedToken("token too large")
+        # Taken out while it is checked: if any check raises, it stays out.
+        seen = self._memo.pop(token, None)
+        if seen is not None and await self.keys.key_for(seen.kid, seen.alg) is seen.key:
+            claims = _json_object(seen.payload, "payload")
+            self._check_claims(claims)
+            self._remember(token, seen)  # back in as the most recently used
+            return claims
+        claims, verified = await self._verify(token)
+        if len(token) <= self.max_memo_token_bytes:
+            self._remember(token, verified)
+        return claims
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        memo = self._memo
+        while memo and len(memo) >= self.memo_size:
+            del memo[next(iter(memo))]  # the least recently used
+        if self.memo_size > 0:
+            memo[token] = verified
+
+    async def _verify(self, token: str) -> tuple[dict[str, Any], _Verified]:
+        """Every check, from the token's bytes to its claims."""
         try:
             raw = token.encode("ascii")
         except UnicodeEncodeError:
@@ -464,9 +514,10 @@ class JWTVerifier:
         if not valid:
             raise InvalidSignature("signature verification failed")
 
-        claims = _json_object(_b64decode(payload_segment, "payload"), "payload")
+        payload = _b64decode(payload_segment, "payload")
+        claims = _json_object(payload, "payload")
         self._check_claims(claims)
-        return claims
+        return claims, _Verified(kid, alg, key, payload)
 
     def _check_type(self, typ: Any) -> None:
         accepted = self.policy.token_types
