@@ -288,6 +288,26 @@ async def test_provider_authorize_user_is_the_mechanism() -> None:
         assert (await http.get("/api/agents", headers=bearer("t"))).status_code == 403
 
 
+async def test_provider_policy_decides_unless_authorize_user_is_redefined() -> None:
+    """Without `authorize_user=`, the provider's `default_authorize_user` decides; a subclass
+    that redefines `authorize_user` itself is still what decides."""
+
+    class Admins(Recording):
+        async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:
+            return bool(user["role"] == "admin")
+
+    class Everyone(Admins):
+        async def authorize_user(self, user: Any, request: HTTPConnection) -> bool:
+            return True
+
+    users = {"root": {"id": "r", "role": "admin"}, "guest": {"id": "g", "role": "guest"}}
+    for provider, guest_status in ((Admins(users), 403), (Everyone(users), 200)):
+        async with client(app_with(provider)) as http:
+            assert (await http.get("/api/agents", headers=bearer("root"))).status_code == 200
+            guest = await http.get("/api/agents", headers=bearer("guest"))
+            assert guest.status_code == guest_status
+
+
 async def test_duck_typed_provider() -> None:
     class Duck:
         name = "duck"

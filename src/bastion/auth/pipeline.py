@@ -23,7 +23,7 @@ The answer is a `RequestContext`, or an `AuthError` raised for the caller to ren
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from .errors import (
     redact,
 )
 from .patterns import PatternSet
+from .provider import AuthProvider
 from .rbac import RBACProvider, RoutePermission, has_any_permission
 from .rules import check_rules
 
@@ -104,7 +105,9 @@ def extract_token(request: HTTPConnection) -> str | None:
             if value:
                 return value.decode("latin-1").removeprefix("Bearer ")
             break
-    if b"apiKey=" in scope.get("query_string", b""):
+    # find(), not `in`: bytes.__contains__ first tries its operand as an int, and the
+    # TypeError it makes and drops costs more than the search, on every request.
+    if scope.get("query_string", b"").find(b"apiKey=") != -1:
         return request.query_params.get("apiKey")
     return None
 
@@ -132,6 +135,13 @@ class AuthPipeline:
         self._protected = PatternSet((*DEFAULT_PROTECTED, *extra_protected))
         self._public = PatternSet((*DEFAULT_PUBLIC, *extra_public))
         self._cookies = self.auth.credential_cookies if self.auth else ()
+        # Step 6 with a provider: its own policy, called directly when `authorize_user`
+        # would only forward to it.
+        self._authorize_user: Callable[..., Awaitable[Any]] | None = (
+            self.auth.authorize_user if self.auth else None
+        )
+        if self.auth is not None and isinstance(self.auth.source, AuthProvider):
+            self._authorize_user = self.auth.source.authorizer()
         # (method, path) -> protected by the patterns. Paths repeat, so most requests skip
         # the regexes; bounded, as clients choose the paths.
         self._decided: dict[tuple[str, str], bool] = {}
@@ -203,8 +213,8 @@ class AuthPipeline:
         # Exactly one mechanism decides (spec §2.9); with none, any user passes (with RBAC
         # that is the default rule "any user", and the user is known here).
         try:
-            if auth.authorize_user is not None:
-                allowed = bool(await auth.authorize_user(user, request))
+            if self._authorize_user is not None:
+                allowed = bool(await self._authorize_user(user, request))
             elif auth.authorize is not None:
                 allowed = bool(await auth.authorize(path, method, user, request))
             elif auth.rules:
@@ -223,12 +233,9 @@ class AuthPipeline:
             required = self._required(route, params or {})
             if required and not has_any_permission(permissions, required):
                 raise PermissionDenied(required)
+        # Positional: half the cost of keywords, on every protected request.
         return RequestContext(
-            user=user,
-            token=token,
-            resource_id=str(resource_id) if resource_id else None,
-            roles=roles,
-            permissions=permissions,
+            user, token, str(resource_id) if resource_id else None, roles, permissions
         )
 
     def _credential_sent(self, request: HTTPConnection, token: str | None) -> bool:

@@ -70,6 +70,16 @@ class AuthProvider:
     async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:
         return user is not None
 
+    def authorizer(self) -> Callable[[Any, HTTPConnection], Awaitable[bool]]:
+        """What `authorize_user` comes down to: `default_authorize_user` itself when the
+        application gave no `authorize_user=` and no subclass redefines `authorize_user`, so
+        that the pipeline, which asks on every request, skips a call that only forwards."""
+        if self._authorize_user is None and (
+            type(self).authorize_user is AuthProvider.authorize_user
+        ):
+            return self.default_authorize_user
+        return self.authorize_user
+
     def map_user_to_resource_id(self, user: Any) -> str | None:
         """The memory owner of a user: the hook's answer, else the user's `id`."""
         if self._map_user_to_resource_id is not None:

@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from bastion.auth.providers import _identity_local
 from bastion.auth.providers.identity import IdentityAuth
 from bastion.identity import Identity
 from bastion.identity.cookies import sign_cookie_value
-from bastion.identity.db import eq
+from bastion.identity.db import Field, eq
 from tests.auth.providers.identity_support import (
     counting_checkouts,
     request,
@@ -264,6 +265,95 @@ async def test_s16_cookie_cache_of_a_revoked_session(sqlite_url: str) -> None:
         assert await always.authenticate_token("", request(ada.cookie(), method="DELETE"))
 
 
+async def test_s16_remembered_cookie_cache_of_a_revoked_session_cannot_write(
+    sqlite_url: str,
+) -> None:
+    """S16: a POST takes the cookie cache's verification from an earlier request, but still
+    asks storage: the session revoked since then is refused, and its cookies cleared."""
+    async with identity_and_client(sqlite_url, session=CACHE) as (identity, client):
+        ada = await sign_up(client)
+        auth = IdentityAuth(identity)
+        assert await auth.authenticate_token("", request(ada.cookie())) is not None
+        assert await auth.authenticate_token("", request(ada.cookie(), method="POST")) is not None
+        await identity.db.delete("session", eq("token", ada.raw))  # revoked elsewhere
+
+        for method in ("POST", "DELETE", "PATCH"):
+            req = request(ada.cookie(), method=method)
+            assert await auth.authenticate_token("", req) is None
+            assert any(line.startswith(f"{TOKEN}=; Max-Age=0") for line in set_cookie_lines(req))
+        # A read still trusts the cache for its lifetime (the default "reads").
+        assert await auth.authenticate_token("", request(ada.cookie())) is not None
+
+
+async def test_cookie_cache_is_verified_once_whatever_the_method(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write's cookie cache is verified once, then remembered as a read's is: later writes
+    cost one storage read each, and reads none."""
+    decoded: list[str] = []
+    decode = _identity_local.decode_cookie_cache
+
+    def counting(secret: str, value: str, now_ms: int) -> dict[str, Any] | None:
+        decoded.append(value)
+        return decode(secret, value, now_ms)
+
+    monkeypatch.setattr(_identity_local, "decode_cookie_cache", counting)
+    async with identity_and_client(sqlite_url, session=CACHE) as (identity, client):
+        ada = await sign_up(client)
+        auth = IdentityAuth(identity)
+        expected = await auth.authenticate_token("", request(ada.cookie(), method="POST"))
+        assert expected is not None and len(decoded) == 1
+        for _ in range(2):
+            with counting_checkouts(identity) as checkouts:
+                user = await auth.authenticate_token("", request(ada.cookie(), method="POST"))
+            assert user == expected and checkouts.count == 1
+        with counting_checkouts(identity) as checkouts:
+            assert await auth.authenticate_token("", request(ada.cookie())) == expected
+        assert checkouts.count == 0
+        assert len(decoded) == 1
+
+
+async def test_a_remembered_cookie_cache_needs_its_own_session_cookie(sqlite_url: str) -> None:
+    """The cache remembered for Ada's cookies answers nothing for another session cookie sent
+    with the same cache: Bob's cookie is Bob's session, a forged one none."""
+    async with identity_and_client(sqlite_url, session=CACHE) as (identity, client):
+        ada = await sign_up(client)
+        bob = await sign_up(client, "bob@example.com")
+        auth = IdentityAuth(identity)
+        for method in ("GET", "POST"):
+            user = await auth.authenticate_token("", request(ada.cookie(), method=method))
+            assert user["user"]["id"] == ada.user_id
+
+            mixed = {"cookie": f"{TOKEN}={bob.cookies[TOKEN]}; {DATA}={ada.cookies[DATA]}"}
+            user = await auth.authenticate_token("", request(mixed, method=method))
+            assert user["user"]["id"] == bob.user_id
+
+            forged = sign_cookie_value("another-secret-0123456789abcdef0123", ada.raw)
+            forged_cookie = {"cookie": f"{TOKEN}={forged}; {DATA}={ada.cookies[DATA]}"}
+            assert await auth.authenticate_token("", request(forged_cookie, method=method)) is None
+            # The bearer token does not count beside a session cookie, remembered or not.
+            user = await auth.authenticate_token(bob.signed, request(ada.cookie(), method=method))
+            assert user["user"]["id"] == ada.user_id
+
+
+async def test_remembered_answer_with_nested_fields_is_each_callers_own(sqlite_url: str) -> None:
+    """A handler that edits a JSON or list field of its user edits nothing else."""
+    fields = {
+        "tags": Field(type="string[]", required=False),
+        "prefs": Field(type="json", required=False),
+    }
+    options = {"session": CACHE, "user": {"additional_fields": fields}}
+    async with identity_and_client(sqlite_url, **options) as (identity, client):
+        ada = await sign_up(client, tags=["admin"], prefs={"theme": "dark"})
+        auth = IdentityAuth(identity)
+        first = await auth.authenticate_token("", request(ada.cookie()))
+        assert first["user"]["tags"] == ["admin"] and first["user"]["prefs"] == {"theme": "dark"}
+        first["user"]["tags"].append("root")
+        first["user"]["prefs"]["theme"] = "light"
+        second = await auth.authenticate_token("", request(ada.cookie()))
+        assert second["user"]["tags"] == ["admin"] and second["user"]["prefs"] == {"theme": "dark"}
+
+
 async def test_expired_cookie_cache_is_rewritten_for_the_client(sqlite_url: str) -> None:
     clock = Clock()
     async with identity_and_client(sqlite_url, clock=clock, session=CACHE) as (identity, client):
@@ -332,6 +422,22 @@ async def test_cookie_prefix_of_the_identity(sqlite_url: str) -> None:
 
 
 # -- requests that are not Starlette's, failures -----------------------------------------------
+
+
+async def test_cookie_headers_sent_apart_are_joined(sqlite_url: str) -> None:
+    """HTTP/2 may send each cookie in a Cookie header of its own: the session cookie and its
+    cache still make one session, read from the cache or confirmed by storage."""
+    async with identity_and_client(sqlite_url, session=CACHE) as (identity, client):
+        ada = await sign_up(client)
+        auth = IdentityAuth(identity)
+        for method in ("GET", "POST", "GET"):
+            req = request(method=method)
+            req.scope["headers"] = [
+                (b"cookie", f"{k}={v}".encode()) for k, v in ada.cookies.items()
+            ]
+            user = await auth.authenticate_token("", req)
+            assert user is not None and user["user"]["id"] == ada.user_id
+            assert set_cookie_lines(req) == []
 
 
 async def test_headers_of_other_request_objects(sqlite_url: str) -> None:

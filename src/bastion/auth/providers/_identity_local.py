@@ -6,7 +6,9 @@ expiry, sliding refresh, cookies to clear). This module answers without it only 
 answer is a pure read that `resolve_session` would give as well:
 
 * a valid cookie cache (`session_data`) on a request allowed to trust it: verified once per
-  cookie value, then remembered (per instance, bounded) until the cache or the session expires;
+  Cookie header, then remembered (per instance, bounded) until the cache or the session
+  expires; a request that may not trust it takes the same remembered verification, and
+  storage confirms the session (S16);
 * a session found in storage, unexpired, needing no refresh and no cookie cache to be written
   (a bearer client keeps none; with `trust_cookie_cache="never"` the provider does not
   rewrite a cache it ignores).
@@ -18,10 +20,11 @@ lookup, never a different answer.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote
@@ -62,7 +65,7 @@ class Resolution:
     should receive (a refreshed session, a rewritten cookie cache, cookies to clear)."""
 
     user: dict[str, Any] | None
-    set_cookies: list[str] = field(default_factory=list)
+    set_cookies: Sequence[str] = ()
 
 
 _NONE = Resolution(None)
@@ -70,9 +73,20 @@ _NONE = Resolution(None)
 
 @dataclass(slots=True, frozen=True)
 class _Remembered:
+    """A cookie cache that verified, for the session `token`."""
+
     valid_until: float  # epoch seconds: when the cache or the session expires, if sooner
+    token: str
     session: dict[str, Any]
     user: dict[str, Any]
+    nested: bool  # some value is a dict or a list (a JSON or array field)
+
+    def answer(self) -> dict[str, Any]:
+        """The get-session answer, a copy of its own: a handler that edits its user must
+        not edit what later requests are given."""
+        if self.nested:
+            return {"session": copy.deepcopy(self.session), "user": copy.deepcopy(self.user)}
+        return {"session": dict(self.session), "user": dict(self.user)}
 
 
 class LocalSessions:
@@ -106,30 +120,41 @@ class LocalSessions:
         self._update_age = timedelta(seconds=session_options.update_age)
         self._refresh: bool = not session_options.disable_session_refresh
         self._trust = trust_cookie_cache
+        self._trust_all = self._cache_enabled and trust_cookie_cache == "always"
+        self._trust_reads = self._cache_enabled and trust_cookie_cache == "reads"
         self._require_signature = require_signature
         self._find = session_lookup(identity)
-        # Keyed by the credential's text: the remembered session holds its token anyway.
+        # Cookie caches that verified, keyed by the whole Cookie header. Only a header with a
+        # session cookie is remembered, and that cookie wins over the bearer token, so the
+        # header alone decides the answer: any other session cookie, cache or chunk is another
+        # key. Consulted by every method: a request that must not trust the cache still
+        # confirms the remembered session with storage (S16).
         self._memo: dict[str, _Remembered] = {}
-        self._memo_size = memo_size
+        self._memo_size = memo_size if self._cache_enabled and trust_cookie_cache != "never" else 0
         # The Identity's clock, read cheaply when it is the real one (tests move their own).
         self._seconds: Callable[[], float] = (
             time.time if identity.now is utc_now else lambda: identity.now().timestamp()
         )
 
+    def remembered(self, cookie_header: str, method: str) -> dict[str, Any] | None:
+        """The answer when it is a remembered cookie cache, still valid, that this request
+        may trust: no I/O and no cookie to set, so no coroutine either (the usual read).
+        None otherwise, and `resolve` answers."""
+        if not self._memo_size or not self._trusts(method):
+            return None
+        entry = self._memo.get(cookie_header)
+        if entry is None or self._seconds() >= entry.valid_until:
+            return None
+        return entry.answer()
+
     async def resolve(self, token: str, cookie_header: str, method: str) -> Resolution:
-        trusted = self._cache_enabled and (
-            self._trust == "always" or (self._trust == "reads" and method in _READS)
-        )
-        key: str | None = None
-        if trusted and self._memo_size:
-            key = f"{token}\0{cookie_header}"
-            remembered = self._memo.get(key)
-            if remembered is not None:
-                if self._seconds() < remembered.valid_until:
-                    return Resolution(
-                        {"session": dict(remembered.session), "user": dict(remembered.user)}
-                    )
-                del self._memo[key]
+        """The session of a request with this credential, Cookie header and method."""
+        if self._memo_size:
+            entry = self._memo.get(cookie_header)
+            if entry is not None:
+                if self._seconds() < entry.valid_until:
+                    return await self._from_cache(entry, cookie_header, method)
+                del self._memo[cookie_header]
 
         cookies = parse_cookie_header(cookie_header) if cookie_header else {}
         names = self.names
@@ -159,23 +184,31 @@ class LocalSessions:
             session = found[0]
             if session["expiresAt"] > now and not self._needs_refresh(session, cookies, now):
                 return Resolution(self._public(found))
-        else:
-            cached = self._read_cookie_cache(cookies, session_token, now)
-            if cached is not None:
-                if trusted:
-                    if key is not None:
-                        self._remember(key, cached)
-                    return Resolution({"session": dict(cached.session), "user": dict(cached.user)})
-                # A request that must not trust the cache alone (S16): storage confirms it.
-                found = await self._find(session_token)
-                if found is not None and found[0]["expiresAt"] > now:
-                    return Resolution(self._public(found))
+            return await self._resolve_session(cookie_header, method, from_bearer=from_bearer)
+        cached = self._read_cookie_cache(cookies, session_token, now)
+        if cached is None:
+            return await self._resolve_session(cookie_header, method)
+        if self._memo_size:
+            self._remember(cookie_header, cached)
+        return await self._from_cache(cached, cookie_header, method)
 
+    async def _from_cache(self, cached: _Remembered, cookie_header: str, method: str) -> Resolution:
+        """The answer for a request whose cookie cache is valid."""
+        if self._trusts(method):
+            return Resolution(cached.answer())
+        # A request that must not trust the cache alone (S16): storage confirms it.
+        found = await self._find(cached.token)
+        if found is not None and found[0]["expiresAt"] > self._identity.now():
+            return Resolution(self._public(found))
+        return await self._resolve_session(cookie_header, method)
+
+    async def _resolve_session(
+        self, cookie_header: str, method: str, *, from_bearer: bool = False
+    ) -> Resolution:
+        """The Identity's own answer, for every case the short paths leave."""
         ctx = self._ctx(cookie_header)
         resolved = await resolve_session(
-            ctx,
-            disable_cookie_cache=self._trust == "never",
-            verify_cache=not trusted,
+            ctx, disable_cookie_cache=self._trust == "never", verify_cache=not self._trusts(method)
         )
         set_cookies = [] if from_bearer else list(ctx.set_cookies)
         return Resolution(None if resolved is None else self._public(resolved), set_cookies)
@@ -184,6 +217,10 @@ class LocalSessions:
         """Close the lookup's own database connections (PostgreSQL)."""
         await self._find.aclose()
         self._memo.clear()
+
+    def _trusts(self, method: str) -> bool:
+        """Whether a valid cookie cache may stand for the session without storage."""
+        return self._trust_all or (self._trust_reads and method in _READS)
 
     def _signed(self, token: str) -> str | None:
         """`token.signature` for a bearer token, or None when there is none to use."""
@@ -226,11 +263,10 @@ class LocalSessions:
         if session.get("token") != token or not session["expiresAt"] > now:
             return None
         user = from_json_row(payload["user"], identity.date_fields("user"))
-        return _Remembered(
-            valid_until=min(_cache_expiry(raw), session["expiresAt"].timestamp()),
-            session=identity.public_row("session", session),
-            user=identity.public_row("user", user),
-        )
+        valid_until = min(_cache_expiry(raw), session["expiresAt"].timestamp())
+        session, user = identity.public_row("session", session), identity.public_row("user", user)
+        nested = any(isinstance(v, dict | list) for v in (*session.values(), *user.values()))
+        return _Remembered(valid_until, token, session, user, nested)
 
     def _remember(self, key: str, entry: _Remembered) -> None:
         memo = self._memo

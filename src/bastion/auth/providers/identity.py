@@ -37,6 +37,10 @@ __all__ = ["IdentityAuth", "TrustCookieCache"]
 
 logger = logging.getLogger("bastion.auth.identity")
 
+# dict first: the usual case, and fast. A constant: `dict | Mapping` written in the call
+# would build a new union every time, which costs more than the check.
+_MAPPING: tuple[type[dict[Any, Any]], type[Mapping[Any, Any]]] = (dict, Mapping)
+
 
 class IdentityAuth(AuthProvider):
     """Sessions of `identity` (in-process), or of the server at `url` (remote).
@@ -126,6 +130,9 @@ class IdentityAuth(AuthProvider):
         try:
             cookie_header, method = _cookie_and_method(request)
             if self._local is not None:
+                user = self._local.remembered(cookie_header, method)
+                if user is not None:
+                    return user
                 resolution = await self._local.resolve(token or "", cookie_header, method)
             else:
                 assert self._remote is not None
@@ -142,12 +149,12 @@ class IdentityAuth(AuthProvider):
 
     async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:
         """A session and a user, both with an id (MastraAuthBetterAuth's default)."""
-        if not isinstance(user, dict | Mapping):  # dict first: the usual case, and fast
+        if not isinstance(user, _MAPPING):
             return False
         session, person = user.get("session"), user.get("user")
         return (
-            isinstance(session, dict | Mapping)
-            and isinstance(person, dict | Mapping)
+            isinstance(session, _MAPPING)
+            and isinstance(person, _MAPPING)
             and bool(session.get("id"))
             and bool(person.get("id"))
         )
@@ -162,16 +169,20 @@ class IdentityAuth(AuthProvider):
 
 
 def _cookie_and_method(request: Any) -> tuple[str, str]:
-    """The Cookie header and the method of a Starlette connection, or of anything with
-    `headers` (a mapping, read case-insensitively: the lesson of Mastra #21253) and `method`.
-    Cookie headers sent apart (HTTP/2) are joined."""
-    if isinstance(request, HTTPConnection):
-        scope = request.scope
+    """The Cookie header and the method of a Starlette connection (anything with an ASGI
+    `scope`), or of anything with `headers` (a mapping, read case-insensitively: the lesson
+    of Mastra #21253) and `method`. Cookie headers sent apart (HTTP/2) are joined."""
+    # The scope itself rather than isinstance(request, HTTPConnection): an ABC check, and
+    # this runs on every request.
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict):
         # ASGI header names are lower-case bytes: no need to build a Headers object.
-        values = [v for k, v in scope["headers"] if k == b"cookie"]
-        cookie = values[0] if len(values) == 1 else b"; ".join(values)
-        method = scope.get("method")  # none on a WebSocket, which opens with a GET
-        return cookie.decode("latin-1"), method if isinstance(method, str) else "GET"
+        cookie = b""
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                cookie = cookie + b"; " + value if cookie else value
+        # No method on a WebSocket, which opens with a GET.
+        return cookie.decode("latin-1"), scope.get("method", "GET")
     method = getattr(request, "method", None)
     method = method.upper() if isinstance(method, str) else "GET"
     headers = getattr(request, "headers", None)
