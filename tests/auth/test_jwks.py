@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,18 +17,7 @@ from bastion.auth.jwks import (
     parse_jwk_set,
 )
 from bastion.auth.verify import AlgorithmNotAllowed, ConfigurationError, KeyNotFound
-from tests.auth.issuers import FakeClock, IssuerServer, TestIssuer, issuer_server, unused_url
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IssuerServer]:
-    with issuer_server() as running:
-        yield running
-
-
-@pytest.fixture
-def issuer(server: IssuerServer) -> TestIssuer:
-    return server.new_issuer()
+from tests.auth.issuers import FakeClock, IssuerServer, TestIssuer, unused_url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ token to one encoding (so one memo entry per token)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,12 +18,10 @@ from bastion.auth.verify import ImmatureToken, JWTPolicy, JWTVerifier, PublicKey
 from tests.auth.issuers import (
     AUDIENCE,
     FakeClock,
-    IssuerServer,
     SigningKey,
     TestIssuer,
     b64,
     hmac_token,
-    issuer_server,
     new_key,
     request,
     sign,
@@ -32,17 +29,6 @@ from tests.auth.issuers import (
 
 SECRET = "m" * 32 + "-a-shared-secret-for-the-memo-tests"
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IssuerServer]:
-    with issuer_server() as running:
-        yield running
-
-
-@pytest.fixture
-def issuer(server: IssuerServer) -> TestIssuer:
-    return server.new_issuer()
 
 
 def auth0(issuer: TestIssuer, **options: Any) -> Auth0Auth:

@@ -19,12 +19,10 @@ from bastion.auth.verify import ConfigurationError
 from tests.auth.issuers import (
     AUDIENCE,
     FakeClock,
-    IssuerServer,
     NodeIssuer,
     TestIssuer,
     forge,
     hmac_token,
-    issuer_server,
     node_issuer,
     request,
 )
@@ -40,17 +38,6 @@ def auth0() -> Iterator[NodeIssuer]:
 def oidc_provider() -> Iterator[NodeIssuer]:
     with node_issuer("oidc-provider-server.mjs", "oidc-provider", AUDIENCE=AUDIENCE) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IssuerServer]:
-    with issuer_server() as running:
-        yield running
-
-
-@pytest.fixture
-def issuer(server: IssuerServer) -> TestIssuer:
-    return server.new_issuer()
 
 
 def local(node: NodeIssuer | TestIssuer, **options: Any) -> Auth0Auth:

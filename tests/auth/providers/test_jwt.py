@@ -10,7 +10,6 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +28,6 @@ from tests.auth.issuers import (
     b64json,
     forge,
     hmac_token,
-    issuer_server,
     new_key,
     request,
     sign,
@@ -37,17 +35,6 @@ from tests.auth.issuers import (
 )
 
 SECRET = "s" * 32 + "-a-shared-secret-for-hs256-tests"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IssuerServer]:
-    with issuer_server() as running:
-        yield running
-
-
-@pytest.fixture
-def issuer(server: IssuerServer) -> TestIssuer:
-    return server.new_issuer()
 
 
 def jwks_auth(issuer: TestIssuer, **options: Any) -> JWTAuth:

@@ -20,25 +20,12 @@ from bastion.auth.scopes import require_scopes
 from bastion.server import Bastion, route
 from tests.auth.issuers import (
     AUDIENCE,
-    IssuerServer,
     NodeIssuer,
     TestIssuer,
     forge,
-    issuer_server,
     node_issuer,
     unused_url,
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IssuerServer]:
-    with issuer_server() as running:
-        yield running
-
-
-@pytest.fixture
-def issuer(server: IssuerServer) -> TestIssuer:
-    return server.new_issuer()
 
 
 @pytest.fixture(scope="module")

@@ -14,24 +14,11 @@ from bastion.auth.providers.jwt import JWTAuth
 from tests.auth.issuers import (
     AUDIENCE,
     FakeClock,
-    IssuerServer,
     NodeIssuer,
     TestIssuer,
-    issuer_server,
     node_issuer,
     request,
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IssuerServer]:
-    with issuer_server() as running:
-        yield running
-
-
-@pytest.fixture
-def issuer(server: IssuerServer) -> TestIssuer:
-    return server.new_issuer()
 
 
 @pytest.fixture(scope="module")
