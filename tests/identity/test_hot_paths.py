@@ -4,6 +4,7 @@ cookie values remembered, dates written, hash threads' priority."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import sys
@@ -119,6 +120,39 @@ async def test_a_read_survives_the_server_dropping_its_connections(db: Database)
         await conn.commit()
     assert await titles(db, eq("title", "a")) == ["a"]
     assert await titles(db, eq("title", "a")) == ["a"]
+
+
+async def _backends(db: Database) -> set[int]:
+    """The database's other server processes: one per open connection."""
+    async with db.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        return {row[0] for row in found}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_cancelled_read_ends_its_own_connection_only(db: Database) -> None:
+    """A client that hangs up cancels its read: that connection is ended (its state is
+    unknown), the others stay, and the next read works."""
+    await db.create("note", {"title": "a"})
+    # Two reads at once: two connections for direct reads, both idle afterwards.
+    await asyncio.gather(titles(db, eq("title", "a")), titles(db, eq("title", "a")))
+    before = await _backends(db)
+    async with db.connect() as conn:
+        await conn.execute(text("LOCK TABLE note IN ACCESS EXCLUSIVE MODE"))  # reads wait
+        read = asyncio.create_task(titles(db, eq("title", "a")))
+        await asyncio.sleep(0.3)
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+        await conn.rollback()
+    assert await titles(db, eq("title", "a")) == ["a"]
+    await asyncio.sleep(0.3)  # the ended backend exits
+    assert len(before - await _backends(db)) == 1
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

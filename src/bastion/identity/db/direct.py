@@ -95,10 +95,11 @@ class DirectReads:
     read at a time each.
 
     A connection whose read failed in any way but a statement error from the server (lost
-    connection, cancelled or timed-out read, driver error) is invalidated in SQLAlchemy's pool,
-    which reconnects it on its next checkout, and so are the idle ones; the read is tried once
-    more. `translate(error, broken)` turns what asyncpg raised into the adapter's errors. A
-    connection held longer than `recycle` seconds goes back to the pool, which recycles it.
+    connection, timed-out read, driver error) is invalidated in SQLAlchemy's pool, which
+    reconnects it on its next checkout, and so are the idle ones; the read is tried once more.
+    A cancelled read invalidates its own connection only. `translate(error, broken)` turns
+    what asyncpg raised into the adapter's errors. A connection held longer than `recycle`
+    seconds goes back to the pool, which recycles it.
     The connections belong to the event loop that opened them: from another loop, `fetch`
     answers None and the caller reads through SQLAlchemy.
     """
@@ -145,13 +146,16 @@ class DirectReads:
                 if not broken:
                     self._release(held)
                 else:
-                    # As SQLAlchemy's pool after a disconnect: the idle connections were
-                    # opened before it too (a server restart ends them all), so drop them.
+                    # A read cancelled midway (a client that hung up) leaves its connection in
+                    # an unknown state: that one goes, and the cancellation goes on.
                     self._discard(held)
-                    while self._idle is not None and not self._idle.empty():
-                        self._discard(self._idle.get_nowait())
-                    if attempt == 1 and isinstance(exc, Exception):
-                        continue  # a read may be repeated: once more, on a new connection
+                    if isinstance(exc, Exception):
+                        # As SQLAlchemy's pool after a disconnect: the idle connections were
+                        # opened before it too (a server restart ends them all).
+                        while self._idle is not None and not self._idle.empty():
+                            self._discard(self._idle.get_nowait())
+                        if attempt == 1:
+                            continue  # a read may be repeated: once more, on a new connection
                 if isinstance(exc, Exception):
                     raise self._translate(exc, broken) from exc
                 raise
