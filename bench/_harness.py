@@ -237,7 +237,8 @@ def _logged_process(
             _stop(process)
 
 
-def _wait_ready(server: Server, within: float) -> None:
+def wait_ready(server: Server, within: float, path: str = "/api/auth/ok") -> None:
+    """Until `path` on the server answers 200; BenchError if it exits or takes longer."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -245,7 +246,7 @@ def _wait_ready(server: Server, within: float) -> None:
                 f"{server.name} exited ({server.process.returncode}):\n{server.log_tail()}"
             )
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{server.base}/ok", timeout=2).status_code == 200:
+            if httpx.get(f"{server.origin}{path}", timeout=2).status_code == 200:
                 return
         time.sleep(0.1)
     raise BenchError(f"{server.name} not ready within {within} s:\n{server.log_tail()}")
@@ -275,7 +276,7 @@ def bastion_server(
     env = {k: v for k, v in os.environ.items() if k != "BASTION_ENV"}  # development mode
     with _logged_process("bastion", argv, env=env, cwd=ROOT) as (process, path):
         server = Server(name, f"http://127.0.0.1:{port}", process, path, database_url)
-        _wait_ready(server, 30)
+        wait_ready(server, 30)
         server.memory_at_start = server.memory()
         yield server
 
@@ -322,7 +323,7 @@ def better_auth_server(database_url: str, *, cookie_cache: bool) -> Iterator[Ser
         ready = json.loads(line)
         if ready.get("ready") is not True:
             raise BenchError(f"better-auth: {ready}")
-        _wait_ready(server, 30)
+        wait_ready(server, 30)
         server.memory_at_start = server.memory()
         yield server
 

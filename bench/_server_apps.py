@@ -23,7 +23,6 @@ import json
 import os
 import select
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from _harness import (
     _logged_process,
     free_port,
     node_ready,
+    wait_ready,
 )
 
 AGENT_ID = "echo"
@@ -209,20 +209,6 @@ def main() -> None:
 # -- the driver side -----------------------------------------------------------------
 
 
-def _wait_healthy(server: Server, within: float) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise BenchError(
-                f"{server.name} exited ({server.process.returncode}):\n{server.log_tail()}"
-            )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{server.origin}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise BenchError(f"{server.name} not ready within {within} s:\n{server.log_tail()}")
-
-
 @contextlib.contextmanager
 def app_server(
     variant: str,
@@ -245,7 +231,7 @@ def app_server(
     env = {k: v for k, v in os.environ.items() if k != "BASTION_ENV"}  # development mode
     with _logged_process(variant, argv, env=env, cwd=ROOT) as (process, path):
         server = Server(variant, f"http://127.0.0.1:{port}", process, path, database_url or "")
-        _wait_healthy(server, 30)
+        wait_ready(server, 30, "/health")
         server.memory_at_start = server.memory()
         yield server
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.auth.issuers import IssuerServer, TestIssuer, issuer_server
 from tests.services import scratch_database
 
 DIALECTS = ["sqlite", "postgresql", "mysql"]
@@ -15,3 +16,18 @@ async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     PostgreSQL and MariaDB, dropped after the test)."""
     async with scratch_database(request.param) as url:
         yield url
+
+
+# The token issuer of our own that the JWT tests sign with (tests/auth/issuers.py): one server
+# per test module, a fresh issuer (its own keys and JWKS) per test.
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[IssuerServer]:
+    with issuer_server() as running:
+        yield running
+
+
+@pytest.fixture
+def issuer(server: IssuerServer) -> TestIssuer:
+    return server.new_issuer()

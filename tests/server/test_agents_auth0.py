@@ -5,27 +5,15 @@ identity — the counterpart of the IdentityAuth tests in test_isolation.py."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import pytest
 
 from bastion.auth import Auth0Auth, JWKSCache, RequestContext
 from bastion.server import Agent, Bastion, LocalModel, Memory, tool
-from tests.auth.issuers import AUDIENCE, IssuerServer, TestIssuer, issuer_server
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IssuerServer]:
-    with issuer_server() as running:
-        yield running
-
-
-@pytest.fixture
-def issuer(server: IssuerServer) -> TestIssuer:
-    return server.new_issuer()
+from tests.auth.issuers import AUDIENCE, TestIssuer
 
 
 @tool
