@@ -36,7 +36,6 @@ from bastion.identity.cookies import (
     join_chunks,
     parse_cookie_header,
     sign_cookie_value,
-    unsign_cookie_value,
 )
 from bastion.identity.crypto import decode_base64_any
 from bastion.identity.db.types import utc_now
@@ -108,6 +107,8 @@ class LocalSessions:
         assert options.secret is not None  # IdentityOptions.resolve fills it
         self._identity = identity
         self._secret: str = options.secret
+        # The Identity's own check of signed cookies, which remembers the values that verified.
+        self._unsign = identity.session_cookies.unsign
         self._endpoint = identity.endpoints["get_session"]
         probe = identity.new_ctx(self._endpoint, method="GET", headers={})
         self.names = CookieNames.create(
@@ -168,7 +169,7 @@ class LocalSessions:
             cookies[names.session_token] = quote(signed, safe=_COOKIE_SAFE)
             cookie_header = "; ".join(f"{n}={v}" for n, v in cookies.items())
             from_bearer = True
-        session_token = unsign_cookie_value(self._secret, cookies[names.session_token])
+        session_token = self._unsign(cookies[names.session_token])
         if session_token is None:
             return _NONE  # badly signed: not a session, and nothing to ask storage
 
@@ -241,7 +242,7 @@ class LocalSessions:
         if not self._refresh:
             return False
         raw = cookies.get(self.names.dont_remember)
-        if raw is not None and unsign_cookie_value(self._secret, raw) == "true":
+        if raw is not None and self._unsign(raw) == "true":
             return False  # rememberMe: false sessions are never extended
         expires: datetime = session["expiresAt"]
         return expires - self._expires_in + self._update_age <= now
