@@ -209,7 +209,9 @@ def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
         session = http.get("/api/auth/get-session", headers=bearer(token))
         assert session.json()["user"]["email"] == "ada@example.com"
     assert (tmp_path / "bastion.db").exists()  # $DATABASE_URL unset: ./bastion.db
-    assert "development secret" in server.output  # no BASTION_SECRET: said loudly
+    kept = tmp_path / "bastion.db.secret"  # no BASTION_SECRET: one made, kept, and said where
+    assert kept.exists()
+    assert str(kept) in server.output
     assert "Traceback" not in server.output
     assert "Application shutdown complete" in server.output
 

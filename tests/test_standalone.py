@@ -163,10 +163,17 @@ def test_default_app_needs_a_secret_in_production(env: dict[str, str]) -> None:
         create_app({**env, "BASTION_ENV": "production"})
 
 
-def test_default_app_warns_about_the_development_secret(env: dict[str, str]) -> None:
+def test_default_app_keeps_a_generated_secret_beside_its_database(
+    env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     del env["BASTION_SECRET"]
-    with pytest.warns(UserWarning, match="development secret"):
-        create_app(env)
+    with caplog.at_level("WARNING", logger="bastion.identity"):
+        identity = create_app(env).app.identity
+    assert identity is not None
+    kept = Path(env["DATABASE_URL"].removeprefix("sqlite:///") + ".secret")
+    assert identity.options.secret == kept.read_text().strip()
+    assert str(kept) in caplog.text
+    assert identity.options.secret not in caplog.text  # the place, never the secret
 
 
 # -- serving: lifespans ----------------------------------------------------------------------

@@ -4,8 +4,8 @@ One process, one SQLite file ($DATABASE_URL, else `sqlite:///bastion.db`):
 
 - an Identity at /api/auth with email and password, bearer tokens (`set-auth-token`) and the
   memory tables, mails printed to the console unless SMTP is configured ($SMTP_FROM),
-  sessions in Redis when $REDIS_URL is set, a development secret (with a warning) unless
-  $BASTION_SECRET is set;
+  sessions in Redis when $REDIS_URL is set; without $BASTION_SECRET, a random secret made at
+  the first start and kept beside the SQLite file (`bastion.db.secret`);
 - the agent server under /api, protected by `IdentityAuth(identity)`: the session cookie or
   `Authorization: Bearer <token>`;
 - one demo agent, `assistant`, on the deterministic `LocalModel` (no API key), with two tools:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from bastion.identity import EmailAndPassword, Identity, IdentityOptions, InsecureSecret
-from bastion.identity.options import DEV_SECRET
 
 
 def test_plain_dicts_become_option_dataclasses() -> None:
@@ -40,13 +39,10 @@ def test_secret_from_the_environment_in_order() -> None:
     assert IdentityOptions(secret="given").resolve(both).secret == "given"
 
 
-def test_development_secret_warns_and_is_refused_in_production() -> None:
-    with pytest.warns(UserWarning, match="development secret"):
-        assert IdentityOptions().resolve({}).secret == DEV_SECRET
+def test_missing_secret_is_left_to_the_identity_and_refused_in_production() -> None:
+    assert IdentityOptions().resolve({}).secret is None  # the Identity makes one
     with pytest.raises(InsecureSecret, match="BASTION_SECRET"):
         IdentityOptions().resolve({"BASTION_ENV": "production"})
-    with pytest.raises(InsecureSecret):
-        IdentityOptions(secret=DEV_SECRET).resolve({"BASTION_ENV": "production"})
     with pytest.raises(InsecureSecret):
         IdentityOptions(production=True).resolve({})
 

@@ -3,6 +3,7 @@ and in-process (`identity.api`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import os
@@ -36,6 +37,7 @@ from .origins import resolve as resolve_origins
 from .ratelimit import RATE_LIMIT_SCHEMA, ClientIP, RateLimiter, StorageKind
 from .routes import CORE_ENDPOINTS
 from .routes.misc import ErrorPage
+from .secret import generated_secret
 from .security import router_checks
 from .sessions import SessionCookies
 from .storage import StorageUnavailable
@@ -75,6 +77,8 @@ class Identity:
             self.db = database
         else:
             self.db = Database(database, schema=self.schema, clock=clock)
+        if self.options.secret is None:  # never a constant: see identity/secret.py
+            self.options = dataclasses.replace(self.options, secret=generated_secret(self.db.url))
         self.store = Store(
             self.db,
             secondary=self.options.secondary_storage,
@@ -126,7 +130,7 @@ class Identity:
             for model in self.schema
         }
         self._secure = self._secure_cookies()  # options only: decided once
-        assert self.options.secret is not None  # resolve() sets one
+        assert self.options.secret is not None  # set above
         self.session_cookies = SessionCookies(
             self.options.secret,
             advanced.cookie_prefix,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from .secret import InsecureSecret
 
 if TYPE_CHECKING:
     from .db import Database, Field
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from .storage import SecondaryStorage
 
 __all__ = [
-    "DEV_SECRET",
     "Advanced",
     "ChangeEmail",
     "CookieCache",
@@ -38,12 +38,6 @@ __all__ = [
 # (link, request) -> None, sync or async; see bastion.identity.email.
 EmailCallback = Callable[..., Awaitable[None] | None]
 Hook = Callable[..., Any]
-
-DEV_SECRET = "bastion-development-secret-do-not-use-in-production"
-
-
-class InsecureSecret(ValueError):
-    """No secret configured where one is required (BASTION_ENV=production)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -179,25 +173,17 @@ class IdentityOptions:
         return _build(cls, values)
 
     def resolve(self, env: Mapping[str, str] = os.environ) -> IdentityOptions:
-        """Fill what the environment gives: secret, base URL, production mode."""
+        """Fill what the environment gives: secret, base URL, production mode. Without a
+        secret, `secret` stays None outside production: the Identity then makes one for its
+        database (`bastion.identity.secret`); in production that is refused."""
         production = self.production or env.get("BASTION_ENV", "").lower() == "production"
         secret = self.secret or env.get("BASTION_SECRET") or env.get("BETTER_AUTH_SECRET")
-        if not secret:
-            if production:
-                raise InsecureSecret(
-                    "no secret: set BASTION_SECRET (make one with `bastion secret`)"
-                )
-            warnings.warn(
-                "no secret configured (BASTION_SECRET): using a development secret",
-                stacklevel=3,
-            )
-            secret = DEV_SECRET
-        elif production and secret == DEV_SECRET:
-            raise InsecureSecret("the development secret is refused in production")
+        if not secret and production:
+            raise InsecureSecret("no secret: set BASTION_SECRET (make one with `bastion secret`)")
         base_url = self.base_url or env.get("BETTER_AUTH_URL") or env.get("BASTION_URL")
         return dataclasses.replace(
             self,
-            secret=secret,
+            secret=secret or None,
             base_url=base_url.rstrip("/") if base_url else None,
             production=production,
         )

@@ -71,6 +71,10 @@ async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
     ):
         raise _fail(ctx, Code.INVALID_TOKEN)
     if claims.get("updateTo"):
+        # better-auth 1.7.25 runs this branch whatever its options say; a change of address
+        # that the server does not offer is not one a link can make (S35).
+        if not ctx.options.user.change_email.enabled:
+            raise _fail(ctx, Code.INVALID_TOKEN)
         return await _change_email(ctx, claims)
     user = await identity.store.find_user_by_email(email)
     if user is None:
