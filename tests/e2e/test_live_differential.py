@@ -126,6 +126,36 @@ CASES = (
         _LOGIN,
         headers={"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"},
     ),
+    # Issue 11 item 10: a CLI that always sends its (even garbage) token can sign in and up;
+    # Node's fetch (`sec-fetch-mode: cors`, no Origin) is refused by both.
+    post(
+        "item10-sign-in-garbage-bearer",
+        "/sign-in/email",
+        _LOGIN,
+        headers={"authorization": "Bearer garbage"},
+        origin=False,
+    ),
+    post(
+        "item10-sign-in-garbage-signed-bearer",
+        "/sign-in/email",
+        _LOGIN,
+        headers={"authorization": "Bearer garbage.c2lnbmF0dXJl"},
+        origin=False,
+    ),
+    post(
+        "item10-sign-up-garbage-bearer",
+        "/sign-up/email",
+        {"name": "B", "email": "bearer@x.io", "password": "p" * 8},
+        headers={"authorization": "Bearer garbage"},
+        origin=False,
+    ),
+    post(
+        "item10-sign-up-node-fetch-without-origin",
+        "/sign-up/email",
+        {"name": "N", "email": "node@x.io", "password": "p" * 8},
+        headers={"sec-fetch-mode": "cors", "accept": "*/*", "user-agent": "node"},
+        origin=False,
+    ),
     get("get-session-cached", "/get-session", cookies="main"),
     get("get-session-uncached", "/get-session?disableCookieCache=true", cookies="main"),
     get(

@@ -114,6 +114,7 @@ class Ctx(Generic[B]):
     response_headers: dict[str, str] = field(default_factory=dict)
     set_cookies: list[str] = field(default_factory=list)
     _cookies: dict[str, str] | None = None
+    _received_headers: Mapping[str, str] | None = None
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -122,9 +123,19 @@ class Ctx(Generic[B]):
         return self._cookies
 
     def replace_cookie_header(self, header: str) -> None:
-        """For hooks that rewrite the request's cookies (bearer)."""
+        """For hooks that rewrite the request's cookies (bearer). The CSRF checks still see
+        the headers the client sent (`received_headers`)."""
+        if self._received_headers is None:
+            self._received_headers = self.headers
         self.headers = {**self.headers, "cookie": header}
         self._cookies = None
+
+    @property
+    def received_headers(self) -> Mapping[str, str]:
+        """The request's headers as the client sent them, before any hook rewrote them.
+        better-auth's Origin and form-CSRF checks read the request itself: a cookie that the
+        bearer plugin derived from `Authorization` is not a browser's cookie."""
+        return self.headers if self._received_headers is None else self._received_headers
 
     def set_cookie(self, name: str, value: str, attributes: CookieAttributes) -> None:
         self.set_cookies.append(serialize_cookie(name, value, attributes))

@@ -188,7 +188,7 @@ async def router_checks(ctx: Ctx[Any]) -> None:
     advanced = ctx.options.advanced
     trusted = await ctx.identity.trusted_origins(ctx)
     if not advanced.disable_csrf_check:
-        problem = check_origin(ctx.method, ctx.headers, trusted)
+        problem = check_origin(ctx.method, ctx.received_headers, trusted)
         if problem is not None:
             _raise(problem)
     if not advanced.disable_origin_check:
@@ -202,7 +202,8 @@ async def form_csrf(ctx: Ctx[Any]) -> None:
     """Sign-in and sign-up: Fetch-Metadata and Origin, even without cookies (S19)."""
     if ctx.options.advanced.disable_csrf_check:
         return
-    problem = check_form_csrf(ctx.method, ctx.headers, await ctx.identity.trusted_origins(ctx))
+    trusted = await ctx.identity.trusted_origins(ctx)
+    problem = check_form_csrf(ctx.method, ctx.received_headers, trusted)
     if problem is not None:
         _raise(problem)
 
