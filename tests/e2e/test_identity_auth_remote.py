@@ -1,6 +1,7 @@
 """IdentityAuth(url=...) against a real Bastion identity server (uvicorn on 127.0.0.1), and
 against stand-ins that are down, hang or fail: what is forwarded, the short cache and its
-revocation window (S16), coalesced misses, refreshed cookies, and failures that give None."""
+revocation window (S16), coalesced misses, refreshed cookies, and failures: a server that
+cannot answer is ProviderUnavailable (a 503, issue 11 item 5), never a user or a None."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bastion.auth.errors import ProviderUnavailable
 from bastion.auth.providers.identity import IdentityAuth
 from bastion.identity import Identity, bearer
 from bastion.identity.db.types import utc_now
@@ -265,14 +267,15 @@ async def test_refreshed_session_cookie_reaches_the_client(tmp_path: Any) -> Non
 # -- failures ------------------------------------------------------------------------------
 
 
-async def test_server_down_gives_none(caplog: pytest.LogCaptureFixture) -> None:
+async def test_server_down_is_unavailable(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{free_port()}/api/auth"
     async with provider(url, timeout=2) as auth:
         token = "Z" * 32
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="bastion.auth.identity"):
-            assert await user_id(auth, token) is None
-            assert await user_id(auth, token) is None  # asked again: a failure is not kept
+            for _ in range(2):  # asked again: a failure is not kept
+                with pytest.raises(ProviderUnavailable):
+                    await user_id(auth, token)
         assert time.monotonic() - started < 2
         assert len(caplog.records) == 2
         assert all(token not in r.getMessage() for r in caplog.records)
@@ -288,7 +291,8 @@ async def test_hanging_server_times_out() -> None:
     try:
         async with provider(f"http://127.0.0.1:{port}/api/auth", timeout=0.3) as auth:
             started = time.monotonic()
-            assert await user_id(auth, "Z" * 32) is None
+            with pytest.raises(ProviderUnavailable):
+                await user_id(auth, "Z" * 32)
             assert time.monotonic() - started < 2
     finally:
         listener.close()
@@ -310,11 +314,12 @@ def counting_app(status: int, body: Any) -> tuple[Any, Callable[[], int]]:
     ("status", "body"),
     [(500, {"message": "boom"}), (503, {"message": "down"}), (429, {"message": "slow down"})],
 )
-async def test_server_errors_give_none_and_are_not_kept(status: int, body: Any) -> None:
+async def test_server_errors_are_unavailable_and_not_kept(status: int, body: Any) -> None:
     app, calls = counting_app(status, body)
     async with stand_in(app) as url, provider(url) as auth:
-        assert await user_id(auth, "Z" * 32) is None
-        assert await user_id(auth, "Z" * 32) is None
+        for _ in range(2):
+            with pytest.raises(ProviderUnavailable):
+                await user_id(auth, "Z" * 32)
         assert calls() == 2
 
 
@@ -365,7 +370,8 @@ def test_options_are_checked() -> None:
 
 async def test_bastion_with_a_remote_identity(tmp_path: Any) -> None:
     """The agent server validating sessions against a remote identity server: a 401 for a
-    missing or revoked session, and a 401 (never a 500) once the identity server is down."""
+    missing or revoked session, and a 503 with Retry-After (never a 401 that voids the token,
+    never a 500) once the identity server is down."""
     async with bastion(tmp_path) as server:
         ada = await server.sign_up()
         auth = IdentityAuth(url=server.url, cache_ttl=0)
@@ -384,6 +390,7 @@ async def test_bastion_with_a_remote_identity(tmp_path: Any) -> None:
     # The identity server has stopped.
     async with httpx.AsyncClient(transport=transport, base_url="http://agents") as http:
         response = await http.get("/api/agents", headers={"authorization": f"Bearer {ada.raw}"})
-        assert response.status_code == 401
-        assert response.json() == {"error": "Invalid or expired token"}
+        assert response.status_code == 503
+        assert response.json() == {"error": "The identity server is unavailable"}
+        assert response.headers["retry-after"].isdigit()
     await auth.aclose()

@@ -1,18 +1,24 @@
 """The answers the auth pipeline gives instead of running a handler.
 
     AuthError                     rendered once by the pipeline as {"error": ...}
+    ├── InvalidRequest            400 a malformed credential request (RFC 6750 invalid_request)
     ├── Unauthenticated           401 no credential, or the provider found no user
     ├── Forbidden                 403 authorize_user / authorize / rules said no
     │   ├── InsufficientScope     403 the token lacks OAuth scopes (RFC 6750 challenge)
     │   └── PermissionDenied      403 RBAC: the route's permission is missing
     ├── AuthorizationFailed       500 authorize_user / authorize raised
-    └── ResourceMappingFailed     500 map_user_to_resource_id raised
+    ├── ResourceMappingFailed     500 map_user_to_resource_id raised
+    └── ProviderUnavailable       503 a dependency of the credential check is down
 
 An `authorize_user` or `authorize` callable may raise an `AuthError` itself (e.g.
 `InsufficientScope`): that is the answer, instead of the 500 any other exception gives.
 
-`ProviderError` is not an answer but a fault a provider may raise (a JWKS outage, an
-identity server that does not answer): the pipeline logs it and fails closed with a 401.
+A provider that cannot decide because something it depends on is down (the database,
+Redis, an issuer's keys, a remote identity server) raises `ProviderUnavailable`: a 503 with
+`Retry-After` and no `invalid_token` challenge, since a client that drops its token on a 401
+would sign its user out because of an outage (S40). Any other exception from a
+provider (`ProviderError` included) is a fault the pipeline logs and fails closed on with a
+401.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ __all__ = [
     "AuthorizationFailed",
     "Forbidden",
     "InsufficientScope",
+    "InvalidRequest",
     "PermissionDenied",
     "ProviderError",
+    "ProviderUnavailable",
     "ResourceMappingFailed",
     "Unauthenticated",
     "redact",
@@ -34,7 +42,8 @@ __all__ = [
 
 
 class ProviderError(Exception):
-    """A provider could not decide (its key set or server is unreachable, ...)."""
+    """A provider failed in a way of its own; the pipeline answers 401 (fails closed). For a
+    dependency that is down, raise `ProviderUnavailable` instead."""
 
 
 class AuthError(Exception):
@@ -50,6 +59,21 @@ class AuthError(Exception):
 
     def headers(self) -> dict[str, str]:
         return {}
+
+
+class InvalidRequest(AuthError):
+    """400 for a request whose credential is ambiguous or malformed (RFC 6750 §3.1
+    `invalid_request`): e.g. two `Authorization` headers, or `apiKey` twice in the query,
+    where taking either one would let a proxy and the server disagree on who is calling."""
+
+    status = 400
+    error = "Invalid request"
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.message or self.error}
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer error="invalid_request"'}
 
 
 class Unauthenticated(AuthError):
@@ -107,6 +131,30 @@ class AuthorizationFailed(AuthError):
 class ResourceMappingFailed(AuthError):
     status = 500
     error = "Failed to map authenticated user to a resource ID"
+
+
+class ProviderUnavailable(AuthError):
+    """503: the provider cannot decide, because `dependency` is down. The body names it,
+    `{"error": "The database is unavailable"}`; `Retry-After` says when to try again. No
+    `WWW-Authenticate`: the credential was not found invalid.
+
+    `dependency` is written as it starts a sentence ("The database", "Redis (secondary
+    storage)", "The issuer's key set (JWKS)", "The identity server")."""
+
+    status = 503
+    error = "Service unavailable"
+    DEFAULT_RETRY_AFTER: ClassVar[int] = 5
+
+    def __init__(self, dependency: str, *, retry_after: int | None = None) -> None:
+        super().__init__(f"{dependency} is unavailable")
+        self.dependency = dependency
+        self.retry_after = max(1, self.DEFAULT_RETRY_AFTER if retry_after is None else retry_after)
+
+    def body(self) -> dict[str, str]:
+        return {"error": str(self)}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 def redact(exc: BaseException, secret: str | None) -> str:

@@ -404,7 +404,8 @@ class JWKSCache:
         if entry.value is not None and now < entry.stale_until:
             return entry.value  # stale-if-error (S31)
         raise JWKSUnavailable(
-            f"{entry.url}: {entry.error or 'not fetched'} (next attempt after the cooldown)"
+            f"{entry.url}: {entry.error or 'not fetched'} (next attempt after the cooldown)",
+            retry_after=max(0.0, entry.last_attempt + self.cooldown - now),
         )
 
     async def _fetch_shared(self, entry: _Entry) -> None:

@@ -8,8 +8,10 @@ For each request, in order:
 3. the path is public (defaults `/api`, `/api/auth/*`, `/health`, then the config's
    `public`) and the route does not say `requires_auth=True` → pass, anonymous;
 4. the credential: `Authorization` without its literal `"Bearer "` prefix, else the
-   `apiKey` query parameter; `authenticate_token(token or "", request)` always runs, so
-   cookie providers read their cookie from the request. No user, or an exception → 401;
+   `apiKey` query parameter (either one sent twice → 400 `invalid_request`);
+   `authenticate_token(token or "", request)` always runs, so cookie providers read their
+   cookie from the request. No user, or an exception → 401; `ProviderUnavailable` (a
+   dependency of the check is down) → 503;
 5. the context: the resource id (`map_user_to_resource_id`; raising → 500), and with
    RBAC the roles and permissions;
 6. authorization, exactly one of: the provider's `authorize_user`, the config's
@@ -36,7 +38,9 @@ from .errors import (
     AuthError,
     AuthorizationFailed,
     Forbidden,
+    InvalidRequest,
     PermissionDenied,
+    ProviderUnavailable,
     ResourceMappingFailed,
     Unauthenticated,
     redact,
@@ -96,19 +100,31 @@ PATTERN_DECIDES = RouteAuth()
 
 
 def extract_token(request: HTTPConnection) -> str | None:
-    """`Authorization` without a literal (case-sensitive) `"Bearer "` prefix, else `?apiKey=`."""
+    """`Authorization` without a literal (case-sensitive) `"Bearer "` prefix, else `?apiKey=`.
+
+    Raises `InvalidRequest` when either is sent more than once: "the first wins" or "the last
+    wins" is a choice a proxy in front may make the other way, and then the proxy and this
+    server disagree on who is calling (RFC 6750 §3.1 `invalid_request`)."""
     scope = request.scope
     # The raw ASGI list (names are lower-case bytes): cheaper than a Headers object.
     headers: list[tuple[bytes, bytes]] = scope["headers"]
+    found: bytes | None = None
     for name, value in headers:
         if name == b"authorization":
-            if value:
-                return value.decode("latin-1").removeprefix("Bearer ")
-            break
+            if found is not None:
+                raise InvalidRequest("Send one Authorization header")
+            found = value
+    if found:
+        return found.decode("latin-1").removeprefix("Bearer ")
+    query: bytes = scope.get("query_string", b"")
     # find(), not `in`: bytes.__contains__ first tries its operand as an int, and the
-    # TypeError it makes and drops costs more than the search, on every request.
-    if scope.get("query_string", b"").find(b"apiKey=") != -1:
-        return request.query_params.get("apiKey")
+    # TypeError it makes and drops costs more than the search, on every request. A `%`
+    # may spell the name percent-encoded, which the parsed parameters decode.
+    if query.find(b"apiKey=") != -1 or query.find(b"%") != -1:
+        keys = request.query_params.getlist("apiKey")
+        if len(keys) > 1:
+            raise InvalidRequest("Send the apiKey query parameter once")
+        return keys[0] if keys else None
     return None
 
 
@@ -185,6 +201,9 @@ class AuthPipeline:
         if auth.authenticate is not None:
             try:
                 user = await auth.authenticate(token or "", request)
+            except ProviderUnavailable as exc:  # cannot decide: 503, the token is not void
+                logger.warning("auth provider %s: %s", auth.name, redact(exc, token))
+                raise
             except Exception as exc:  # a provider fault fails closed; no token in the logs
                 logger.warning("auth provider %s raised %s", auth.name, redact(exc, token))
         else:

@@ -140,7 +140,13 @@ class InvalidAudience(InvalidClaim):
 
 class KeysUnavailable(JWTError):
     """The keys to check the token could not be had (the JWKS endpoint is down and nothing
-    usable is cached, ...). Not the token's fault, but it still cannot be accepted."""
+    usable is cached, ...). Not the token's fault, but it still cannot be accepted: providers
+    answer it 503, not 401. `retry_after`: seconds until the keys may be had again, when
+    known (the JWKS cache's cooldown)."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # -- algorithms and keys -----------------------------------------------------------------

@@ -30,7 +30,7 @@ from .endpoint import (
     response_of,
     validate,
 )
-from .errors import APIError, Code, too_many_requests
+from .errors import APIError, Code, service_unavailable, too_many_requests
 from .options import IdentityOptions
 from .origins import TrustedOrigins
 from .origins import resolve as resolve_origins
@@ -361,7 +361,8 @@ class Identity:
                 verdict = await self.rate_limiter.check(path, ip)
             except Exception as exc:  # its storage is down: as any storage failure
                 error = _failure(path, exc)
-                await _send(send, error.status, dump_json(error.body()), _JSON)
+                extra = [(k.encode(), v.encode()) for k, v in error.headers.items()]
+                await _send(send, error.status, dump_json(error.body()), [*_JSON, *extra])
                 return
             if not verdict.allowed:
                 # JSON-typed, as better-auth 1.7.25 sends it (1.7.1 said text/plain).
@@ -493,7 +494,7 @@ def _failure(path: str, exc: Exception) -> APIError:
     answer, else 500; logged here, never sent to the client."""
     if isinstance(exc, DatabaseUnavailable | StorageUnavailable):
         logger.error("identity %s: %s", path, exc)
-        return APIError(503, Code.SERVICE_UNAVAILABLE)
+        return service_unavailable(secondary_storage=isinstance(exc, StorageUnavailable))
     logger.exception("identity %s failed", path)
     return APIError(500, Code.INTERNAL_SERVER_ERROR)
 

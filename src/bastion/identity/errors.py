@@ -10,7 +10,15 @@ from __future__ import annotations
 from enum import Enum, unique
 from typing import Any
 
-__all__ = ["STATUS_TEXT", "APIError", "Code", "ErrorCode", "too_many_requests"]
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "STATUS_TEXT",
+    "APIError",
+    "Code",
+    "ErrorCode",
+    "service_unavailable",
+    "too_many_requests",
+]
 
 
 class ErrorCode(Enum):
@@ -109,6 +117,23 @@ def too_many_requests(retry_after: int) -> APIError:
         None,
         "Too many requests. Please try again later.",
         headers={"x-retry-after": seconds, "retry-after": seconds},
+    )
+
+
+RETRY_AFTER_SECONDS = 5  # what a 503 for a storage outage asks clients to wait
+_SECONDARY_STORAGE_UNAVAILABLE = "The secondary storage is unavailable. Try again later."
+
+
+def service_unavailable(*, secondary_storage: bool = False) -> APIError:
+    """503 SERVICE_UNAVAILABLE for a storage that did not answer, with `Retry-After`. The
+    message names the storage that is down: the database (the code's own message), or the
+    secondary storage (Redis). better-auth has no such answer (an outage is its 500); the
+    code and the shape are Bastion's."""
+    return APIError(
+        503,
+        Code.SERVICE_UNAVAILABLE,
+        _SECONDARY_STORAGE_UNAVAILABLE if secondary_storage else None,
+        headers={"retry-after": str(RETRY_AFTER_SECONDS)},
     )
 
 

@@ -20,7 +20,7 @@ from .cookies import (
 )
 from .endpoint import Ctx
 from .errors import APIError, Code
-from .store import SessionWithUser, from_json_row, to_json_row
+from .store import SessionWithUser, Store, from_json_row, to_json_row
 
 __all__ = [
     "SessionCookies",
@@ -33,6 +33,7 @@ __all__ = [
     "session_required",
     "session_token_from_cookie",
     "set_session_cookie",
+    "start_session",
 ]
 
 
@@ -325,12 +326,21 @@ async def create_session_for(
     ctx: Ctx[Any], user: dict[str, Any], *, dont_remember: bool = False
 ) -> dict[str, Any]:
     """A new session for `user`, with its cookies set: what every sign-in ends with."""
+    session = await start_session(ctx, user, dont_remember=dont_remember)
+    set_session_cookie(ctx, session, user, dont_remember=dont_remember)
+    return session
+
+
+async def start_session(
+    ctx: Ctx[Any], user: dict[str, Any], *, dont_remember: bool = False, store: Store | None = None
+) -> dict[str, Any]:
+    """A new session for `user`, no cookie set yet. Given the `store` of an `atomic()` block,
+    the session is part of that all-or-nothing step: set its cookies (`set_session_cookie`)
+    once the block is done, so that a failed step sends none."""
     expires_in = 86400 if dont_remember else ctx.options.session.expires_in
-    session = await ctx.identity.store.create_session(
+    return await (store or ctx.identity.store).create_session(
         user,
         expires_in=expires_in,
         ip_address=ctx.client_ip or "",
         user_agent=ctx.headers.get("user-agent", ""),
     )
-    set_session_cookie(ctx, session, user, dont_remember=dont_remember)
-    return session

@@ -3,6 +3,14 @@
 Handlers call these, never the generic adapter. Sessions and verification values live in
 secondary storage when one is configured (spec §6.6), and in the database otherwise or
 when `store_session_in_database` asks for both.
+
+All or nothing across the two storages (S41). An operation that writes both runs in
+`atomic()`: one database transaction, with the secondary-storage writes made inside it,
+before the commit, so that a secondary storage that is down rolls the database back; and
+each secondary write that went through is undone (a session entry deleted, an older value
+put back) when anything later fails, the commit included. Methods that write both enter
+`atomic()` themselves, and join the one their caller opened. One exception, chosen because
+it fails safe: deleted sessions are never brought back (revocation wins).
 """
 
 from __future__ import annotations
@@ -10,7 +18,8 @@ from __future__ import annotations
 import copy
 import inspect
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +34,9 @@ __all__ = ["SessionWithUser", "Store", "from_json_row", "to_json_row"]
 
 SessionWithUser = tuple[Row, Row]
 Hook = Callable[..., Any]
+Undo = Callable[[], Awaitable[None]]
+
+logger = logging.getLogger("bastion.identity")
 
 
 def to_json_row(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,6 +63,8 @@ class Store:
     ) -> None:
         self.db: Database | Transaction = db
         self.secondary = secondary
+        # Inside atomic(): what undoes the secondary writes made so far, in order.
+        self._undo: list[Undo] | None = None
         self.sessions_in_database = sessions_in_database or secondary is None
         self._hooks = database_hooks or {}
         self.now = clock
@@ -78,11 +92,18 @@ class Store:
 
     async def update_user(self, user_id: str, values: Mapping[str, Any]) -> Row | None:
         values = await self._before("user", "update", values)
-        user = await self.db.update("user", eq("id", user_id), values)
-        if user is not None:
-            await self._after("user", "update", user)
-            if self.secondary is not None:
-                await self._refresh_cached_user(user)
+        if self.secondary is None:
+            user = await self.db.update("user", eq("id", user_id), values)
+            if user is not None:
+                await self._after("user", "update", user)
+            return user
+        # The sessions in secondary storage hold a copy of the user: updated in the same
+        # all-or-nothing step.
+        async with self.atomic() as store:
+            user = await store.db.update("user", eq("id", user_id), values)
+            if user is not None:
+                await store._after("user", "update", user)
+                await store._refresh_cached_user(user)
         return user
 
     async def delete_user(self, user_id: str) -> None:
@@ -90,11 +111,12 @@ class Store:
         if user is None:
             return
         await self._before("user", "delete", user)
-        await self.delete_user_sessions(user_id)
-        # The foreign keys cascade, but a database made without them must not keep these.
-        await self.db.delete_many("account", eq("userId", user_id))
-        await self.db.delete("user", eq("id", user_id))
-        await self._after("user", "delete", user)
+        async with self.atomic() as store:
+            await store.delete_user_sessions(user_id)  # first: revocation wins
+            # The foreign keys cascade, but a database made without them must not keep these.
+            await store.db.delete_many("account", eq("userId", user_id))
+            await store.db.delete("user", eq("id", user_id))
+            await store._after("user", "delete", user)
 
     # -- accounts --------------------------------------------------------------------
 
@@ -106,14 +128,28 @@ class Store:
         )
 
     @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[Store]:
+    async def atomic(self, *, database: bool = True) -> AsyncIterator[Store]:
         """This store inside one database transaction: its writes land together or not at all.
 
-        Secondary-storage writes are not part of the transaction."""
-        async with self.db.transaction() as tx:
-            bound = copy.copy(self)
-            bound.db = tx
-            yield bound
+        Secondary-storage writes made through it go through at once, and are undone if the
+        block (or the commit) fails; sessions it deletes stay deleted (revocation wins).
+        Inside another `atomic()`, it joins that one. `database=False`: only the undo, for
+        an operation that writes secondary storage alone (no transaction to hold)."""
+        outer = self._undo is None
+        undo: list[Undo] = [] if self._undo is None else self._undo
+        bound = copy.copy(self)
+        bound._undo = undo
+        try:
+            if database:
+                async with self.db.transaction() as tx:  # joins an open one
+                    bound.db = tx
+                    yield bound
+            else:
+                yield bound
+        except BaseException:
+            if outer:
+                await _undo_all(undo)
+            raise
 
     async def create_account(self, data: Mapping[str, Any]) -> Row:
         data = await self._before("account", "create", data)
@@ -159,15 +195,19 @@ class Store:
             **(extra or {}),
         }
         data = await self._before("session", "create", data)
-        if self.sessions_in_database:
+        if self.secondary is None:
             session = await self.db.create("session", data)
-        else:
-            data.setdefault("id", generate_id(32))
-            fields = self.db.schema.fields("session")
-            session = {name: data.get(name) for name in fields}
-        if self.secondary is not None:
-            await self._cache_session(session, user)
-        await self._after("session", "create", session)
+            await self._after("session", "create", session)
+            return session
+        async with self.atomic(database=self.sessions_in_database) as store:
+            if store.sessions_in_database:
+                session = await store.db.create("session", data)
+            else:
+                data.setdefault("id", generate_id(32))
+                fields = store.db.schema.fields("session")
+                session = {name: data.get(name) for name in fields}
+            await store._cache_session(session, user)
+            await store._after("session", "create", session)
         return session
 
     async def find_session(self, token: str) -> SessionWithUser | None:
@@ -185,19 +225,28 @@ class Store:
 
     async def update_session(self, token: str, values: Mapping[str, Any]) -> Row | None:
         values = await self._before("session", "update", values)
-        session: Row | None = None
-        if self.sessions_in_database:
+        if self.secondary is None:
             session = await self.db.update("session", eq("token", token), values)
-        if self.secondary is not None:
-            found = await self.find_session(token)
+            if session is not None:
+                await self._after("session", "update", session)
+            return session
+        async with self.atomic(database=self.sessions_in_database) as store:
+            found = await store.find_session(token)
+            session = None
+            if store.sessions_in_database:
+                session = await store.db.update("session", eq("token", token), values)
             if found is not None:
-                session = session or {**found[0], **values, "updatedAt": self.now()}
-                await self._cache_session(session, found[1])
-        if session is not None:
-            await self._after("session", "update", session)
+                session = session or {**found[0], **values, "updatedAt": store.now()}
+                await store._cache_session(session, found[1], previous=found)
+            if session is not None:
+                await store._after("session", "update", session)
         return session
 
     async def delete_session(self, token: str) -> None:
+        """Revoke: secondary storage first, then the database. With sessions in both, a
+        database that then fails keeps the session, and `find_session` reads it from there:
+        not revoked, as the 503 says, and a retry completes it. Never the other way round,
+        a session gone from the database but still served from secondary storage."""
         if self.secondary is not None:
             found = await self.find_session(token)
             await self.secondary.delete(token)
@@ -232,7 +281,21 @@ class Store:
                 where = eq("userId", user_id) & ne("token", keep_token)
             await self.db.delete_many("session", where)
 
-    async def _cache_session(self, session: Row, user: Row) -> None:
+    async def _cache_session(
+        self, session: Row, user: Row, *, previous: SessionWithUser | None = None
+    ) -> None:
+        """Write a session's entry (and its place in the user's active list); inside
+        `atomic()`, undone on failure: `previous` put back, or the new entry deleted. The
+        undo is registered before the write, which may have gone through when it failed."""
+        if self._undo is not None:
+            if previous is None:
+                token, user_id = session["token"], session["userId"]
+                self._undo.append(lambda: self._uncache_session(token, user_id))
+            else:
+                self._undo.append(lambda: self._put_session(*previous))
+        await self._put_session(session, user)
+
+    async def _put_session(self, session: Row, user: Row) -> None:
         assert self.secondary is not None
         ttl = int((session["expiresAt"] - self.now()).total_seconds())
         if ttl <= 0:
@@ -245,12 +308,17 @@ class Store:
         active.append({"token": session["token"], "expiresAt": expires_ms})
         await self._store_active(session["userId"], active)
 
+    async def _uncache_session(self, token: str, user_id: str) -> None:
+        assert self.secondary is not None
+        await self.secondary.delete(token)
+        await self._forget_active(user_id, {token})
+
     async def _refresh_cached_user(self, user: Row) -> None:
         assert self.secondary is not None
         for token in await self._active_tokens(user["id"]):
             found = await self.find_session(token)
             if found is not None:
-                await self._cache_session(found[0], user)
+                await self._cache_session(found[0], user, previous=found)
 
     async def _active_list(self, user_id: str) -> list[dict[str, Any]]:
         assert self.secondary is not None
@@ -312,10 +380,15 @@ class Store:
         return row
 
     async def consume_verification(self, identifier: str) -> Row | None:
-        """Find and delete at once, so a token works once even under concurrent requests."""
+        """Find and delete at once, so a token works once even under concurrent requests.
+        Inside `atomic()`, a failure after it gives the value back (the token works again)."""
         if self.secondary is not None:
-            raw = await self.secondary.get_and_delete(f"verification:{identifier}")
+            key = f"verification:{identifier}"
+            raw = await self.secondary.get_and_delete(key)
             row = from_json_row(json.loads(raw), self._dates["verification"]) if raw else None
+            if row is not None and self._undo is not None:
+                expires_at: datetime = row["expiresAt"]
+                self._undo.append(lambda: self._give_back(key, raw, expires_at))
         else:
             row = await self.find_verification(identifier)
             if row is not None and not await self.db.delete("verification", eq("id", row["id"])):
@@ -323,6 +396,12 @@ class Store:
         if row is None or row["expiresAt"] <= self.now():
             return None
         return row
+
+    async def _give_back(self, key: str, raw: str | None, expires_at: datetime) -> None:
+        assert self.secondary is not None and raw is not None
+        ttl = int((expires_at - self.now()).total_seconds())
+        if ttl > 0:
+            await self.secondary.set(key, raw, ttl)
 
     async def delete_verification(self, identifier: str) -> None:
         if self.secondary is not None:
@@ -350,6 +429,19 @@ class Store:
 
 
 _FAILED = {"user": Code.FAILED_TO_CREATE_USER, "session": Code.FAILED_TO_CREATE_SESSION}
+
+
+async def _undo_all(undo: list[Undo]) -> None:
+    """Undo secondary writes, the latest first. Each step is tried whatever the others do;
+    one that fails (the storage is down again) is logged, and what it leaves expires with
+    its TTL: a session entry whose token was never handed out (the request failed), a newer
+    copy of a user in a session entry, or a consumed token (a new one can be requested)."""
+    for step in reversed(undo):
+        try:
+            await step()
+        except Exception as exc:
+            logger.error("could not undo a secondary-storage write: %s", exc)
+    undo.clear()
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:

@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from bastion.auth.errors import ProviderUnavailable
 from bastion.auth.jwks import JWKSCache
 from bastion.auth.providers.jwt import JWTAuth
 from bastion.auth.verify import ConfigurationError
@@ -583,12 +584,16 @@ async def test_s31_warm_cache_keeps_working_while_the_issuer_is_down(issuer: Tes
     assert await authenticate(provider, issuer.token())
 
 
-async def test_s31_cold_start_with_the_issuer_down_gives_none_not_an_error(issuer: TestIssuer):
+async def test_s31_cold_start_with_the_issuer_down_is_unavailable(issuer: TestIssuer):
+    """No keys to be had is not an invalid token: ProviderUnavailable, a 503 (issue 11,
+    item 5), never a user."""
     issuer.down = True
     provider = jwks_auth(issuer)
-    assert await authenticate(provider, issuer.token()) is None
+    with pytest.raises(ProviderUnavailable):
+        await authenticate(provider, issuer.token())
     unreachable = JWTAuth(jwks_uri=unused_url(), audience=AUDIENCE, jwks_cache=JWKSCache())
-    assert await authenticate(unreachable, issuer.token()) is None
+    with pytest.raises(ProviderUnavailable):
+        await authenticate(unreachable, issuer.token())
 
 
 async def test_providers_share_the_default_cache(issuer: TestIssuer):

@@ -76,7 +76,8 @@ async def test_s30_valid_token_passes_and_bad_ones_get_401(issuer: TestIssuer):
             assert "error" in answer.json()
 
 
-async def test_s31_issuer_down_at_cold_start_is_401_not_500(issuer: TestIssuer):
+async def test_s31_issuer_down_at_cold_start_is_503_not_401_nor_500(issuer: TestIssuer):
+    """An outage is a 503 with Retry-After, not a 401 that voids the token (issue 11, item 5)."""
     issuer.down = True
     token = issuer.token()
     for provider in (
@@ -86,7 +87,9 @@ async def test_s31_issuer_down_at_cold_start_is_401_not_500(issuer: TestIssuer):
     ):
         async with served(provider) as http:
             answer = await http.get("/api/whoami", headers=bearer(token))
-        assert answer.status_code == 401
+        assert answer.status_code == 503
+        assert answer.headers["retry-after"].isdigit()
+        assert "www-authenticate" not in answer.headers
 
 
 async def test_auth0_token_over_http_and_missing_scope_is_403(auth0: NodeIssuer):

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bastion.auth.errors import ProviderUnavailable
 from bastion.auth.jwks import JWKSCache
 from bastion.auth.providers.jwt import JWTAuth
 from tests.auth.issuers import (
@@ -50,15 +51,18 @@ async def test_discovery_finds_the_jwks_and_is_cached(issuer: TestIssuer):
 
 
 async def test_s32_discovery_naming_another_issuer_is_rejected(issuer: TestIssuer):
+    """No usable keys, so no user: the provider cannot decide (a 503, issue 11 item 5)."""
     issuer.metadata_issuer = "https://evil.example/"
     provider = discovering(issuer.issuer)
-    assert await authenticate(provider, issuer.token()) is None
+    with pytest.raises(ProviderUnavailable):
+        await authenticate(provider, issuer.token())
     assert issuer.fetches == 0  # its jwks_uri was never trusted
 
 
 async def test_s32_trailing_slash_matters_for_the_discovered_issuer(issuer: TestIssuer):
     issuer.metadata_issuer = issuer.issuer.rstrip("/")
-    assert await authenticate(discovering(issuer.issuer), issuer.token()) is None
+    with pytest.raises(ProviderUnavailable):
+        await authenticate(discovering(issuer.issuer), issuer.token())
 
 
 async def test_s26_token_issuer_must_equal_the_configured_one(issuer: TestIssuer):
@@ -76,9 +80,10 @@ async def test_s31_discovery_outage_serves_the_cached_document(issuer: TestIssue
     assert await authenticate(provider, issuer.token())
 
 
-async def test_s31_discovery_down_at_cold_start_gives_none(issuer: TestIssuer):
+async def test_s31_discovery_down_at_cold_start_is_unavailable(issuer: TestIssuer):
     issuer.down = True
-    assert await authenticate(discovering(issuer.issuer), issuer.token()) is None
+    with pytest.raises(ProviderUnavailable):
+        await authenticate(discovering(issuer.issuer), issuer.token())
 
 
 # -- the real OpenID provider (RFC 9068 access tokens) -------------------------------------------

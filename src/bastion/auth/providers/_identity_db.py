@@ -11,7 +11,8 @@ processors convert each value.
 
 Read-only, and only where the Store would read the database: with secondary storage, or on
 an in-memory SQLite database (one shared connection, serialised by the Store), the Store's
-own `find_session` is used.
+own `find_session` is used. Failures come out as the Store's would: `DatabaseUnavailable`
+when the database does not answer (IdentityAuth then answers 503), `DatabaseError` else.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, bindparam, event, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bastion.identity.db import Database, Row
+from bastion.identity.db.direct import connection_failed
 
 if TYPE_CHECKING:
     from bastion.identity import Identity
@@ -80,6 +83,7 @@ class _PrebuiltLookup(SessionLookup):
             .select_from(session.join(user, session.c["userId"] == user.c[reference.field]))
             .where(session.c["token"] == bindparam("token"))
         )
+        self._db = db
         self._engine = db.engine
         dialect = db.engine.dialect
         self._processors: list[_Processor] = [
@@ -95,7 +99,7 @@ class _PrebuiltLookup(SessionLookup):
         if db.dialect == "postgresql" and dialect.driver == "asyncpg" and not has_json:
             compiled = self._statement.compile(dialect=dialect)
             if list(compiled.positiontup or ()) == ["token"]:
-                self._pg = _PgConnections(db.engine, str(compiled), connections)
+                self._pg = _PgConnections(db, str(compiled), connections)
         super().__init__(self._lookup)
 
     async def _lookup(self, token: str) -> SessionWithUser | None:
@@ -103,8 +107,11 @@ class _PrebuiltLookup(SessionLookup):
         if self._pg is not None:
             values = await self._pg.fetchrow(token)
         else:
-            async with self._engine.connect() as conn:
-                values = (await conn.execute(self._statement, {"token": token})).first()
+            try:
+                async with self._engine.connect() as conn:
+                    values = (await conn.execute(self._statement, {"token": token})).first()
+            except (DBAPIError, OSError, TimeoutError) as exc:
+                raise self._db.error_of(exc) from exc
         if values is None:
             return None
         converted = [
@@ -128,15 +135,18 @@ class _PgConnections:
     Opened on demand with the engine's own connection arguments (host, credentials, TLS),
     closed after `_RECYCLE` seconds as the Identity's pool recycles its own, and dropped when
     they fail; a query that meets a dead connection is retried once on a new one (it only
-    reads).
+    reads). What fails is raised as the database's own error (`Database.error_of`):
+    `DatabaseUnavailable` when no connection could be had or kept.
     """
 
     _RECYCLE = 1800.0
     _CONNECT_TIMEOUT = 10.0
 
-    def __init__(self, engine: AsyncEngine, sql: str, size: int) -> None:
+    def __init__(self, db: Database, sql: str, size: int) -> None:
         if size < 1:
             raise ValueError("connections must be >= 1")
+        engine: AsyncEngine = db.engine
+        self._error_of = db.error_of
         self._asyncpg: Any = importlib.import_module("asyncpg")  # untyped; PostgreSQL only
         _, kwargs = engine.dialect.create_connect_args(engine.url)
         self._connect_args: dict[str, Any] = dict(kwargs)
@@ -160,16 +170,17 @@ class _PgConnections:
             try:
                 row: Sequence[Any] | None = await conn.fetchrow(self._sql, token)
                 return row
-            except self._asyncpg.PostgresError:
-                raise  # the server refused the query; the connection is fine
-            except Exception:
+            except Exception as exc:
+                if not connection_failed(exc, conn):
+                    # The server refused the query; the connection is fine.
+                    raise self._error_of(exc) from exc
                 # The connection broke: so, likely, did the others opened before it (a
                 # server restart). Drop them all, as SQLAlchemy invalidates its pool, and
                 # retry once on a new connection.
                 healthy = False
                 self._drop_idle()
                 if attempt == 2:
-                    raise
+                    raise self._error_of(exc, broken=True) from exc
             except BaseException:
                 healthy = False  # cancelled mid-query: the connection's state is unknown
                 raise
@@ -206,9 +217,11 @@ class _PgConnections:
         self._opened += 1
         try:
             conn = await self._asyncpg.connect(**self._connect_args, timeout=self._CONNECT_TIMEOUT)
-        except BaseException:
+        except BaseException as exc:
             self._opened -= 1
             self._wake(None)
+            if isinstance(exc, Exception):  # refused, timed out, "starting up", ...
+                raise self._error_of(exc, broken=True) from exc
             raise
         return conn, time.monotonic()
 

@@ -10,8 +10,12 @@ under both names, which any better-auth server reads, bearer plugin or not.
 Answers are kept for a few seconds, keyed by a SHA-256 of what was forwarded (never the
 token itself), so a burst of requests costs one round trip; concurrent identical misses
 share one. The price: a session revoked on the server still passes here until its entry
-expires (`ttl`, 5 s by default; a refusal is kept `negative_ttl`, 1 s). A server that does
-not answer, or answers an error, gives None (a 401 for the client), and nothing is kept.
+expires (`ttl`, 5 s by default; a refusal is kept `negative_ttl`, 1 s).
+
+A server that does not answer, answers 5xx or 429, redirects, or answers 200 with something
+that is not JSON cannot say whether the session is valid: `ProviderUnavailable` (a 503 for
+the client, with the server's own `Retry-After` when it sent a usable one), and nothing is
+kept. Only a real answer (a session, `null`, a 4xx refusal) decides.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import httpx
 
 from bastion.identity.cookies import SECURE_PREFIX, cookie_name, parse_cookie_header
 
+from ..errors import ProviderUnavailable
 from ._identity_local import Resolution
 
 __all__ = ["RemoteSessions", "TTLCache"]
@@ -39,6 +44,8 @@ logger = logging.getLogger("bastion.auth.identity")
 
 _COOKIE_SAFE = "-_.!~*'()"
 _MISSING: Any = object()
+IDENTITY_SERVER = "The identity server"  # what a 503 names
+_MAX_RETRY_AFTER = 3600
 
 
 class TTLCache:
@@ -82,6 +89,8 @@ class TTLCache:
 class _Answer:
     user: dict[str, Any] | None
     set_cookies: list[str] = field(default_factory=list)
+    # The server could not say (down, 5xx, ...): seconds to wait, None when it said.
+    unavailable: int | None = None
 
 
 class RemoteSessions:
@@ -148,6 +157,8 @@ class RemoteSessions:
             task.add_done_callback(lambda _: self._inflight.pop(key, None))
         # Shielded: a caller that goes away (client disconnect) does not cancel the others'.
         answer = await asyncio.shield(task)
+        if answer.unavailable is not None:
+            raise ProviderUnavailable(IDENTITY_SERVER, retry_after=answer.unavailable)
         set_cookies = answer.set_cookies if leader and not from_bearer else []
         return Resolution(_copy(answer.user), list(set_cookies))
 
@@ -170,10 +181,10 @@ class RemoteSessions:
             response = await self._client.get(self.endpoint, headers=headers)
             body = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError) as exc:
-            # The server is down, slow, or not a better-auth server: no user, and nothing
-            # kept, so the next request asks again. The credential is not logged.
+            # The server is down, slow, or not a better-auth server: it cannot say, and
+            # nothing is kept, so the next request asks again. The credential is not logged.
             logger.warning("session check at %s failed: %s", self.endpoint, type(exc).__name__)
-            return _Answer(None)
+            return _Answer(None, unavailable=ProviderUnavailable.DEFAULT_RETRY_AFTER)
         set_cookies = [
             line
             for line in response.headers.get_list("set-cookie")
@@ -182,7 +193,7 @@ class RemoteSessions:
         status = response.status_code
         if status >= 500 or status == 429 or 300 <= status < 400:
             logger.warning("session check at %s answered %d", self.endpoint, status)
-            return _Answer(None)
+            return _Answer(None, unavailable=_retry_after(response.headers.get("retry-after")))
         user = _session_of(body)
         if user is None:
             self._cache.set(key, None, self._negative_ttl)
@@ -200,6 +211,13 @@ class RemoteSessions:
         self._cache.clear()
         if self._owns_client:
             await self._client.aclose()
+
+
+def _retry_after(value: str | None) -> int:
+    """The server's `Retry-After` in seconds when it sent a small whole number, else ours."""
+    if value is not None and value.strip().isascii() and value.strip().isdigit():
+        return min(int(value.strip()), _MAX_RETRY_AFTER)
+    return ProviderUnavailable.DEFAULT_RETRY_AFTER
 
 
 def _session_of(body: Any) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from ..errors import redact
+from ..errors import ProviderUnavailable, redact
 from ..provider import (
     AuthorizeUser,
     AuthProvider,
@@ -24,7 +24,10 @@ logger = logging.getLogger("bastion.auth")
 
 
 class CompositeAuth(AuthProvider):
-    """The first provider that returns a user wins; a provider that raises is skipped.
+    """The first provider that returns a user wins; a provider that raises is skipped, except
+    one that raises `ProviderUnavailable`: it could not decide (its storage or issuer is
+    down), so the answer is its 503 rather than whatever a later provider makes of a
+    credential that may well be the first one's.
 
     `authorize_user` is true when ANY provider authorizes the user. `public` and
     `protected` are this provider's own entries followed by each provider's.
@@ -86,6 +89,8 @@ class CompositeAuth(AuthProvider):
         for provider in self.providers:
             try:
                 user = await provider.authenticate_token(token, request)
+            except ProviderUnavailable:
+                raise
             except Exception as exc:  # the next provider may know this credential
                 logger.warning(
                     "auth provider %s raised %s", getattr(provider, "name", "?"), redact(exc, token)

@@ -14,6 +14,11 @@ get-session answer, `{"session": {...}, "user": {...}}`.
 a rewritten cookie cache, the cookies of a dead session to clear) are left on the request for
 the server to send with whatever it answers: `("set-cookie", line)` pairs appended to the list
 `request.state.response_headers` (`bastion.auth.pipeline.RESPONSE_HEADERS`).
+
+A session that cannot be checked because storage is down (the database, the secondary
+storage, the remote server) raises `ProviderUnavailable` (a 503 naming it), never "no user":
+a client would drop a valid session on the 401. A valid cookie cache may still decide where
+it is trusted (`trust_cookie_cache`), as it would with storage up.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from starlette.requests import HTTPConnection
 
+from bastion.identity.db import DatabaseUnavailable
+from bastion.identity.storage import RedisStorage, StorageUnavailable
+
+from ..errors import ProviderUnavailable, redact
 from ..pipeline import RESPONSE_HEADERS
 from ..provider import AuthorizeUser, AuthProvider, MapUserToResourceId, RoutePattern
 from ._identity_local import LocalSessions, TrustCookieCache
@@ -36,6 +45,11 @@ if TYPE_CHECKING:
 __all__ = ["IdentityAuth", "TrustCookieCache"]
 
 logger = logging.getLogger("bastion.auth.identity")
+
+# What a 503 names (ProviderUnavailable): the storage that is down.
+DATABASE = "The database"
+SECONDARY_REDIS = "Redis (secondary storage)"
+SECONDARY_STORAGE = "The secondary storage"
 
 # dict first: the usual case, and fast. A constant: `dict | Mapping` written in the call
 # would build a new union every time, which costs more than the check.
@@ -107,6 +121,10 @@ class IdentityAuth(AuthProvider):
                 identity, trust_cookie_cache=trust_cookie_cache, require_signature=require_signature
             )
             self.session_cookie_name = self._local.names.session_token
+            storage = identity.options.secondary_storage
+            self._secondary_name = (
+                SECONDARY_REDIS if isinstance(storage, RedisStorage) else SECONDARY_STORAGE
+            )
         else:
             assert url is not None
             if trust_cookie_cache != "reads" or require_signature:
@@ -126,7 +144,8 @@ class IdentityAuth(AuthProvider):
         self.url = url
 
     async def authenticate_token(self, token: str, request: HTTPConnection) -> Any | None:
-        """`{"session", "user"}` of the request's session, or None (never raises)."""
+        """`{"session", "user"}` of the request's session, or None; `ProviderUnavailable`
+        when storage (or the remote server) cannot say."""
         try:
             cookie_header, method = _cookie_and_method(request)
             if self._local is not None:
@@ -137,6 +156,14 @@ class IdentityAuth(AuthProvider):
             else:
                 assert self._remote is not None
                 resolution = await self._remote.resolve(token or "", cookie_header)
+        except ProviderUnavailable:
+            raise
+        except DatabaseUnavailable as exc:
+            logger.warning("identity session check: %s", redact(exc, token))
+            raise ProviderUnavailable(DATABASE) from None
+        except StorageUnavailable as exc:
+            logger.warning("identity session check: %s", redact(exc, token))
+            raise ProviderUnavailable(self._secondary_name) from None
         except Exception as exc:  # a provider answers None, never a 500 (Mastra §7)
             # The exception's text may quote the credential (a driver echoing parameters).
             logger.warning("identity session check failed: %s", type(exc).__name__)

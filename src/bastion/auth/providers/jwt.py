@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from typing import Any, Literal
 
 from starlette.requests import HTTPConnection
 
+from ..errors import ProviderUnavailable
 from ..jwks import DiscoveredKeys, JWKSCache, RemoteKeys, default_jwks_cache
 from ..provider import AuthorizeUser, AuthProvider, MapUserToResourceId, RoutePattern
 from ..verify import (
@@ -27,6 +29,7 @@ from ..verify import (
     JWTPolicy,
     JWTVerifier,
     KeySource,
+    KeysUnavailable,
     SecretKey,
     check_algorithms,
     normalize_token_type,
@@ -36,6 +39,8 @@ __all__ = ["ACCESS_TOKEN_TYPES", "RFC9068_CLAIMS", "JWTAuth", "JWTProvider"]
 
 log = logging.getLogger("bastion.auth.jwt")
 
+# What a 503 names when the keys cannot be had.
+ISSUER_KEYS = "The issuer's key set (JWKS)"
 # RFC 9068 §4: the typ of a JWT access token.
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 # RFC 9068 §2.2: the claims every JWT access token carries (S29).
@@ -72,8 +77,10 @@ def token_type_set(types: Sequence[str] | None) -> frozenset[str] | None:
 class JWTProvider(AuthProvider):
     """A provider whose credential is a JWT checked by a JWTVerifier; the user is its claims.
 
-    `authenticate_token` never raises: an invalid token, or keys that cannot be had, is
-    "no user" (None), which the pipeline answers with 401."""
+    An invalid token is "no user" (None), which the pipeline answers with 401. Keys that
+    cannot be had (the issuer's JWKS is down and nothing usable is cached) raise
+    `ProviderUnavailable`, a 503: the token may well be valid (S40). An unknown
+    `kid` while the key set is at hand stays a 401 (S23, S31)."""
 
     def __init__(
         self,
@@ -99,6 +106,12 @@ class JWTProvider(AuthProvider):
             return None
         try:
             return await self.verifier.verify(token)
+        except KeysUnavailable as error:
+            log.warning("%s: the issuer's keys are unavailable: %s", self.name, error)
+            seconds = error.retry_after
+            raise ProviderUnavailable(
+                ISSUER_KEYS, retry_after=None if seconds is None else math.ceil(seconds)
+            ) from None
         except JWTError as error:
             log.debug("%s: token rejected: %s: %s", self.name, type(error).__name__, error)
             return None

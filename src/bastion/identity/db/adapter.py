@@ -456,6 +456,19 @@ class Database(_Operations):
         async with self.connect():
             pass
 
+    def error_of(self, exc: Exception, *, broken: bool = False) -> DatabaseError:
+        """The adapter's error for `exc`, raised by SQLAlchemy or the driver on a connection
+        to this database, for code that runs its own statements (IdentityAuth's session
+        lookup): DatabaseUnavailable when the database did not answer or the connection
+        failed (`broken`: it did not survive `exc`), else DatabaseError."""
+        if isinstance(exc, DatabaseError):
+            return exc
+        if isinstance(exc, DBAPIError):
+            return _translate(exc, self.url)
+        if isinstance(exc, OSError | TimeoutError):
+            return DatabaseUnavailable(f"cannot connect to {self.url.masked}: {_reason(exc)}")
+        return _translate_driver(exc, broken, self.url)
+
     async def close(self) -> None:
         if self._direct is not None:
             await self._direct.close()
@@ -557,6 +570,11 @@ def _create_engine(url: DatabaseURL, *, pool_size: int | None, echo: bool) -> As
         options["pool_size"] = pool_size or 20
         options["max_overflow"] = 0
         options["pool_recycle"] = _POOL_RECYCLE
+        # A pooled connection that died with a server restart (or a proxy's idle timeout) is
+        # found by a ping at checkout and replaced, instead of failing the first request to
+        # use it. One round trip per checkout; the hot reads hold their connections out of
+        # the pool (direct.py, IdentityAuth's lookup) and do not pay it.
+        options["pool_pre_ping"] = True
         timeout_arg = "timeout" if url.dialect == "postgresql" else "connect_timeout"
         options["connect_args"] = {timeout_arg: 10}
     engine = create_async_engine(url.url, **options)

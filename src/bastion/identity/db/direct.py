@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["DirectReads", "Plan"]
+__all__ = ["DirectReads", "Plan", "connection_failed"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -142,7 +142,7 @@ class DirectReads:
                 await plan.prepare(held.driver)
                 records = await held.driver.fetch(plan.sql, *plan.arguments(params))
             except BaseException as exc:
-                broken = not _statement_error(exc) or held.driver.is_closed()
+                broken = connection_failed(exc, held.driver)
                 if not broken:
                     self._release(held)
                 else:
@@ -235,7 +235,18 @@ async def _invalidate(owner: AsyncConnection) -> None:
         await owner.close()
 
 
-def _statement_error(exc: BaseException) -> bool:
-    """The server refused or failed this statement and the connection is still good."""
+# SQLSTATE classes of a server error that is about the connection or the server, not the
+# statement: 08 connection exception, 53 insufficient resources (too many connections),
+# 57 operator intervention (shutdown, restart, "the database system is starting up").
+_SERVER_GONE = ("08", "53", "57")
+
+
+def connection_failed(exc: BaseException, connection: Any) -> bool:
+    """Whether `exc`, raised by asyncpg on `connection`, means that the connection (or the
+    server) is gone, rather than that the server refused this one statement: anything but a
+    server error, an error after which the connection is closed, or a server error of a
+    class that is about the server (a shutdown announces itself with one, then closes)."""
     asyncpg: Any = importlib.import_module("asyncpg")  # untyped; PostgreSQL only
-    return isinstance(exc, asyncpg.PostgresError)
+    if not isinstance(exc, asyncpg.PostgresError) or connection.is_closed():
+        return True
+    return str(getattr(exc, "sqlstate", "") or "").startswith(_SERVER_GONE)

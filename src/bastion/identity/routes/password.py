@@ -27,7 +27,7 @@ from ..email import EmailLink, call_sender
 from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code
 from ..security import query_callback_url
-from ..sessions import create_session_for, sensitive_session
+from ..sessions import sensitive_session, set_session_cookie, start_session
 from ..validation import Body, Email
 from .common import (
     check_password_length,
@@ -57,12 +57,19 @@ async def change_password(ctx: Ctx[ChangePasswordBody]) -> dict[str, Any]:
     new_hash = await identity.hasher.hash(body.new_password)  # first, as better-auth: timing
     if not await identity.hasher.verify(account["password"], body.current_password):
         raise APIError(400, Code.INVALID_PASSWORD)  # S3: the current password is required
-    await identity.store.set_password(user["id"], new_hash)
-    token = None
-    if body.revoke_other_sessions:
-        await identity.store.delete_user_sessions(user["id"])
-        token = (await create_session_for(ctx, user))["token"]
-    return {"token": token, "user": user_out(ctx, user)}
+    # The new password, the revocation and the new session land together or not at all
+    # (S41); the revocation goes first, and stays done whatever fails after it.
+    session = None
+    async with identity.store.atomic() as store:
+        if body.revoke_other_sessions:
+            await store.delete_user_sessions(user["id"])
+        await store.set_password(user["id"], new_hash)
+        if body.revoke_other_sessions:
+            session = await start_session(ctx, user, store=store)
+    if session is None:
+        return {"token": None, "user": user_out(ctx, user)}
+    set_session_cookie(ctx, session, user)
+    return {"token": session["token"], "user": user_out(ctx, user)}
 
 
 class RequestResetBody(Body):
@@ -144,12 +151,16 @@ async def reset_password(ctx: Ctx[ResetPasswordBody]) -> dict[str, Any]:
     if user is None:
         raise APIError(400, Code.USER_NOT_FOUND)
     password_hash = await identity.hasher.hash(ctx.body.new_password)
-    if await identity.store.consume_verification(identifier) is None:
-        raise APIError(400, Code.INVALID_TOKEN)  # another request used it meanwhile
     options = ctx.options.email_and_password
-    if options.revoke_sessions_on_password_reset:
-        await identity.store.delete_user_sessions(user["id"])  # S17
-    await identity.store.set_password(user["id"], password_hash)
+    # The token, the revocation and the new password together or not at all (S41): a
+    # storage that fails gives the token back for another try; sessions already revoked
+    # stay revoked.
+    async with identity.store.atomic() as store:
+        if await store.consume_verification(identifier) is None:
+            raise APIError(400, Code.INVALID_TOKEN)  # another request used it meanwhile
+        if options.revoke_sessions_on_password_reset:
+            await store.delete_user_sessions(user["id"])  # S17
+        await store.set_password(user["id"], password_hash)
     if options.on_password_reset is not None:
         result = options.on_password_reset({"user": user}, ctx.request)
         if inspect.isawaitable(result):

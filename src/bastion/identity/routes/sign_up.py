@@ -18,7 +18,7 @@ from ..db import DatabaseError, DatabaseUnavailable
 from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
 from ..errors import APIError, Code
 from ..security import form_csrf
-from ..sessions import create_session_for
+from ..sessions import set_session_cookie, start_session
 from ..validation import Body, Email, NonEmpty
 from .common import (
     check_password_length,
@@ -65,8 +65,11 @@ async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
         return {"token": None, "user": synthetic_user(ctx, given, generate_id(32))}
 
     password_hash = await identity.hasher.hash(body.password)
+    session = None
     try:
-        # The user and their password account exist together or not at all.
+        # The user, their password account and their session (in the database or secondary
+        # storage) exist together or not at all: a storage that fails leaves no user behind,
+        # and the same sign-up can be tried again (S41).
         async with identity.store.atomic() as store:
             user = await store.create_user(
                 {"name": body.name, "email": email, "emailVerified": False, "image": body.image}
@@ -80,6 +83,10 @@ async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
                     "password": password_hash,
                 }
             )
+            if not generic:
+                session = await start_session(
+                    ctx, user, dont_remember=body.remember_me is False, store=store
+                )
     except DatabaseUnavailable:
         raise
     except DatabaseError as exc:
@@ -93,9 +100,9 @@ async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
         send_on_sign_up = options.require_email_verification
     if send_on_sign_up:
         await send_verification_email(ctx, user, body.callback_url)
-    if generic:
+    if session is None:
         return {"token": None, "user": user_out(ctx, user)}
-    session = await create_session_for(ctx, user, dont_remember=body.remember_me is False)
+    set_session_cookie(ctx, session, user, dont_remember=body.remember_me is False)
     return {"token": session["token"], "user": user_out(ctx, user)}
 
 

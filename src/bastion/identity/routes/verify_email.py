@@ -24,7 +24,7 @@ from ..crypto import TokenError, TokenExpired
 from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code
 from ..security import query_callback_url
-from ..sessions import create_session_for, resolve_session, set_session_cookie
+from ..sessions import resolve_session, set_session_cookie, start_session
 from ..validation import Body, Email, is_email
 from .common import send_verification_email, throttle_account, user_out
 
@@ -86,15 +86,22 @@ async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
     options = ctx.options.email_verification
     if options.before_email_verification is not None:
         await _maybe_await(options.before_email_verification(user, ctx.request))
-    user = await identity.store.update_user(user["id"], {"emailVerified": True}) or user
+    auto_sign_in = options.auto_sign_in_after_verification
+    current = await resolve_session(ctx, disable_cookie_cache=True) if auto_sign_in else None
+    if current is not None and current[1]["id"] != user["id"]:
+        current = None  # another user's session: the verified user gets a new one
+    # Verified and (with auto sign-in) signed in together, or neither (S41).
+    session = None
+    async with identity.store.atomic() as store:
+        user = await store.update_user(user["id"], {"emailVerified": True}) or user
+        if auto_sign_in and current is None:
+            session = await start_session(ctx, user, store=store)
     if options.after_email_verification is not None:
         await _maybe_await(options.after_email_verification(user, ctx.request))
-    if options.auto_sign_in_after_verification:
-        current = await resolve_session(ctx, disable_cookie_cache=True)
-        if current is not None and current[1]["id"] == user["id"]:
-            set_session_cookie(ctx, current[0], user)
-        else:
-            await create_session_for(ctx, user)
+    if current is not None:
+        set_session_cookie(ctx, current[0], user)
+    elif session is not None:
+        set_session_cookie(ctx, session, user)
     return _done(ctx)
 
 

@@ -8,6 +8,10 @@ them, so `/api/agents/featured` wins over `/api/agents/{agentId}`. A trailing `/
 ignored. A path or method no route serves still goes through the pipeline (with the
 patterns deciding) before its 404 or 405, so an anonymous caller learns nothing about
 which routes exist under a protected prefix.
+
+A handler's `DatabaseUnavailable` (the database does not answer, or refuses writes: a
+read-only or full SQLite file) is a 503 `{"error": "The database is unavailable"}` with
+`Retry-After`, as an outage is for the auth pipeline; never a 500 with a traceback.
 """
 
 from __future__ import annotations
@@ -34,9 +38,10 @@ from ...auth.pipeline import (
     pending_headers,
 )
 from ...auth.rbac import RoutePermission
+from ...identity.db import DatabaseUnavailable
 from .common import ApiError, json_response
 
-__all__ = ["Handler", "Router", "compile_template", "route_path"]
+__all__ = ["Handler", "Router", "compile_template", "database_unavailable", "route_path"]
 
 logger = logging.getLogger("bastion.server")
 
@@ -44,6 +49,12 @@ Handler = Callable[[Request, RequestContext], Awaitable[Any]]
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_RETRY_AFTER = "5"  # seconds, for a 503 of a database outage
+
+
+def database_unavailable() -> ApiError:
+    """The answer while the database cannot be used: 503 with Retry-After."""
+    return ApiError(503, "The database is unavailable", {"Retry-After": _RETRY_AFTER})
 
 
 def route_path(scope: Scope) -> str:
@@ -204,6 +215,12 @@ class Router:
             return json_response({"error": exc.message}, exc.status, exc.headers)
         except AuthError as exc:  # a handler may refuse a caller the way the pipeline does
             return error_response(exc)
+        except DatabaseUnavailable as exc:  # down, read-only or full: an outage, not a bug
+            logger.error("%s %s: %s", request.method, request.url.path, exc)
+            unavailable = database_unavailable()
+            return json_response(
+                {"error": unavailable.message}, unavailable.status, unavailable.headers
+            )
         except HTTPException as exc:
             return json_response({"error": exc.detail}, exc.status_code, exc.headers)
         except Exception as exc:  # never a traceback on the wire

@@ -23,11 +23,13 @@ from typing import Any
 from starlette.requests import Request
 
 from ...auth.context import RequestContext
+from ...identity.db import DatabaseUnavailable
 from ..agents import Agent
 from ..memory import Memory
 from ..memory.checks import check_message
 from ..models import Message
 from .common import ApiError, merge_request_context, read_json_object
+from .router import database_unavailable
 from .scope import MEMORY_NOT_CONFIGURED, memory_errors, resource_id_of
 
 __all__ = ["Run", "parse_messages", "read_run"]
@@ -97,6 +99,9 @@ class Run:
             await _uncancellable(
                 self.memory.append_messages(self.thread_id, [*self.messages, *produced])
             )
+        except DatabaseUnavailable as exc:  # down, read-only or full: 503, and nothing saved
+            logger.error("could not save thread %s: %s", self.thread_id, exc)
+            raise database_unavailable() from None
         except Exception as exc:
             logger.error(
                 "could not save thread %s: %s", self.thread_id, type(exc).__name__, exc_info=exc
