@@ -156,6 +156,11 @@ CASES = (
         headers={"sec-fetch-mode": "cors", "accept": "*/*", "user-agent": "node"},
         origin=False,
     ),
+    post(
+        "item02-sign-up-email-with-trailing-newline",
+        "/sign-up/email",
+        {"name": "Dana", "email": EMAIL + "\n", "password": PASSWORD},
+    ),
     get("get-session-cached", "/get-session", cookies="main"),
     get("get-session-uncached", "/get-session?disableCookieCache=true", cookies="main"),
     get(

@@ -52,7 +52,8 @@ def _body(pattern: str) -> str:
 
 def compile_path(pattern: str) -> Pattern[str]:
     """The anchored, case-insensitive regex of a string pattern."""
-    return re.compile(f"^{_body(pattern)}/?$", re.IGNORECASE)
+    # `\Z`, not `$`: `$` also matches before a final "\n", so "/api/public\n" would match.
+    return re.compile(f"^{_body(pattern)}/?\\Z", re.IGNORECASE)
 
 
 def path_matcher(pattern: str | Pattern[str]) -> PathMatcher:
@@ -96,7 +97,7 @@ class PatternSet:
                 regexes.append(path_matcher(entry))
         if bodies:
             joined = "|".join(f"(?:{body})" for body in dict.fromkeys(bodies))
-            regexes.insert(0, re.compile(f"^(?:{joined})/?$", re.IGNORECASE).match)
+            regexes.insert(0, re.compile(f"^(?:{joined})/?\\Z", re.IGNORECASE).match)
         self._any = tuple(regexes)
         self._with_method = tuple(with_method)
 

@@ -110,7 +110,7 @@ class Identity:
                 continue
             if "{" in endpoint.path:
                 pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", endpoint.path)
-                self._dynamic.append((re.compile(f"^{pattern}$"), endpoint))
+                self._dynamic.append((re.compile(pattern), endpoint))  # fullmatch: no `$`
             else:
                 self._static[endpoint.path] = endpoint
         self._trusted: dict[str, TrustedOrigins] = {}
@@ -421,7 +421,7 @@ class Identity:
         if endpoint is not None:
             return endpoint, {}
         for pattern, candidate in self._dynamic:
-            found = pattern.match(path)
+            found = pattern.fullmatch(path)
             if found:
                 return candidate, found.groupdict()
         return None, {}

@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from .cookies import CookieAttributes, parse_cookie_header, serialize_cookie
 from .db.types import format_iso
 from .errors import APIError, Code
+from .untrusted import InvalidInput, NotJSON, check_value, parse_json
 from .validation import describe_errors, js_type
 
 if TYPE_CHECKING:
@@ -181,12 +182,29 @@ def parse_body(endpoint: Endpoint, content_type: str | None, raw: bytes, method:
         )
     text = raw.decode("utf-8", errors="replace")
     if media == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(text, keep_blank_values=True))
+        form = dict(parse_qsl(text, keep_blank_values=True))
+        _check_untrusted(form, "body")  # `%00` decodes to a NUL
+        return form
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = parse_json(text)
+    except NotJSON:
         raise APIError(400, Code.BAD_REQUEST, "Invalid JSON in request body") from None
+    except InvalidInput as exc:  # too deep, a NUL, a lone surrogate: before anything runs
+        raise _invalid_input(exc, "body") from None
     return JSON_NULL if value is None else value
+
+
+def _check_untrusted(value: Any, where: Literal["body", "query", "params"]) -> None:
+    try:
+        check_value(value)
+    except InvalidInput as exc:
+        raise _invalid_input(exc, where) from None
+
+
+def _invalid_input(exc: InvalidInput, where: str) -> APIError:
+    """`[body.name] Invalid input: contains a NUL character`, in zod's words and places."""
+    location = ".".join([where, *(str(part) for part in exc.path)])
+    return APIError(400, Code.VALIDATION_ERROR, f"[{location}] Invalid input: {exc.reason}")
 
 
 class _JSONNull:
@@ -200,6 +218,15 @@ JSON_NULL: Any = _JSONNull()
 
 
 def validate(endpoint: Endpoint, ctx: Ctx[Any]) -> None:
+    # Whatever a handler reads may reach the database: no NUL or lone surrogate in the
+    # query or path either. An HTTP body was checked as it was parsed (parse_body); an
+    # in-process call's was never text, so it is walked here.
+    if ctx.request is None and ctx.raw_body is not None:
+        _check_untrusted(ctx.raw_body, "body")
+    if ctx.query:
+        _check_untrusted(ctx.query, "query")
+    if ctx.params:
+        _check_untrusted(ctx.params, "params")
     if endpoint.body is not None:
         raw = ctx.raw_body
         if not isinstance(raw, dict):

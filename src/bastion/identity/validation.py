@@ -12,17 +12,39 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-__all__ = ["Body", "Email", "NonEmpty", "describe_errors", "is_email", "js_type"]
+__all__ = [
+    "MAX_EMAIL_LENGTH",
+    "MAX_FIELD_LENGTH",
+    "MAX_IMAGE_LENGTH",
+    "MAX_NAME_LENGTH",
+    "Body",
+    "Email",
+    "Image",
+    "Name",
+    "NonEmpty",
+    "describe_errors",
+    "is_email",
+    "js_type",
+]
 
-# zod 4's default email pattern: what better-auth's sign-up accepts.
+# What a user or session may store, in characters. better-auth sets no limits; these keep
+# what every get-session returns (and the cookie cache carries) small.
+MAX_EMAIL_LENGTH = 254  # the longest address SMTP can carry (RFC 5321 §4.5.3.1.3)
+MAX_NAME_LENGTH = 256
+MAX_IMAGE_LENGTH = 16_384  # a URL, or a small `data:` URL (apps keep avatars so)
+MAX_FIELD_LENGTH = 4096  # an additional field: a string, or a json/array value as JSON text
+
+# zod 4's default email pattern: what better-auth's sign-up accepts. Matched whole
+# (`fullmatch`): with `match` and `$`, "victim@example.com\n" passed, as `$` also matches
+# before a final newline.
 _EMAIL = re.compile(
-    r"^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$"
+    r"(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}"
 )
 
 
 def is_email(value: str) -> bool:
     """Whether zod's `z.email()` accepts `value` (sign-in checks it by hand: INVALID_EMAIL)."""
-    return _EMAIL.match(value) is not None
+    return _EMAIL.fullmatch(value) is not None
 
 
 def _email(value: str) -> str:
@@ -31,7 +53,9 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, AfterValidator(_email)]
+Email = Annotated[str, Field(max_length=MAX_EMAIL_LENGTH), AfterValidator(_email)]
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+Image = Annotated[str, Field(max_length=MAX_IMAGE_LENGTH)]
 NonEmpty = Annotated[str, Field(min_length=1)]  # zod's z.string().nonempty()
 
 

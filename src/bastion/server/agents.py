@@ -13,8 +13,12 @@ reason is then the model's last, usually "tool_calls").
 
 A tool that fails does not fail the generation: bad arguments (`ToolInputError`), a
 refusal (`PermissionError`), an unknown tool name or any other exception become an error
-result, `{"error": "..."}`, that the model sees and can answer about. Only the model's
-own failure (`ModelError`) ends a generation with an error.
+result, `{"error": "..."}`, that the model sees and can answer about; so does a result that
+no answer could carry and no thread read back (a lone surrogate, nesting deeper than
+`MAX_JSON_DEPTH`). Only the model's own failure (`ModelError`) ends a generation with an
+error, and such an answer of the model is one: text or tool arguments with a lone surrogate,
+arguments nested too deep. (A NUL is valid in an answer; a memory refuses it before
+writing, when the answer is to be stored.)
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from ..auth.context import RequestContext, current_context
+from ..identity.untrusted import InvalidInput, check_value, describe_path, string_problem
 from .models import (
     Finish,
     Message,
@@ -248,6 +253,9 @@ class Agent:
         steps = 0
         while True:
             response = await self.model.generate(transcript, self._specs)
+            _check_text(response.text)
+            for call in response.tool_calls:
+                _check_call(call)
             steps += 1
             usage = usage + response.usage
             transcript.append(
@@ -294,9 +302,11 @@ class Agent:
             async with _closing(self.model.stream(transcript, self._specs)) as chunks:
                 async for chunk in chunks:
                     if isinstance(chunk, TextDelta):
+                        _check_text(chunk.text)
                         parts.append(chunk.text)
                         yield TextDeltaEvent(chunk.text)
                     elif isinstance(chunk, ToolCallChunk):
+                        _check_call(chunk.call)
                         calls.append(chunk.call)
                         yield ToolCallEvent(chunk.call)
                     elif isinstance(chunk, Finish):
@@ -330,6 +340,11 @@ class Agent:
                 "tool %s of agent %s raised %s", call.name, self.id, type(exc).__name__
             )
             return _error(call, f"Tool {call.name} failed")
+        try:
+            check_value(value, refuse_nul=False)
+        except InvalidInput as exc:  # no answer could carry it, no thread read it back
+            logger.error("tool %s of agent %s returned a value that %s", call.name, self.id, exc)
+            return _error(call, f"Tool {call.name} returned a value that cannot be sent or stored")
         return ToolResult(call.id, call.name, value)
 
 
@@ -343,6 +358,23 @@ async def _closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
+
+
+def _check_text(text: str) -> None:
+    problem = string_problem(text, refuse_nul=False)
+    if problem is not None:
+        raise ModelError(f"the model answered text that {problem}")
+
+
+def _check_call(call: ToolCall) -> None:
+    """The model's tool call, before it runs or is stored."""
+    try:
+        check_value(call.arguments, refuse_nul=False)
+    except InvalidInput as exc:
+        where = describe_path(exc.path, "arguments")
+        raise ModelError(f"unusable call of {call.name}: {where} {exc.reason}") from None
+    for value in (call.id, call.name):
+        _check_text(value)
 
 
 def _error(call: ToolCall, message: str) -> ToolResult:

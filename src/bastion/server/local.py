@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..identity.untrusted import InvalidInput, NotJSON, describe_path, parse_json
 from .models import (
     Finish,
     Message,
@@ -43,8 +44,10 @@ __all__ = ["LocalModel", "Rule"]
 
 ArgsFromMatch = Callable[[re.Match[str]], Mapping[str, Any]]
 
-# `use get_weather {"city": "Paris"}`: the verb, a tool name, then optional JSON.
-_USE = re.compile(r"\s*use\s+([A-Za-z0-9_.\-]+)\s*(.*?)\s*", re.IGNORECASE | re.DOTALL)
+# `use get_weather {"city": "Paris"}`: the verb, a tool name, then optional JSON; matched
+# whole against the stripped message. Nothing after the JSON: a lazy `(.*?)\s*` there
+# took time quadratic in a run of spaces inside it (40,000 spaces: 5 s).
+_USE = re.compile(r"use\s+([A-Za-z0-9_.\-]+)\s*(.*)", re.IGNORECASE | re.DOTALL)
 # Split before each word that follows whitespace: the pieces keep their spacing.
 _WORD_START = re.compile(r"(?<=\s)(?=\S)")
 
@@ -165,10 +168,14 @@ def _use(name: str, raw: str, offered: set[str]) -> tuple[str, tuple[str, dict[s
     if name not in offered:
         available = ", ".join(sorted(offered)) or "none"
         return f"There is no tool named {name}. Available tools: {available}.", None
+    # The client writes these arguments (in its message): they are parsed as a request
+    # body is, so that nothing the agent would store and fail to read back gets through.
     try:
-        arguments = json.loads(raw) if raw else {}
-    except ValueError:
+        arguments = parse_json(raw) if raw else {}
+    except NotJSON:
         arguments = None
+    except InvalidInput as exc:
+        return f"Cannot call {name}: {describe_path(exc.path, 'the JSON')} {exc.reason}.", None
     if not isinstance(arguments, dict):
         return f"Cannot call {name}: the arguments are not a JSON object.", None
     return "", (name, arguments)

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 
 from ..auth.context import RequestContext, bind_context, current_context
+from ..identity.untrusted import InvalidInput, check_value
 from .models import ToolSpec
 from .tool_schema import (
     check_against_schema,
@@ -186,6 +187,13 @@ class Tool:
         if not isinstance(args, Mapping):
             issue = {"loc": (), "msg": "Input should be an object", "type": "model_type"}
             raise ToolInputError(self.id, [issue])
+        try:
+            # Strings a JSON encoder refuses (lone surrogates), NULs and deep nesting, named
+            # plainly, before an encoder's own error could show its internals.
+            check_value(args)
+        except InvalidInput as exc:
+            issue = {"loc": exc.path, "msg": exc.reason.capitalize(), "type": "value_error"}
+            raise ToolInputError(self.id, [issue]) from None
         if self._model is None:
             issues = check_against_schema(self.input_schema, args)
             if issues:
@@ -195,10 +203,9 @@ class Tool:
             # Through JSON, so strict mode judges JSON types (a date is an ISO string).
             data = to_json(dict(args))
             return self._model.model_validate_json(data, strict=self.strict or None)
-        except PydanticSerializationError as exc:
-            raise ToolInputError(
-                self.id, [{"loc": (), "msg": f"Input is not JSON data: {exc}", "type": "json"}]
-            ) from None
+        except PydanticSerializationError:
+            issue = {"loc": (), "msg": "Input is not JSON data", "type": "json"}
+            raise ToolInputError(self.id, [issue]) from None
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
             raise ToolInputError(self.id, errors) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -10,7 +11,13 @@ from ..db import CORE_SCHEMA, NOW, Field
 from ..email import EmailLink, call_sender
 from ..endpoint import Ctx
 from ..errors import APIError, Code, too_many_requests
-from ..validation import js_type
+from ..validation import (
+    MAX_EMAIL_LENGTH,
+    MAX_FIELD_LENGTH,
+    MAX_IMAGE_LENGTH,
+    MAX_NAME_LENGTH,
+    js_type,
+)
 
 __all__ = [
     "additional_input",
@@ -65,7 +72,9 @@ def coerce_field(name: str, spec: Field, value: Any) -> Any:
 
     A number for a string column becomes its text, as a SQL database stores it
     (`{"name": 42}` is stored as "42", errata 4); other mismatches, and null for a required
-    column, are refused here rather than failing in the database (a 500).
+    column, are refused here rather than failing in the database (a 500). Strings, and json
+    or array values as JSON text, have a maximum length (`MAX_*_LENGTH`): every
+    get-session returns them.
     """
     if value is None:
         if spec.required:
@@ -73,14 +82,34 @@ def coerce_field(name: str, spec: Field, value: Any) -> Any:
         return None
     if spec.type == "string":
         if isinstance(value, str):
-            return value
+            return _bounded(name, value)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return _js_number_text(value)
+            return _bounded(name, _js_number_text(value))
         _invalid(name, "string", value)
+    if spec.type in ("json", "string[]", "number[]") and len(json.dumps(value)) > MAX_FIELD_LENGTH:
+        raise APIError(
+            400,
+            Code.VALIDATION_ERROR,
+            f"[body.{name}] Too big: expected JSON to have <={MAX_FIELD_LENGTH} characters",
+        )
     if spec.type == "number" and (not isinstance(value, int | float) or isinstance(value, bool)):
         _invalid(name, "number", value)
     if spec.type == "boolean" and not isinstance(value, bool):
         _invalid(name, "boolean", value)
+    return value
+
+
+_MAX_LENGTHS = {"name": MAX_NAME_LENGTH, "email": MAX_EMAIL_LENGTH, "image": MAX_IMAGE_LENGTH}
+
+
+def _bounded(name: str, value: str) -> str:
+    limit = _MAX_LENGTHS.get(name, MAX_FIELD_LENGTH)
+    if len(value) > limit:
+        raise APIError(
+            400,
+            Code.VALIDATION_ERROR,
+            f"[body.{name}] Too big: expected string to have <={limit} characters",
+        )
     return value
 
 

@@ -19,12 +19,12 @@ class ErrorPage(str):
     """A handler result rendered as text/html rather than JSON."""
 
 
-_SAFE = re.compile(r"^[A-Za-z0-9_'\-]+$")
+_SAFE = re.compile(r"[A-Za-z0-9_'\-]+")  # matched whole: `$` would let "CODE\n" through
 
 
 async def error_page(ctx: Ctx[Any]) -> ErrorPage:
     code = ctx.query.get("error") or "UNKNOWN"
-    if not isinstance(code, str) or not _SAFE.match(code):
+    if not isinstance(code, str) or not _SAFE.fullmatch(code):
         code = "UNKNOWN"
     description = ctx.query.get("error_description")
     text = html.escape(description) if isinstance(description, str) else ""

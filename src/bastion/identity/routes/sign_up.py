@@ -19,7 +19,7 @@ from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
 from ..errors import APIError, Code
 from ..security import form_csrf
 from ..sessions import set_session_cookie, start_session
-from ..validation import Body, Email, NonEmpty
+from ..validation import Body, Email, Image, Name, NonEmpty
 from .common import (
     check_password_length,
     send_verification_email,
@@ -34,10 +34,10 @@ logger = logging.getLogger("bastion.identity")
 
 
 class SignUpBody(Body):
-    name: str
+    name: Name
     email: Email
     password: NonEmpty  # "" is a VALIDATION_ERROR here, a 401 at sign-in (errata 3)
-    image: str | None = None
+    image: Image | None = None
     callback_url: str | None = PydanticField(None, alias="callbackURL")
     remember_me: bool | None = PydanticField(None, alias="rememberMe")
 

@@ -2,8 +2,13 @@
 fails the same way (InvalidMemoryInput) on every dialect and never half-way through a write.
 
 What the databases refuse: PostgreSQL any NUL character in text or jsonb, and NaN in jsonb;
-MySQL ids over 36 characters (varchar(36)), indexed strings over 255 (varchar(255)), and
-`text` values over 65,535 bytes.
+every driver a lone surrogate (not encodable as UTF-8); MySQL ids over 36 characters
+(varchar(36)), indexed strings over 255 (varchar(255)), and `text` values over 65,535 bytes.
+
+What would be stored but not read back: JSON nested deeper than the responses can be
+written (pydantic-core stops at about 255 levels, and a thread list adds two), so metadata
+and tool arguments are held to the request bodies' `MAX_JSON_DEPTH`. Titles and metadata
+are also bounded in size: every thread list returns them.
 """
 
 from __future__ import annotations
@@ -14,6 +19,13 @@ from collections.abc import Mapping
 from typing import Any, get_args
 
 from ...identity.db import Dialect
+from ...identity.untrusted import (
+    MAX_JSON_DEPTH,
+    InvalidInput,
+    check_value,
+    describe_path,
+    string_problem,
+)
 from ..models import Message, Role
 from .errors import InvalidMemoryInput
 from .records import tool_calls_json
@@ -24,6 +36,7 @@ __all__ = [
     "check_resource_id",
     "check_text",
     "check_thread_id",
+    "check_title",
     "is_thread_id",
 ]
 
@@ -31,6 +44,8 @@ __all__ = [
 # UUIDs, nanoids and better-auth's 32-character ids all qualify.
 _THREAD_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 _MAX_RESOURCE_ID = 255
+_MAX_TITLE = 1024  # characters
+_MAX_METADATA_BYTES = 64 * 1024  # as JSON in UTF-8
 _MYSQL_TEXT_BYTES = 65_535
 _ROLES: frozenset[str] = frozenset(get_args(Role))
 
@@ -48,9 +63,9 @@ def check_thread_id(value: object) -> str:
 def check_resource_id(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidMemoryInput("a resource id is a non-empty string")
-    if len(value) > _MAX_RESOURCE_ID or "\x00" in value:
+    if len(value) > _MAX_RESOURCE_ID or string_problem(value) is not None:
         raise InvalidMemoryInput(
-            f"a resource id has at most {_MAX_RESOURCE_ID} characters and no NUL"
+            f"a resource id has at most {_MAX_RESOURCE_ID} characters, no NUL and no lone surrogate"
         )
     return value
 
@@ -58,8 +73,9 @@ def check_resource_id(value: object) -> str:
 def check_text(value: object, what: str, dialect: Dialect, *, long: bool = False) -> str:
     if not isinstance(value, str):
         raise InvalidMemoryInput(f"{what} must be a string")
-    if "\x00" in value:
-        raise InvalidMemoryInput(f"{what} contains a NUL character")
+    problem = string_problem(value)
+    if problem is not None:
+        raise InvalidMemoryInput(f"{what} {problem}")
     # Most text is far below the limit in characters, and 4 bytes is the most one takes.
     if (
         dialect == "mysql"
@@ -73,12 +89,23 @@ def check_text(value: object, what: str, dialect: Dialect, *, long: bool = False
     return value
 
 
+def check_title(value: object, dialect: Dialect) -> str | None:
+    """A thread title (None: no title), at most 1,024 characters."""
+    if value is None:
+        return None
+    title = check_text(value, "a thread title", dialect)
+    if len(title) > _MAX_TITLE:
+        raise InvalidMemoryInput(f"a thread title has at most {_MAX_TITLE} characters")
+    return title
+
+
 def check_metadata(value: object) -> dict[str, Any]:
     """A JSON object, returned as a copy: what is stored is what the caller gets back, and
-    a caller changing its dict afterwards changes neither."""
+    a caller changing its dict afterwards changes neither. At most MAX_JSON_DEPTH levels
+    deep, and 64 KiB as JSON."""
     if not isinstance(value, Mapping):
         raise InvalidMemoryInput("metadata must be a JSON object")
-    copy = _json_copy(value, "metadata")
+    copy = _json_copy(value, "metadata", _MAX_METADATA_BYTES)
     assert isinstance(copy, dict)
     return copy
 
@@ -94,7 +121,10 @@ def check_message(message: Message, dialect: Dialect) -> dict[str, Any]:
         check_text(call.name, "a tool name", dialect)
         if not isinstance(call.arguments, Mapping):
             raise InvalidMemoryInput("tool call arguments must be a JSON object")
-    calls = _json_copy(tool_calls_json(message.tool_calls), "tool call arguments")
+    # Stored as [{"toolCallId", "toolName", "args": …}]: two levels above the arguments.
+    calls = _json_copy(
+        tool_calls_json(message.tool_calls), "tool calls", max_depth=MAX_JSON_DEPTH + 2
+    )
     return {
         "role": message.role,
         "content": check_text(message.content, "message content", dialect, long=True),
@@ -108,22 +138,19 @@ def _optional_text(value: str | None, what: str, dialect: Dialect) -> str | None
     return None if value is None else check_text(value, what, dialect)
 
 
-def _json_copy(value: Any, what: str) -> Any:
+def _json_copy(
+    value: Any, what: str, max_bytes: int | None = None, max_depth: int = MAX_JSON_DEPTH
+) -> Any:
+    try:
+        # First, and without recursion: json.dumps raises RecursionError on a deep value.
+        check_value(value, max_depth=max_depth)
+    except InvalidInput as exc:
+        raise InvalidMemoryInput(f"{describe_path(exc.path, what)} {exc.reason}") from None
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise InvalidMemoryInput(f"{what} must be JSON: {exc}") from None
-    copy = json.loads(text)
-    if _has_nul(copy):
-        raise InvalidMemoryInput(f"{what} contains a NUL character")
-    return copy
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in k or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+    # A character is at most 4 bytes: most values are decided without encoding them.
+    if max_bytes is not None and len(text) * 4 > max_bytes and len(text.encode()) > max_bytes:
+        raise InvalidMemoryInput(f"{what} is over {max_bytes} bytes as JSON")
+    return json.loads(text)

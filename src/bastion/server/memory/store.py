@@ -32,8 +32,8 @@ from .checks import (
     check_message,
     check_metadata,
     check_resource_id,
-    check_text,
     check_thread_id,
+    check_title,
     is_thread_id,
 )
 from .errors import (
@@ -95,7 +95,7 @@ class Memory:
         is taken raises ThreadExists (whoever owns it)."""
         row: dict[str, Any] = {
             "resourceId": check_resource_id(resource_id),
-            "title": self._optional_text(title, "a thread title"),
+            "title": check_title(title, self.db.dialect),
             "metadata": check_metadata({} if metadata is None else metadata),
         }
         if id is not None:
@@ -182,7 +182,7 @@ class Memory:
         Raises ThreadNotFound."""
         values: dict[str, Any] = {"updatedAt": self._now()}
         if title is not UNSET:
-            values["title"] = self._optional_text(title, "a thread title")
+            values["title"] = check_title(title, self.db.dialect)
         if metadata is not None:
             values["metadata"] = check_metadata(metadata)
         if not is_thread_id(thread_id):
@@ -287,9 +287,6 @@ class Memory:
 
     def _now(self) -> datetime:
         return to_utc_ms(self._clock())
-
-    def _optional_text(self, value: str | None, what: str) -> str | None:
-        return None if value is None else check_text(value, what, self.db.dialect)
 
 
 async def _exists(tx: Transaction, thread_id: str) -> bool:

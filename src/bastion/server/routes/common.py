@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ...auth.context import RequestContext, strip_reserved
+from ...identity.untrusted import InvalidInput, NotJSON, describe_path, parse_json
 
 __all__ = [
     "JSON",
@@ -75,18 +75,23 @@ async def read_json_object(request: Request, limit: int = DEFAULT_MAX_BODY) -> d
         raise ApiError(413, "Request body too large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "Request body too large")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "Request body too large")
+            chunks.append(chunk)
+    except ClientDisconnect:  # hung up, or cut off by the server's body timeout
+        raise ApiError(400, "The client disconnected before the body arrived") from None
     raw = b"".join(chunks)
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = parse_json(raw)
+    except NotJSON:
         raise ApiError(400, "Invalid JSON body") from None
+    except InvalidInput as exc:  # too deep, a NUL, a lone surrogate: refused before use
+        raise ApiError(400, f"{describe_path(exc.path, 'The request body')} {exc.reason}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object")
     return body

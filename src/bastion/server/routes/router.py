@@ -85,7 +85,7 @@ def compile_template(template: str) -> tuple[Pattern[str] | None, str]:
     body = "".join(
         re.escape(piece) if i % 2 == 0 else f"(?P<{piece}>[^/]+)" for i, piece in enumerate(pieces)
     )
-    return re.compile(f"^{body}$"), _PARAM.sub("{}", template)
+    return re.compile(body), _PARAM.sub("{}", template)  # fullmatch: `$` allows a final "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +156,17 @@ class Router:
             )
             route.endpoints[method] = _Endpoint(handler, auth)
 
+    @property
+    def routes(self) -> dict[str, tuple[str, ...]]:
+        """What is served: each route's template and its methods, in the order added."""
+        return {route.template: tuple(route.endpoints) for route in self._shapes.values()}
+
     def _find(self, path: str) -> tuple[_Route | None, dict[str, str]]:
         route = self._static.get(path)
         if route is not None:
             return route, {}
         for candidate in self._dynamic:
-            found = candidate.regex.match(path) if candidate.regex else None
+            found = candidate.regex.fullmatch(path) if candidate.regex else None
             if found:
                 return candidate, found.groupdict()
         return None, {}
