@@ -20,6 +20,7 @@ from .identity.db import (
     migrate,
     plan_migration,
 )
+from .identity.ratelimit import RATE_LIMIT_SCHEMA
 from .server.memory import MEMORY_SCHEMA
 
 T = TypeVar("T")
@@ -43,7 +44,10 @@ def migrate_command(database_url: str | None, print_sql: bool) -> None:
     """Create the missing tables, columns and indexes. Never drops or alters anything."""
 
     async def run() -> MigrationPlan:
-        async with Database(database_url, schema=CORE_SCHEMA.extend(MEMORY_SCHEMA)) as db:
+        # What `bastion serve` creates at start-up: the identity, the memory and the
+        # embedded default's rate-limit tables.
+        schema = CORE_SCHEMA.extend(MEMORY_SCHEMA).extend(RATE_LIMIT_SCHEMA)
+        async with Database(database_url, schema=schema) as db:
             if print_sql:
                 return await plan_migration(db)
             return await migrate(db)

@@ -5,7 +5,9 @@ One process, one SQLite file ($DATABASE_URL, else `sqlite:///bastion.db`):
 - an Identity at /api/auth with email and password, bearer tokens (`set-auth-token`) and the
   memory tables, mails printed to the console unless SMTP is configured ($SMTP_FROM),
   sessions in Redis when $REDIS_URL is set; without $BASTION_SECRET, a random secret made at
-  the first start and kept beside the SQLite file (`bastion.db.secret`);
+  the first start and kept beside the SQLite file (`bastion.db.secret`); rate limits on
+  sign-in, sign-up, password and email changes and their mails only (per client address, and
+  per account: `bastion.identity.ratelimit`), in the database or in Redis with $REDIS_URL;
 - the agent server under /api, protected by `IdentityAuth(identity)`: the session cookie or
   `Authorization: Bearer <token>`;
 - one demo agent, `assistant`, on the deterministic `LocalModel` (no API key), with two tools:
@@ -37,6 +39,7 @@ from .identity.email import (
     reset_password_sender,
     verification_sender,
 )
+from .identity.ratelimit import special_paths_only
 from .identity.storage import RedisStorage
 from .server import Agent, Bastion, tool
 from .server.local import LocalModel
@@ -60,6 +63,14 @@ def default_identity(env: Mapping[str, str] = os.environ) -> Identity:
         plugins=[bearer(), memory_plugin()],
         # Sessions, verification values and rate limits shared by every process.
         secondary_storage=RedisStorage(env["REDIS_URL"]) if env.get("REDIS_URL") else None,
+        # Password guessing and mail flooding are limited out of the box, other paths not
+        # (better-auth limits only in production). Counted in Redis with REDIS_URL, else in
+        # the database: every worker of `bastion serve --workers N` shares the counts.
+        rate_limit={
+            "enabled": True,
+            "storage": "secondary-storage" if env.get("REDIS_URL") else "database",
+            "custom_rules": {"/**": special_paths_only},
+        },
     )
 
 

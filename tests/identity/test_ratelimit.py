@@ -24,6 +24,7 @@ from bastion.identity.ratelimit import (
     client_ip,
     normalize_ip,
     path_matcher,
+    special_paths_only,
 )
 from bastion.identity.storage import MemoryStorage, RedisStorage
 from tests.identity.test_storage import advance_redis, redis_scratch
@@ -336,6 +337,16 @@ async def test_memory_storage_is_bounded() -> None:
 )
 async def test_built_in_rules(path: str, rule: RateRule) -> None:
     assert await RateLimiter().rule_for(path) == rule
+
+
+async def test_special_paths_only_limits_credentials_and_mails_alone() -> None:
+    """`bastion serve`'s embedded default: better-auth's special rules, no other limit."""
+    limiter = RateLimiter(custom_rules={"/**": special_paths_only})
+    assert await limiter.rule_for("/sign-in/email") == RateRule(10, 3)
+    assert await limiter.rule_for("/change-password") == RateRule(10, 3)
+    assert await limiter.rule_for("/request-password-reset") == RateRule(60, 3)
+    for path in ("/get-session", "/ok", "/reset-password", "/"):
+        assert await limiter.rule_for(path) is None
 
 
 async def test_first_matching_plugin_rule_beats_the_built_in_ones() -> None:

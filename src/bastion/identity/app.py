@@ -176,6 +176,8 @@ class Identity:
             secondary=self.options.secondary_storage,
             plugin_rules=[rule for p in self.options.plugins for rule in p.rate_limits],
             custom_rules=options.custom_rules,
+            account_rules=options.account_rules,
+            now_ms=lambda: int(self.now().timestamp() * 1000),  # the Identity's clock
         )
 
     def _endpoints(self) -> dict[str, Endpoint]:

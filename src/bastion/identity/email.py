@@ -7,7 +7,8 @@ the same with `EmailLink` and an `EmailSender`; `call_sender` runs either kind o
 without blocking the event loop. For those who do not want to write the callbacks, a
 `Mailer` (`ConsoleMailer` for development, `SMTPMailer` for production) turns into one
 with `verification_sender`, `reset_password_sender`, `delete_account_sender` and
-`change_email_sender`.
+`change_email_sender`. The identity runs the callbacks with `send_or_log`: a mail that
+could not be sent is logged, and never answers a 500.
 
 EmailDeliveryError    a mailer could not hand the message over (never carries the password)
 """
@@ -41,8 +42,11 @@ __all__ = [
     "change_email_sender",
     "delete_account_sender",
     "reset_password_sender",
+    "send_or_log",
     "verification_sender",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 # --- what better-auth hands to its callbacks -------------------------------------------
@@ -87,6 +91,35 @@ async def call_sender(callback: EmailSender, link: EmailLink, request: Any | Non
         result = await asyncio.to_thread(callback, link, request)
     if inspect.isawaitable(result):
         await result
+
+
+async def send_or_log(
+    callback: EmailSender, link: EmailLink, request: Any | None, *, purpose: str
+) -> bool:
+    """`call_sender`, but a callback that raises (an address the SMTP server refuses, a
+    mail service that is down, any bug) is logged in one line and gives False.
+
+    better-auth 1.7.25 runs its mail callbacks so (`runInBackgroundOrAwait`): the request
+    goes on as if the mail had gone. Then a refused address cannot turn a request into a
+    500, nor answer differently from an unknown address (S7). The line names the purpose,
+    the user's id and the error, with the link's token cut out; no traceback.
+    """
+    try:
+        await call_sender(callback, link, request)
+    except Exception as exc:  # whatever the user's callback raises
+        logger.error(
+            "%s email for user %s not sent: %s", purpose, link.user.get("id"), _reason(exc, link)
+        )
+        return False
+    return True
+
+
+def _reason(exc: Exception, link: EmailLink) -> str:
+    text = str(exc).replace(link.token, "[token]") if link.token else str(exc)
+    text = " ".join(text.split())  # one line, whatever an SMTP server's reply held
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # --- messages and mailers --------------------------------------------------------------

@@ -96,6 +96,10 @@ class RateLimitOptions:
     max: int = 100
     storage: Literal["memory", "database", "secondary-storage"] | None = None
     custom_rules: Mapping[str, Any] = field(default_factory=dict)
+    # Per-account failure limits by path (S5), e.g. {"/sign-in/email": {"per_client":
+    # {"window": 300, "max": 5}, "per_account": {"window": 900, "max": 50}}}: see
+    # bastion.identity.ratelimit.AccountRule. Bastion's own; better-auth has none.
+    account_rules: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -14,6 +14,22 @@ by the first matching plugin rule, then by the first matching custom rule, which
 Requests are counted per `"<ip>|<path>"`. A request whose client address is unknown counts in
 one bucket per path shared by all such requests, `"no-trusted-ip|<path>"`: failing closed.
 
+On top of that, per account (S5), without handing anyone a way to lock the owner out:
+
+    attempt = await limiter.account_attempt("/sign-in/email", email, ip)  # counts nothing
+    if not attempt.result.allowed:   # 429, before any password is checked
+    ...
+    await attempt.count()            # after a wrong password
+    await attempt.remember_client()  # after a right one
+
+Failures are counted per (account, client address) — 5 per 5 min for sign-in — and, from
+clients not known for the account, per account — 50 per 15 min: a distributed guessing attack
+trips the latter. A client that signed in to the account before (remembered for 30 days, by
+hashes of the account and its address) is exempt from the per-account ceiling, so a third
+party who fails on purpose locks out only the addresses it uses, never the owner's usual one.
+Mail requests (reset, verification) count every request, since each costs a mail. See
+`AccountRule` and `DEFAULT_ACCOUNT_RULES`.
+
 Storages: memory and database slide the window from the last allowed request (see
 `_slide`); a SecondaryStorage counts in a fixed window with `increment`. All three decide
 atomically, so N concurrent requests never let more than `max` through.
@@ -29,18 +45,25 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from .crypto import sha256_base64url
 from .db import Database, DatabaseError, Field, Row, TableSpec, UniqueViolation, eq, in_, lt
 from .storage import SecondaryStorage
 
 __all__ = [
+    "DEFAULT_ACCOUNT_RULES",
     "DEFAULT_RULE",
+    "KNOWN_CLIENT_TTL",
+    "MAIL_ACCOUNT_RULE",
     "NO_TRUSTED_IP",
     "RATE_LIMIT_MODEL",
     "RATE_LIMIT_SCHEMA",
+    "SIGN_IN_ACCOUNT_RULE",
     "SPECIAL_RULES",
+    "AccountAttempt",
+    "AccountRule",
+    "AccountStorage",
     "ClientIP",
     "CustomRule",
     "DatabaseRateLimitStorage",
@@ -58,6 +81,7 @@ __all__ = [
     "normalize_ip",
     "normalize_path",
     "path_matcher",
+    "special_paths_only",
 ]
 
 logger = logging.getLogger(__name__)
@@ -122,6 +146,47 @@ SPECIAL_RULES: tuple[tuple[PathMatcher, RateRule], ...] = (
     (_mail_paths, RateRule(window=60, max=3)),
 )
 """better-auth's built-in rules, in order; the first that matches applies."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRule:
+    """How the failures about one account are limited (S5), on top of the per-IP rule.
+
+    `per_client`: failures of the account from one client address (its rate-limit bucket).
+    `per_account`: failures of the account from all the clients not known for it: what stops
+    a guessing attack spread over many addresses. A client that signed in to the account
+    before is known, and only its own `per_client` limit applies to it.
+    """
+
+    per_client: RateRule
+    per_account: RateRule
+
+
+SIGN_IN_ACCOUNT_RULE = AccountRule(
+    per_client=RateRule(window=300, max=5), per_account=RateRule(window=900, max=50)
+)
+MAIL_ACCOUNT_RULE = AccountRule(
+    per_client=RateRule(window=900, max=5), per_account=RateRule(window=3600, max=20)
+)
+DEFAULT_ACCOUNT_RULES: tuple[tuple[PathMatcher, AccountRule], ...] = (
+    (_mail_paths, MAIL_ACCOUNT_RULE),
+    (lambda path: True, SIGN_IN_ACCOUNT_RULE),
+)
+"""Sign-in: 5 failures per 5 min from one address, 50 per 15 min from unknown ones (about
+5,000 guesses a day at most against one account, wherever they come from). Mails: every
+request counts, 5 per 15 min from one address, 20 an hour from unknown ones, so a victim's
+inbox is not flooded (better-auth's per-IP 3 a minute still applies per address)."""
+
+KNOWN_CLIENT_TTL = 30 * 86400
+"""Seconds a client stays known for an account after it signed in to it."""
+
+
+def special_paths_only(path: str, rule: RateRule) -> RuleDecision:
+    """A custom rule for `"/**"` that limits only the paths of better-auth's special rules
+    (sign-in, sign-up, password and email changes; reset and verification mails) and leaves
+    every other path, such as /get-session, unlimited. Plugin rules on other paths are
+    dropped too. `bastion serve`'s embedded default runs with it."""
+    return rule if any(matches(path) for matches, _ in SPECIAL_RULES) else None
 
 
 def normalize_path(path: str) -> str:
@@ -315,6 +380,22 @@ class RateLimitStorage(Protocol):
     async def consume(self, key: str, rule: RateRule, now: int) -> RateLimitResult: ...
 
 
+@runtime_checkable
+class AccountStorage(RateLimitStorage, Protocol):
+    """What the per-account limits need beyond `consume` (all three built-in storages).
+
+    `peek` decides as `consume` would, counting nothing; `remember` keeps `key` for
+    `seconds`; `remembers` says whether it is still kept. A storage of your own without
+    these keeps the per-account state in this process's memory.
+    """
+
+    async def peek(self, key: str, rule: RateRule, now: int) -> RateLimitResult: ...
+
+    async def remember(self, key: str, seconds: int, now: int) -> None: ...
+
+    async def remembers(self, key: str, now: int) -> bool: ...
+
+
 _State: TypeAlias = tuple[int, int]  # (count, lastRequest in ms)
 
 
@@ -346,26 +427,47 @@ class MemoryRateLimitStorage:
             raise ValueError("max_entries must be at least 1")
         self._max_entries = max_entries
         self._entries: dict[str, tuple[int, int, int]] = {}  # key -> count, last, expires
+        # Known clients apart from the counters: a flood of fresh counter keys (an attacker
+        # can make those, a known client it cannot) must not evict them.
+        self._known: dict[str, int] = {}  # key -> expires
 
     async def consume(self, key: str, rule: RateRule, now: int) -> RateLimitResult:
-        entry = self._entries.get(key)
-        current = entry[:2] if entry is not None and now < entry[2] else None
-        result, state = _slide(current, rule, now)
+        result, state = _slide(self._current(key, now), rule, now)
         if state is not None:
             if self._entries.pop(key, None) is None and len(self._entries) >= self._max_entries:
-                self._make_room(now)
+                _make_room(self._entries, self._max_entries, lambda e: e[2] <= now)
             self._entries[key] = (*state, state[1] + rule.window * 1000)
         return result
+
+    async def peek(self, key: str, rule: RateRule, now: int) -> RateLimitResult:
+        return _slide(self._current(key, now), rule, now)[0]
+
+    async def remember(self, key: str, seconds: int, now: int) -> None:
+        if self._known.pop(key, None) is None and len(self._known) >= self._max_entries:
+            _make_room(self._known, self._max_entries, lambda expires: expires <= now)
+        self._known[key] = now + seconds * 1000
+
+    async def remembers(self, key: str, now: int) -> bool:
+        return now < self._known.get(key, now)
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _make_room(self, now: int) -> None:
-        for key in [k for k, e in self._entries.items() if e[2] <= now]:
-            del self._entries[key]
-        overflow = len(self._entries) - self._max_entries + 1
-        for key in list(self._entries)[: max(overflow, 0)]:
-            del self._entries[key]
+    def _current(self, key: str, now: int) -> _State | None:
+        entry = self._entries.get(key)
+        return entry[:2] if entry is not None and now < entry[2] else None
+
+
+_V = TypeVar("_V")
+
+
+def _make_room(entries: dict[str, _V], max_entries: int, expired: Callable[[_V], bool]) -> None:
+    """Drop the expired entries, then the least recently written, to make room for one."""
+    for key in [k for k, e in entries.items() if expired(e)]:
+        del entries[key]
+    overflow = len(entries) - max_entries + 1
+    for key in list(entries)[: max(overflow, 0)]:
+        del entries[key]
 
 
 RATE_LIMIT_MODEL = "rateLimit"
@@ -390,7 +492,8 @@ class DatabaseRateLimitStorage:
     it, so concurrent requests queue and none is lost. A key's first request inserts the
     row; when two race, the unique key lets one win, and the loser counts against its row.
     Rows idle for `retention` seconds (or the longest window seen, if longer) are deleted,
-    at most once per `prune_interval` seconds.
+    at most once per `prune_interval` seconds. A remembered key's row holds its expiry in
+    `lastRequest` (a time to come), so the same pruning removes it only once it expired.
     """
 
     _ATTEMPTS = 4
@@ -416,6 +519,25 @@ class DatabaseRateLimitStorage:
         # Only reachable if the row vanished (pruned) between each of our steps, repeatedly.
         logger.warning("rate limit for %r undecided after %d attempts", key, self._ATTEMPTS)
         return RateLimitResult(False, rule.window)
+
+    async def peek(self, key: str, rule: RateRule, now: int) -> RateLimitResult:
+        row = await self.db.find_one(RATE_LIMIT_MODEL, eq("key", key), select=_COLUMNS)
+        return _slide(None if row is None else _state(row), rule, now)[0]
+
+    async def remember(self, key: str, seconds: int, now: int) -> None:
+        values = {"count": 1, "lastRequest": now + seconds * 1000}
+        for _ in range(self._ATTEMPTS):
+            if await self.db.update_many(RATE_LIMIT_MODEL, eq("key", key), values):
+                return
+            try:
+                await self.db.create(RATE_LIMIT_MODEL, {"key": key, **values})
+                return
+            except UniqueViolation:
+                continue  # created meanwhile: update that row
+
+    async def remembers(self, key: str, now: int) -> bool:
+        row = await self.db.find_one(RATE_LIMIT_MODEL, eq("key", key), select=_COLUMNS)
+        return row is not None and now < int(row["lastRequest"])
 
     async def _consume_once(self, key: str, rule: RateRule, now: int) -> RateLimitResult | None:
         where = eq("key", key)
@@ -468,6 +590,9 @@ class DatabaseRateLimitStorage:
             logger.exception("pruning the rateLimit table failed")
 
 
+_COLUMNS = ("count", "lastRequest")
+
+
 def _state(row: Row) -> _State:
     return int(row["count"]), int(row["lastRequest"])
 
@@ -483,6 +608,18 @@ class SecondaryRateLimitStorage:
         count = await self.storage.increment(key, rule.window)
         return _ALLOWED if count <= rule.max else RateLimitResult(False, rule.window)
 
+    async def peek(self, key: str, rule: RateRule, now: int) -> RateLimitResult:
+        value = await self.storage.get(key)
+        count = int(value) if value is not None and value.isdigit() else 0
+        # The window's end is not known here: a whole window, as `consume` answers.
+        return _ALLOWED if count < rule.max else RateLimitResult(False, rule.window)
+
+    async def remember(self, key: str, seconds: int, now: int) -> None:
+        await self.storage.set(key, "1", ttl=seconds)
+
+    async def remembers(self, key: str, now: int) -> bool:
+        return await self.storage.get(key) is not None
+
 
 # -- the limiter ----------------------------------------------------------------------------
 
@@ -492,6 +629,49 @@ def _wall_ms() -> int:
 
 
 StorageKind: TypeAlias = Literal["memory", "database", "secondary-storage"]
+
+
+@dataclass(frozen=True, slots=True)
+class _AccountKeys:
+    storage: AccountStorage
+    rule: AccountRule
+    client: str  # failures of the account from this client
+    account: str  # failures of the account from clients not known for it
+    known: str | None  # marks this client as known for the account; None: it cannot be
+    is_known: bool
+    now_ms: Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAttempt:
+    """One attempt about an account, from `RateLimiter.account_attempt`: `result` says
+    whether it may go on (decided before any password is checked, counting nothing); then
+    `count()` after a failure, or `remember_client()` after a successful sign-in.
+
+    Deciding first and counting after lets a few concurrent guesses pass the check
+    together before any is counted; the per-IP rule of the path bounds how many one
+    address has in flight (3 per 10 s for sign-in).
+    """
+
+    result: RateLimitResult = _ALLOWED
+    _keys: _AccountKeys | None = None  # None: not limited (`AccountAttempt()`)
+
+    async def count(self) -> None:
+        """Count a failure (a wrong password; any request for a mail) against the client
+        and, unless the client is known for the account, the account."""
+        keys = self._keys
+        if keys is None:
+            return
+        now = keys.now_ms()
+        await keys.storage.consume(keys.client, keys.rule.per_client, now)
+        if not keys.is_known:
+            await keys.storage.consume(keys.account, keys.rule.per_account, now)
+
+    async def remember_client(self) -> None:
+        """The client signed in to the account: known for it for KNOWN_CLIENT_TTL seconds."""
+        keys = self._keys
+        if keys is not None and keys.known is not None:
+            await keys.storage.remember(keys.known, KNOWN_CLIENT_TTL, keys.now_ms())
 
 
 class RateLimiter:
@@ -504,7 +684,9 @@ class RateLimiter:
     `plugin_rules` are `(matcher, rule)` pairs, a matcher being a predicate on the path or a
     `path_matcher` pattern. `custom_rules` map exact paths or wildcard patterns to a rule (or
     `{"window", "max"}`), to `None`/`False` (no limit) or to a function `(path, rule) -> rule |
-    None | False`, sync or async. `now_ms` is the clock, in milliseconds since the epoch.
+    None | False`, sync or async. `account_rules` map paths or patterns to an AccountRule (or
+    `{"per_client": {"window", "max"}, "per_account": {...}}`), before DEFAULT_ACCOUNT_RULES.
+    `now_ms` is the clock, in milliseconds since the epoch.
     """
 
     def __init__(
@@ -518,12 +700,21 @@ class RateLimiter:
         enabled: bool = True,
         plugin_rules: Sequence[tuple[PathMatcher | str, RateRule]] = (),
         custom_rules: Mapping[str, CustomRule | Mapping[str, int]] | None = None,
+        account_rules: Mapping[str, AccountRule | Mapping[str, Mapping[str, int]]] | None = None,
         ipv6_subnet: int = 64,
         now_ms: Callable[[], int] = _wall_ms,
     ) -> None:
         _check_subnet(ipv6_subnet)
         self.default = RateRule(window=window, max=max)
         self.storage = _storage(storage, database, secondary)
+        self._accounts: AccountStorage = (
+            self.storage if isinstance(self.storage, AccountStorage) else MemoryRateLimitStorage()
+        )
+        self._account_rules = [
+            (path_matcher(pattern), _account_rule(pattern, rule))
+            for pattern, rule in (account_rules or {}).items()
+        ]
+        self._account_rules.extend(DEFAULT_ACCOUNT_RULES)
         self.enabled = enabled
         self.ipv6_subnet = ipv6_subnet
         self._now_ms = now_ms
@@ -546,11 +737,38 @@ class RateLimiter:
         bucket = normalize_ip(ip, ipv6_subnet=self.ipv6_subnet) if ip else None
         return await self._consume(path, bucket or NO_TRUSTED_IP)
 
-    async def check_account(self, path: str, account: str) -> RateLimitResult:
-        """Count a request to `path` about `account` (an email), whatever IP it comes from:
-        the per-account throttle that stops a distributed guessing attack (S5). The key holds
-        a hash of the account, not the address itself."""
-        return await self._consume(path, f"account:{sha256_base64url(account.strip().lower())}")
+    async def account_attempt(self, path: str, account: str, ip: str | None) -> AccountAttempt:
+        """Decide an attempt at `path` about `account` (an email) from client `ip`, counting
+        nothing (S5; see AccountRule). Refused while the client has had `per_client`
+        failures of this account, or, when it is not known for the account, while the
+        account has had `per_account` failures from unknown clients. Off where the path is
+        not limited. The keys hold hashes of the account and address, not them."""
+        if not self.enabled:
+            return AccountAttempt()
+        path = normalize_path(path)
+        if await self.rule_for(path) is None:
+            return AccountAttempt()
+        rule = next(rule for matches, rule in self._account_rules if matches(path))
+        bucket = normalize_ip(ip, ipv6_subnet=self.ipv6_subnet) if ip else None
+        account_hash = sha256_base64url(account.strip().lower())
+        client_hash = sha256_base64url(f"{account_hash}|{bucket or NO_TRUSTED_IP}")
+        # A request without a known address is never a known client: failing closed.
+        known = None if bucket is None else f"known:{client_hash}"
+        storage, now = self._accounts, self._now_ms()
+        is_known = known is not None and await storage.remembers(known, now)
+        keys = _AccountKeys(
+            storage=storage,
+            rule=rule,
+            client=f"account:{client_hash}|{path}",
+            account=f"account:{account_hash}|{path}",
+            known=known,
+            is_known=is_known,
+            now_ms=self._now_ms,
+        )
+        result = await storage.peek(keys.client, rule.per_client, now)
+        if result.allowed and not is_known:
+            result = await storage.peek(keys.account, rule.per_account, now)
+        return AccountAttempt(result, keys)
 
     async def _consume(self, path: str, subject: str) -> RateLimitResult:
         if not self.enabled:
@@ -583,6 +801,16 @@ class RateLimiter:
                     raise TypeError(f"custom rule for {path!r} returned {decided!r}")
                 return decided
         return rule
+
+
+def _account_rule(pattern: str, rule: AccountRule | Mapping[str, Mapping[str, int]]) -> AccountRule:
+    if isinstance(rule, AccountRule):
+        return rule
+    if isinstance(rule, Mapping) and set(rule) == {"per_client", "per_account"}:
+        return AccountRule(
+            per_client=RateRule(**rule["per_client"]), per_account=RateRule(**rule["per_account"])
+        )
+    raise TypeError(f"account rule for {pattern!r} is not an AccountRule: {rule!r}")
 
 
 def _storage(

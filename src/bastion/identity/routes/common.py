@@ -8,9 +8,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..db import CORE_SCHEMA, NOW, Field
-from ..email import EmailLink, call_sender
+from ..email import EmailLink, send_or_log
 from ..endpoint import Ctx
-from ..errors import APIError, Code, too_many_requests
+from ..errors import APIError, Code, ErrorCode, too_many_requests
+from ..ratelimit import AccountAttempt
 from ..validation import (
     MAX_EMAIL_LENGTH,
     MAX_FIELD_LENGTH,
@@ -20,10 +21,12 @@ from ..validation import (
 )
 
 __all__ = [
+    "MailCode",
     "additional_input",
     "check_password_length",
     "check_password_not_too_long",
     "coerce_field",
+    "guard_account",
     "send_verification_email",
     "synthetic_user",
     "throttle_account",
@@ -31,6 +34,13 @@ __all__ = [
     "user_out",
     "verification_url",
 ]
+
+
+class MailCode(ErrorCode):
+    """Bastion's own: 502, the mail service (this server's upstream) failed, not this one."""
+
+    FAILED_TO_SEND_EMAIL = "The email could not be sent. Try again later."
+
 
 _CORE_FIELDS = {model: frozenset(CORE_SCHEMA.fields(model)) for model in CORE_SCHEMA}
 
@@ -56,15 +66,26 @@ def check_password_not_too_long(ctx: Ctx[Any], password: str) -> None:
         raise APIError(400, Code.PASSWORD_TOO_LONG)
 
 
-async def throttle_account(ctx: Ctx[Any], account: str) -> None:
-    """Limit requests about one account from all IPs together, on top of the per-IP limit:
-    a distributed guessing attack still trips it (S5). On when rate limiting is."""
+async def guard_account(ctx: Ctx[Any], account: str) -> AccountAttempt:
+    """The per-account limit (S5) of an attempt about `account` from this client, on top
+    of the per-IP one: 429 when refused, before any password is checked, counting nothing.
+    The caller then counts a failure or remembers a successful client (see AccountRule: a
+    third party's failures never lock the owner out of a place they signed in from). On
+    when rate limiting is."""
     limiter = ctx.identity.rate_limiter
     if limiter is None:
-        return
-    verdict = await limiter.check_account(ctx.endpoint.path, account)
-    if not verdict.allowed:
-        raise too_many_requests(verdict.retry_after)
+        return AccountAttempt()
+    attempt = await limiter.account_attempt(ctx.endpoint.path, account, ctx.client_ip)
+    if not attempt.result.allowed:
+        raise too_many_requests(attempt.result.retry_after)
+    return attempt
+
+
+async def throttle_account(ctx: Ctx[Any], account: str) -> None:
+    """The per-account limit of a request that mails `account` (reset, verification):
+    every such request counts, known or not to exist (S7), since each may cost a mail."""
+    attempt = await guard_account(ctx, account)
+    await attempt.count()
 
 
 def coerce_field(name: str, spec: Field, value: Any) -> Any:
@@ -199,20 +220,21 @@ async def send_verification_email(
     callback_url: str | None,
     *,
     claims: Mapping[str, Any] | None = None,
-) -> None:
+) -> bool:
     """Mail `user` (at `user["email"]`) a link to `/verify-email` with the stateless JWT
     (spec §7.4) through `send_verification_email`; nothing when that is not configured.
+    False when the callback failed (logged by `send_or_log`, as better-auth does).
 
     The claims default to `{email, userId}` of `user` (errata 11); the change-email flows
     pass their own (`email` is then the current address, `updateTo` the new one).
     """
     sender = ctx.options.email_verification.send_verification_email
     if sender is None:
-        return
+        return True
     if claims is None:
         claims = {"email": str(user["email"]).lower(), "userId": user["id"]}
     token = ctx.identity.sign_jwt(claims, ctx.options.email_verification.expires_in)
     link = EmailLink(
         user=user_out(ctx, user), url=verification_url(ctx, token, callback_url), token=token
     )
-    await call_sender(sender, link, ctx.request)
+    return await send_or_log(sender, link, ctx.request, purpose="verification")

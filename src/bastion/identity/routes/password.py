@@ -3,7 +3,7 @@
 S3: a change needs the current password, and a session read from storage. S17: a change
 may end the other sessions (`revokeOtherSessions`), a reset all of them
 (`revoke_sessions_on_password_reset`). S7: a reset request for an unknown email answers
-as for a known one and mails nothing.
+as for a known one and mails nothing; one whose mail could not be sent answers the same.
 
 S8, where better-auth (and so Bastion, which shares its database) falls short: the reset
 token is 24 characters from a CSPRNG (~143 bits), single-use (consumed atomically) and
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
 from ..crypto import generate_id
-from ..email import EmailLink, call_sender
+from ..email import EmailLink, send_or_log
 from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code
 from ..security import query_callback_url
@@ -98,7 +98,8 @@ async def request_password_reset(ctx: Ctx[RequestResetBody]) -> dict[str, Any]:
     redirect = quote(ctx.body.redirect_to, safe="") if ctx.body.redirect_to else ""
     url = f"{ctx.base_url}/reset-password/{token}?callbackURL={redirect}"
     link = EmailLink(user=user_out(ctx, user), url=url, token=token)
-    await call_sender(options.send_reset_password, link, ctx.request)
+    # A mail that could not go is logged and answered as an unknown address is (S7).
+    await send_or_log(options.send_reset_password, link, ctx.request, purpose="reset-password")
     return {"status": True, "message": _RESET_MESSAGE}
 
 

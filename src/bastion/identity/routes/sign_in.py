@@ -4,7 +4,9 @@ S7: an unknown email, a user without a credential password and a wrong password 
 the same 401 INVALID_EMAIL_OR_PASSWORD after one scrypt. S1: the password is compared
 whole (no truncation); only its maximum length is checked (errata 3). S19: the
 `form_csrf` guard refuses cross-site form posts (login CSRF) while letting clients that
-send no Origin and no cookie (curl, servers) through.
+send no Origin and no cookie (curl, servers) through. S5: on top of the per-IP limit, wrong
+passwords are counted per account and client address (`guard_account`); a client that signs
+in is remembered, so others' failures never lock it out.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from ..sessions import create_session_for
 from ..validation import Body, is_email
 from .common import (
     check_password_not_too_long,
+    guard_account,
     send_verification_email,
-    throttle_account,
     user_out,
 )
 
@@ -43,18 +45,21 @@ async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
     if not is_email(body.email):
         raise APIError(400, Code.INVALID_EMAIL)
     check_password_not_too_long(ctx, body.password)  # errata 3
-    await throttle_account(ctx, body.email)
+    attempt = await guard_account(ctx, body.email)  # 429 before any password check
     user = await identity.store.find_user_by_email(body.email)
     account = await identity.store.find_credential_account(user["id"]) if user else None
     if user is None or account is None or not account.get("password"):
         await identity.hasher.dummy_verify(body.password)  # same cost as a real check (S7)
+        await attempt.count()  # an unknown account counts as a known one does (S7)
         raise APIError(401, Code.INVALID_EMAIL_OR_PASSWORD)
     if not await identity.hasher.verify(account["password"], body.password):
+        await attempt.count()
         raise APIError(401, Code.INVALID_EMAIL_OR_PASSWORD)
     if options.require_email_verification and not user["emailVerified"]:
         if ctx.options.email_verification.send_on_sign_in:
             await send_verification_email(ctx, user, body.callback_url)
         raise APIError(403, Code.EMAIL_NOT_VERIFIED)
+    await attempt.remember_client()
     session = await create_session_for(ctx, user, dont_remember=body.remember_me is False)
     result: dict[str, Any] = {"redirect": False, "token": session["token"]}
     if body.callback_url:

@@ -20,7 +20,7 @@ from pydantic import Field as PydanticField
 
 from ..crypto import LOWER_ALPHANUMERIC, random_string
 from ..db import CORE_SCHEMA
-from ..email import EmailLink, call_sender
+from ..email import EmailLink, send_or_log
 from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code, ErrorCode
 from ..security import query_callback_url
@@ -146,7 +146,8 @@ async def change_email(ctx: Ctx[ChangeEmailBody]) -> dict[str, Any]:
             new_email=new_email,
         )
         assert options.send_change_email_confirmation is not None
-        await call_sender(options.send_change_email_confirmation, link, ctx.request)
+        sender = options.send_change_email_confirmation
+        await send_or_log(sender, link, ctx.request, purpose="change-email confirmation")
         return {"status": True}
     await send_verification_email(ctx, {**user, "email": new_email}, callback, claims=claims)
     return {"status": True}
@@ -187,7 +188,8 @@ async def delete_user(ctx: Ctx[DeleteUserBody]) -> dict[str, Any]:
             f"&callbackURL={quote(body.callback_url or '/', safe='')}"
         )
         link = EmailLink(user=user_out(ctx, user), url=url, token=token)
-        await call_sender(options.send_delete_account_verification, link, ctx.request)
+        sender = options.send_delete_account_verification
+        await send_or_log(sender, link, ctx.request, purpose="delete-account")
         return {"success": True, "message": "Verification email sent"}
     if not body.password:
         fresh_age = ctx.options.session.fresh_age

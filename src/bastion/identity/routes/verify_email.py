@@ -6,7 +6,8 @@ differs: it is signed, bound to the user (`userId`) and expires (`expires_in`, 1
 default), but a plain verification is not single-use (a second click answers "already
 verified"); a change-of-address token stops working once the address it names has
 changed. S7: without a session, `/send-verification-email` answers `{status: true}` after
-at least 0.5 s, whether or not the address exists or is verified.
+at least 0.5 s, whether or not the address exists or is verified, or its mail could be sent.
+Signed in, a mail that could not be sent is a 502 FAILED_TO_SEND_EMAIL.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..errors import APIError, Code
 from ..security import query_callback_url
 from ..sessions import resolve_session, set_session_cookie, start_session
 from ..validation import Body, Email, is_email
-from .common import send_verification_email, throttle_account, user_out
+from .common import MailCode, send_verification_email, throttle_account, user_out
 
 __all__ = ["ENDPOINTS"]
 
@@ -186,13 +187,17 @@ async def send_verification(ctx: Ctx[SendVerificationBody]) -> dict[str, Any]:
             raise APIError(400, Code.EMAIL_MISMATCH)
         if signed_in["emailVerified"]:
             raise APIError(400, Code.EMAIL_ALREADY_VERIFIED)
-        await send_verification_email(ctx, signed_in, ctx.body.callback_url)
+        # Their own address: they may know it failed (better-auth answers a 500 here).
+        if not await send_verification_email(ctx, signed_in, ctx.body.callback_url):
+            raise APIError(502, MailCode.FAILED_TO_SEND_EMAIL)
         return {"status": True}
     await throttle_account(ctx, email)
     started = time.monotonic()
     try:
         user = await ctx.identity.store.find_user_by_email(email)
         if user is not None and not user["emailVerified"]:
+            # Sent or not (logged), the same answer: better-auth 1.7.25 rethrows here, a
+            # 500 for exactly the unverified accounts that exist (S7).
             await send_verification_email(ctx, user, ctx.body.callback_url)
         else:
             ctx.identity.sign_jwt({"email": email}, ctx.options.email_verification.expires_in)
