@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
+from ._http_server import HTTP_IMPLEMENTATIONS, HttpImplementation, HttpLimits, HttpProtocol
 from .identity.db import (
     CORE_SCHEMA,
     Database,
@@ -24,6 +25,9 @@ from .identity.ratelimit import RATE_LIMIT_SCHEMA
 from .server.memory import MEMORY_SCHEMA
 
 T = TypeVar("T")
+
+_LIMITS = HttpLimits()  # the defaults of `bastion serve`'s limits
+_SECONDS = click.IntRange(min=1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,8 +84,54 @@ def migrate_command(database_url: str | None, print_sql: bool) -> None:
     show_default=True,
     help="Create the missing tables of the Identity and memory at start-up.",
 )
+@click.option(
+    "--header-timeout",
+    type=_SECONDS,
+    default=_LIMITS.header_timeout,
+    show_default=True,
+    help="Seconds for a request head to arrive, from the connection opening or the end of "
+    "the previous request; then the connection is closed.",
+)
+@click.option(
+    "--idle-timeout",
+    type=_SECONDS,
+    default=_LIMITS.idle_timeout,
+    show_default=True,
+    help="Seconds a connection may stay silent between requests before it is closed.",
+)
+@click.option(
+    "--body-timeout",
+    type=_SECONDS,
+    default=_LIMITS.body_timeout,
+    show_default=True,
+    help="Seconds for a request body to arrive, from the end of its head; then 408.",
+)
+@click.option(
+    "--limit-concurrency",
+    type=click.IntRange(min=1),
+    default=_LIMITS.limit_concurrency,
+    show_default=True,
+    help="Open connections and requests in progress per process; past that, 503.",
+)
+@click.option(
+    "--http",
+    type=click.Choice(HTTP_IMPLEMENTATIONS),
+    default="auto",
+    show_default=True,
+    help="HTTP/1.1 parser (auto: httptools when installed, else h11).",
+)
 def serve_command(
-    app: str | None, host: str, port: int | None, workers: int, reload: bool, migrate: bool
+    app: str | None,
+    host: str,
+    port: int | None,
+    workers: int,
+    reload: bool,
+    migrate: bool,
+    header_timeout: int,
+    idle_timeout: int,
+    body_timeout: int,
+    limit_concurrency: int,
+    http: HttpImplementation,
 ) -> None:
     """Serve MODULE:ATTR, or the embedded default: an Identity with email and password at
     /api/auth and a demo agent under /api, on SQLite ($DATABASE_URL), at
@@ -89,9 +139,8 @@ def serve_command(
 
     MODULE is imported from the current folder; ATTR is a `Bastion`, an `Identity`, any
     ASGI app, or a function without arguments that returns one."""
-    import uvicorn
-
     from . import serving
+    from ._http_server import run
     from .standalone import create_app
 
     port = port if port is not None else int(os.environ.get("PORT", "4111"))
@@ -100,6 +149,15 @@ def serve_command(
     sys.path.insert(0, os.getcwd())
     target = app or serving.DEFAULT_TARGET
     try:
+        protocol = HttpProtocol(  # ValueError: --http httptools without httptools
+            http,
+            HttpLimits(
+                header_timeout=header_timeout,
+                idle_timeout=idle_timeout,
+                body_timeout=body_timeout,
+                limit_concurrency=limit_concurrency,
+            ),
+        )
         loaded = serving.load(app) if app else create_app()
         if workers > 1 and not reload and migrate:
             serving.migrate_once(loaded)  # once, before the workers start
@@ -113,17 +171,19 @@ def serve_command(
             err=True,
         )
     if workers == 1 and not reload:
-        uvicorn.run(serving.serving(loaded, migrate=migrate), host=host, port=port)
+        run(serving.serving(loaded, migrate=migrate), host=host, port=port, protocol=protocol)
         return
     # Other processes import the app themselves: tell them what, and whether to migrate
-    # (with --reload one process runs at a time, so it migrates at each restart).
+    # (with --reload one process runs at a time, so it migrates at each restart). The
+    # protocol and its limits reach them inside uvicorn's Config.
     os.environ[serving.TARGET_ENV] = target
     os.environ[serving.MIGRATE_ENV] = "1" if reload and migrate else "0"
-    uvicorn.run(
+    run(
         "bastion.serving:child_app",
         factory=True,
         host=host,
         port=port,
+        protocol=protocol,
         workers=workers,
         reload=reload,
     )

@@ -32,6 +32,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ._http_server import HttpImplementation, HttpLimits, HttpProtocol, run
 from .identity import Identity
 from .identity.db import DatabaseError
 from .server import Bastion
@@ -264,12 +265,38 @@ def child_app() -> ASGIApp:
 # -- running -----------------------------------------------------------------------------
 
 
+_DEFAULT_LIMITS = HttpLimits()
+
+
 def serve(
-    app: ASGIApp, *, host: str = "127.0.0.1", port: int | None = None, migrate: bool = True
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    migrate: bool = True,
+    header_timeout: int = _DEFAULT_LIMITS.header_timeout,
+    idle_timeout: int = _DEFAULT_LIMITS.idle_timeout,
+    body_timeout: int = _DEFAULT_LIMITS.body_timeout,
+    limit_concurrency: int | None = _DEFAULT_LIMITS.limit_concurrency,
+    http: HttpImplementation = "auto",
 ) -> None:
     """Serve `app` with uvicorn in this process, as `bastion serve MODULE:ATTR` does (port:
-    $PORT, else 4111). For `if __name__ == "__main__": serve(app)` in a script."""
-    import uvicorn
+    $PORT, else 4111). For `if __name__ == "__main__": serve(app)` in a script.
 
+    Timeouts are in seconds: the request head must arrive within `header_timeout` of the
+    connection opening or of the previous request's end, its body within `body_timeout` of
+    the head (else 408); a connection silent for `idle_timeout` between requests is closed.
+    Past `limit_concurrency` open connections or requests in progress (per process), a
+    request gets 503. `http`: "h11", "httptools", or "auto" (httptools when installed).
+    ValueError: a limit that is not a positive whole number, or a missing httptools."""
+    protocol = HttpProtocol(
+        http,
+        HttpLimits(
+            header_timeout=header_timeout,
+            idle_timeout=idle_timeout,
+            body_timeout=body_timeout,
+            limit_concurrency=limit_concurrency,
+        ),
+    )
     port = port if port is not None else int(os.environ.get("PORT", "4111"))
-    uvicorn.run(serving(app, migrate=migrate), host=host, port=port, log_level="info")
+    run(serving(app, migrate=migrate), host=host, port=port, protocol=protocol, log_level="info")

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from .crypto import PasswordHasher, sign_jwt, verify_jwt
@@ -379,7 +379,10 @@ class Identity:
         if scope.get("http_version") in _HTTP1 and not _FRAMING.intersection(lower):
             raw: bytes | None = b""  # HTTP/1.x: without either header there is no body
         else:
-            raw = await _read_body(request, headers, self.options.max_body_size)
+            try:
+                raw = await _read_body(request, headers, self.options.max_body_size)
+            except ClientDisconnect:  # hung up, or cut off by the server's body timeout
+                return  # nobody is left to answer, and a half body must not run the endpoint
         query: dict[str, Any] = {}
         for key, value in request.query_params.multi_items() if scope.get("query_string") else ():
             query[key] = (

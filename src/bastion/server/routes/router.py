@@ -24,7 +24,7 @@ from re import Pattern
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -228,6 +228,8 @@ class Router:
             )
         except HTTPException as exc:
             return json_response({"error": exc.detail}, exc.status_code, exc.headers)
+        except ClientDisconnect:  # a custom route read the body of a client that hung up
+            return json_response({"error": "The client disconnected"}, 400)
         except Exception as exc:  # never a traceback on the wire
             logger.exception(
                 "%s %s failed: %s", request.method, request.url.path, type(exc).__name__
