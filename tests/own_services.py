@@ -35,20 +35,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.bastion_server import free_port
 from tests.e2e.node_peer import _die_with_parent
 from tests.services import service_missing
 
-__all__ = ["OwnPostgres", "OwnRedis", "free_port", "own_postgres", "own_redis"]
+__all__ = ["OwnPostgres", "OwnRedis", "own_postgres", "own_redis"]
 
 _START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _binary(name: str, kind: str) -> str:
@@ -61,7 +54,26 @@ def _binary(name: str, kind: str) -> str:
     return found
 
 
-class OwnPostgres:
+class _Restartable:
+    """A server of the tests' own that `down()` stops for the length of a block."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        """Stopped inside the block, running again after it (whatever the block raised)."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+
+class OwnPostgres(_Restartable):
     """A PostgreSQL server of the tests' own (trust authentication, user `postgres`)."""
 
     def __init__(self) -> None:
@@ -111,15 +123,6 @@ class OwnPostgres:
             self._run(self._pg_ctl, "-D", self.data, "-m", mode, "-w", "stop")
             self.running = False
 
-    @contextlib.contextmanager
-    def down(self) -> Iterator[None]:
-        """Stopped inside the block, running again after it (whatever the block raised)."""
-        self.stop()
-        try:
-            yield
-        finally:
-            self.start()
-
     async def create_database(self) -> str:
         """A new, empty database on this server; its URL."""
         import asyncpg
@@ -154,7 +157,7 @@ class OwnPostgres:
             )
 
 
-class OwnRedis:
+class OwnRedis(_Restartable):
     """A redis-server of the tests' own: loopback only, a child process that dies with the
     test run. No persistence while it runs; `stop()` saves the data set and `start()` loads
     it, so a test's sessions outlive the outage it makes (`stop(keep=False)` drops them)."""
@@ -228,15 +231,6 @@ class OwnRedis:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-    @contextlib.contextmanager
-    def down(self) -> Iterator[None]:
-        """Stopped inside the block, running again after it (whatever the block raised)."""
-        self.stop()
-        try:
-            yield
-        finally:
-            self.start()
 
     def close(self) -> None:
         self.stop(keep=False)
