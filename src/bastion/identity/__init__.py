@@ -21,7 +21,7 @@ from .options import (
     SessionOptions,
     UserOptions,
 )
-from .plugins import Hook, Plugin
+from .plugins import EndpointHook, Plugin
 from .plugins.bearer import bearer
 
 __all__ = [
@@ -37,8 +37,8 @@ __all__ = [
     "EmailAndPassword",
     "EmailVerification",
     "Endpoint",
+    "EndpointHook",
     "ErrorCode",
-    "Hook",
     "Identity",
     "IdentityOptions",
     "InsecureSecret",

@@ -20,11 +20,14 @@ from pydantic import BaseModel, ValidationError
 from .cookies import CookieAttributes, parse_cookie_header, serialize_cookie
 from .db.types import format_iso
 from .errors import APIError, Code
+from .ratelimit import RateRule
 from .untrusted import InvalidInput, NotJSON, check_value, parse_json
 from .validation import describe_errors, js_type
 
 if TYPE_CHECKING:
-    from .app import Identity
+    from .context import AuthContext
+    from .options import IdentityOptions
+    from .origins import TrustedOrigins
     from .store import SessionWithUser
 
 __all__ = [
@@ -49,8 +52,10 @@ Guard = Callable[["Ctx[Any]"], Awaitable[None]]
 class Endpoint:
     """`path` is relative to the base path; `{name}` marks a path parameter.
 
-    `name` is the in-process method (`identity.api.<name>`); `kind` lets hooks match a
-    family of endpoints ("sign-in", "sign-up") instead of a list of paths.
+    `name` is the in-process method (`identity.api.<name>`); `tags` let hooks match a
+    family of endpoints ("sign-in", "sign-up") instead of a list of paths, and group them
+    in the OpenAPI document; `rate_limit` is the endpoint's own per-IP rule (else the
+    limiter's default).
     """
 
     path: str
@@ -61,7 +66,8 @@ class Endpoint:
     query: type[BaseModel] | None = None
     media_types: Collection[str] = JSON
     use: Sequence[Guard] = ()
-    kind: str | None = None
+    tags: tuple[str, ...] = ()
+    rate_limit: RateRule | None = None
     server_only: bool = False
     no_store: bool = False  # Cache-Control: no-store, Pragma: no-cache once the handler runs
 
@@ -96,7 +102,7 @@ _EMPTY: Any = object()
 class Ctx(Generic[B]):
     """What a handler sees. `body` arrives validated; `session` is set by session guards."""
 
-    identity: Identity
+    context: AuthContext
     endpoint: Endpoint
     headers: Mapping[str, str]  # lower-case names
     method: str
@@ -142,8 +148,11 @@ class Ctx(Generic[B]):
         self.set_cookies.append(serialize_cookie(name, value, attributes))
 
     @property
-    def options(self) -> Any:
-        return self.identity.options
+    def options(self) -> IdentityOptions:
+        return self.context.options
+
+    async def trusted_origins(self) -> TrustedOrigins:
+        return await self.context.trusted_origins(self.base_url, self.request)
 
 
 # A session's requests carry the same Cookie header again and again. A pure function of the

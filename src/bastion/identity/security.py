@@ -186,7 +186,7 @@ async def router_checks(ctx: Ctx[Any]) -> None:
     if ctx.method in _SAFE_METHODS:
         return
     advanced = ctx.options.advanced
-    trusted = await ctx.identity.trusted_origins(ctx)
+    trusted = await ctx.trusted_origins()
     if not advanced.disable_csrf_check:
         problem = check_origin(ctx.method, ctx.received_headers, trusted)
         if problem is not None:
@@ -202,7 +202,7 @@ async def form_csrf(ctx: Ctx[Any]) -> None:
     """Sign-in and sign-up: Fetch-Metadata and Origin, even without cookies (S19)."""
     if ctx.options.advanced.disable_csrf_check:
         return
-    trusted = await ctx.identity.trusted_origins(ctx)
+    trusted = await ctx.trusted_origins()
     problem = check_form_csrf(ctx.method, ctx.received_headers, trusted)
     if problem is not None:
         _raise(problem)
@@ -213,6 +213,6 @@ async def query_callback_url(ctx: Ctx[Any]) -> None:
     url = ctx.query.get("callbackURL")
     if not url or ctx.options.advanced.disable_origin_check:
         return
-    trusted = await ctx.identity.trusted_origins(ctx)
+    trusted = await ctx.trusted_origins()
     if not trusted.is_trusted(url, allow_relative=True):
         raise APIError(403, Code.INVALID_CALLBACK_URL)

@@ -10,8 +10,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ..._routes import compile_template
 from ...auth.context import RequestContext
-from .router import Handler, Router, compile_template
+from .router import Handler, Router
 
 __all__ = ["CustomRoute", "add_custom_routes", "route"]
 
