@@ -92,6 +92,7 @@ class Identity:
             rate_limiter=self.rate_limiter,
             now=clock,
             plugin_ids=frozenset(ids),
+            sign_in_checks=[check for p in self.plugins for check in p.sign_in_checks],
             env=env,
         )
         self.endpoints = self._endpoints()

@@ -17,7 +17,6 @@ from .._routes import RouteTable
 from .endpoint import APIResponse, Endpoint, dump_json, parse_body, response_of
 from .errors import APIError, Code, too_many_requests
 from .ratelimit import ClientIP, RateLimiter
-from .routes.misc import ErrorPage
 from .runner import Runner, failure
 
 __all__ = ["IdentityHTTP"]
@@ -183,13 +182,10 @@ async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes,
 
 
 async def _send_response(send: Send, response: APIResponse) -> None:
-    if isinstance(response.body, ErrorPage):
-        body = str(response.body).encode()
-        content_type = b"text/html"  # as better-auth; the page declares its charset
-    else:
-        body = response.render()
-        content_type = b"application/json"
-    headers: list[tuple[bytes, bytes]] = [(b"content-type", content_type)]
+    body, media_type = response.render()
+    headers: list[tuple[bytes, bytes]] = []
+    if media_type is not None:
+        headers.append((b"content-type", media_type.encode()))
     headers += [(k.encode(), v.encode()) for k, v in response.headers.items()]
     headers += [(b"set-cookie", c.encode()) for c in response.cookies]
     await _send(send, response.status, body, headers)

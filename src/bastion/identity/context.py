@@ -7,9 +7,9 @@ construction and serves every request with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .crypto import PasswordHasher, sign_jwt, verify_jwt
 from .db import Schema
@@ -19,6 +19,9 @@ from .origins import resolve as resolve_origins
 from .ratelimit import RateLimiter
 from .session_cookies import SessionCookies
 from .store import Store
+
+if TYPE_CHECKING:
+    from .plugins import SignInCheck
 
 __all__ = ["AuthContext"]
 
@@ -42,6 +45,7 @@ class AuthContext:
         "secret",
         "secure_cookies",
         "session_cookies",
+        "sign_in_checks",
         "store",
     )
 
@@ -56,6 +60,7 @@ class AuthContext:
         rate_limiter: RateLimiter | None,
         now: Callable[[], datetime],
         plugin_ids: frozenset[str],
+        sign_in_checks: Sequence[SignInCheck] = (),
         env: Mapping[str, str],
     ) -> None:
         self.options = options
@@ -66,6 +71,7 @@ class AuthContext:
         self.rate_limiter = rate_limiter
         self.now = now
         self.plugin_ids = plugin_ids
+        self.sign_in_checks = tuple(sign_in_checks)
         self._env = env
         self._output: dict[str, set[str]] = {
             model: {n for n, f in schema.fields(model).items() if f.returned} for model in schema

@@ -36,7 +36,9 @@ __all__ = [
     "APIResponse",
     "Ctx",
     "Endpoint",
+    "RawResponse",
     "Redirect",
+    "SignInAnswered",
     "dump_json",
 ]
 
@@ -76,6 +78,36 @@ class Endpoint:
             raise ValueError(f"endpoint path {self.path!r}: starts with '/', no trailing '/'")
 
 
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A handler's answer sent as it is, not as JSON: an HTML page, a text, a redirect.
+
+    `RawResponse.redirect(url)` is a 302 with `Location`; cookies the handler set go out
+    with either.
+    """
+
+    content: str | bytes = b""
+    status: int = 200
+    media_type: str | None = "text/html; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> RawResponse:
+        return cls(b"", status, None, {"location": location})
+
+    def encoded(self) -> bytes:
+        return self.content.encode() if isinstance(self.content, str) else self.content
+
+
+class SignInAnswered(Exception):
+    """Raised by `complete_sign_in` when a plugin's sign-in check answers instead of a new
+    session (a second factor is due): the endpoint answers `answer`, with no session."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__("sign-in answered by a plugin")
+        self.answer = answer
+
+
 class Redirect(Exception):
     """A handler's 302: raised so cookies set before it are kept (as ctx.redirect does)."""
 
@@ -91,8 +123,13 @@ class APIResponse:
     headers: dict[str, str] = field(default_factory=dict)
     cookies: list[str] = field(default_factory=list)  # Set-Cookie lines
 
-    def render(self) -> bytes:
-        return b"" if self.body is _EMPTY else dump_json(self.body)
+    def render(self) -> tuple[bytes, str | None]:
+        """The body's bytes and media type."""
+        if isinstance(self.body, RawResponse):
+            return self.body.encoded(), self.body.media_type
+        if self.body is _EMPTY:
+            return b"", "application/json"
+        return dump_json(self.body), "application/json"
 
 
 _EMPTY: Any = object()
@@ -287,4 +324,8 @@ def response_of(
         headers.update(error.headers)
         body = error.body()
         return APIResponse(error.status, _EMPTY if body is None else body, headers, ctx.set_cookies)
-    return APIResponse(ctx.status, ctx.returned, headers, ctx.set_cookies)
+    returned = ctx.returned
+    if isinstance(returned, RawResponse):
+        headers.update(returned.headers)
+        return APIResponse(returned.status, returned, headers, ctx.set_cookies)
+    return APIResponse(ctx.status, returned, headers, ctx.set_cookies)

@@ -18,7 +18,15 @@ from starlette.requests import Request
 from .._callbacks import call_user
 from .context import AuthContext
 from .db import DatabaseUnavailable
-from .endpoint import APIResponse, Ctx, Endpoint, Redirect, response_of, validate
+from .endpoint import (
+    APIResponse,
+    Ctx,
+    Endpoint,
+    Redirect,
+    SignInAnswered,
+    response_of,
+    validate,
+)
 from .errors import APIError, Code, service_unavailable
 from .plugins import EndpointHook, Plugin
 from .security import router_checks
@@ -115,6 +123,8 @@ class Runner:
                 ctx.returned = await endpoint.handler(ctx)
         except Redirect as redirect:
             location = redirect.location
+        except SignInAnswered as answered_instead:  # a plugin took the sign-in over
+            ctx.returned = answered_instead.answer
         except APIError as exc:
             error = exc
         ctx.error = error

@@ -13,12 +13,13 @@ from .cookies import (
     serialize_cookie,
     sign_cookie_value,
 )
-from .endpoint import Ctx
+from .endpoint import Ctx, SignInAnswered
 from .errors import APIError, Code
 from .store import SessionWithUser, Store, to_json_row
 
 __all__ = [
     "clear_session_cookies",
+    "complete_sign_in",
     "create_session_for",
     "fresh_session",
     "remembered",
@@ -237,6 +238,20 @@ async def fresh_session(ctx: Ctx[Any]) -> None:
     created = ctx.session[0]["createdAt"]
     if fresh_age and ctx.context.now() - created >= timedelta(seconds=fresh_age):
         raise APIError(403, Code.SESSION_NOT_FRESH)
+
+
+async def complete_sign_in(
+    ctx: Ctx[Any], user: dict[str, Any], *, dont_remember: bool = False
+) -> dict[str, Any]:
+    """What every sign-in ends with once it has proved who `user` is (a password, and soon
+    a social callback, a magic link, a code, a passkey): the plugins' sign-in checks, then a
+    new session with its cookies. A check that answers (a second factor is due) stops it
+    here, before any session or cookie exists (S11)."""
+    for check in ctx.context.sign_in_checks:
+        answer = await check(ctx, user)
+        if answer is not None:
+            raise SignInAnswered(answer)
+    return await create_session_for(ctx, user, dont_remember=dont_remember)
 
 
 async def create_session_for(

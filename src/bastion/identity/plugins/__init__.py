@@ -9,7 +9,10 @@ start-up step, as data.
         init=check_keys,                         # (AuthContext) -> None, sync or async
     )
 
-Hooks are matched to endpoints once, when the Identity is built. `before` hooks run before
+Hooks are matched to endpoints once, when the Identity is built. `sign_in_checks` run when a
+sign-in has proved who the user is, before the session is made (`complete_sign_in`): one
+that returns a value answers the request with it and no session is created — how a second
+factor is asked for. `before` hooks run before
 validation (one that returns a value answers with it), `after` hooks once the handler has run
 (they may change `ctx.returned` or raise an APIError), and `on_response` hooks last, when the
 answer is decided: the place for headers derived from it, such as the bearer token.
@@ -29,7 +32,10 @@ if TYPE_CHECKING:
     from ..ratelimit import RateRule
     from ..store import DatabaseHooks
 
-__all__ = ["EndpointHook", "Plugin"]
+__all__ = ["EndpointHook", "Plugin", "SignInCheck"]
+
+SignInCheck = Callable[["Ctx[Any]", dict[str, Any]], Awaitable[Any]]
+"""`(ctx, user) -> None` to let the sign-in go on, or the answer to give instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +62,4 @@ class Plugin:
     error_codes: type[ErrorCode] | None = None
     database_hooks: DatabaseHooks = field(default_factory=dict)
     init: Callable[[AuthContext], Awaitable[None] | None] | None = None
+    sign_in_checks: Sequence[SignInCheck] = ()

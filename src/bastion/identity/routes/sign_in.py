@@ -19,7 +19,7 @@ from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
 from ..errors import APIError, Code
 from ..ratelimit import CREDENTIAL_RULE
 from ..security import form_csrf
-from ..sessions import create_session_for
+from ..sessions import complete_sign_in
 from ..validation import Body, is_email
 from .common import (
     check_password_not_too_long,
@@ -61,7 +61,7 @@ async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
             await send_verification_email(ctx, user, body.callback_url)
         raise APIError(403, Code.EMAIL_NOT_VERIFIED)
     await attempt.remember_client()
-    session = await create_session_for(ctx, user, dont_remember=body.remember_me is False)
+    session = await complete_sign_in(ctx, user, dont_remember=body.remember_me is False)
     result: dict[str, Any] = {"redirect": False, "token": session["token"]}
     if body.callback_url:
         ctx.response_headers["location"] = body.callback_url
