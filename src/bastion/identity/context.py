@@ -7,9 +7,9 @@ construction and serves every request with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .crypto import PasswordHasher, sign_jwt, verify_jwt
 from .db import Schema
@@ -20,10 +20,10 @@ from .ratelimit import RateLimiter
 from .session_cookies import SessionCookies
 from .store import Store
 
-if TYPE_CHECKING:
-    from .plugins import SignInCheck
-
 __all__ = ["AuthContext"]
+
+# `plugins.SignInCheck`, typed loosely here: the context knows no Ctx (it would be a cycle).
+_SignInCheck = Callable[[Any, dict[str, Any]], Awaitable[Any]]
 
 
 class AuthContext:
@@ -60,7 +60,7 @@ class AuthContext:
         rate_limiter: RateLimiter | None,
         now: Callable[[], datetime],
         plugin_ids: frozenset[str],
-        sign_in_checks: Sequence[SignInCheck] = (),
+        sign_in_checks: Sequence[_SignInCheck] = (),
         env: Mapping[str, str],
     ) -> None:
         self.options = options

@@ -38,7 +38,7 @@ from ...auth.pipeline import (
 )
 from ...auth.rbac import RoutePermission
 from ...identity.db import DatabaseUnavailable
-from .common import ApiError, json_response
+from .common import HTTPError, json_response
 
 __all__ = ["Handler", "Router", "database_unavailable", "route_path"]
 
@@ -50,9 +50,9 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _RETRY_AFTER = "5"  # seconds, for a 503 of a database outage
 
 
-def database_unavailable() -> ApiError:
+def database_unavailable() -> HTTPError:
     """The answer while the database cannot be used: 503 with Retry-After."""
-    return ApiError(503, "The database is unavailable", {"Retry-After": _RETRY_AFTER})
+    return HTTPError(503, "The database is unavailable", {"Retry-After": _RETRY_AFTER})
 
 
 def route_path(scope: Scope) -> str:
@@ -163,16 +163,11 @@ class Router:
             if isinstance(result, Response):
                 return result
             return json_response(result)
-        except ApiError as exc:
-            return json_response({"error": exc.message}, exc.status, exc.headers)
-        except AuthError as exc:  # a handler may refuse a caller the way the pipeline does
+        except HTTPError as exc:  # a handler's refusal, or one in the pipeline's words
             return error_response(exc)
         except DatabaseUnavailable as exc:  # down, read-only or full: an outage, not a bug
             logger.error("%s %s: %s", request.method, request.url.path, exc)
-            unavailable = database_unavailable()
-            return json_response(
-                {"error": unavailable.message}, unavailable.status, unavailable.headers
-            )
+            return error_response(database_unavailable())
         except HTTPException as exc:
             return json_response({"error": exc.detail}, exc.status_code, exc.headers)
         except ClientDisconnect:  # a custom route read the body of a client that hung up
