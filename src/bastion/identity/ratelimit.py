@@ -39,7 +39,6 @@ atomically, so N concurrent requests never let more than `max` through.
 
 from __future__ import annotations
 
-import inspect
 import ipaddress
 import logging
 import re
@@ -49,6 +48,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
+from .._callbacks import call_user
 from .crypto import sha256_base64url
 from .db import Database, DatabaseError, Field, Row, TableSpec, UniqueViolation, eq, in_, lt
 from .storage import SecondaryStorage
@@ -774,9 +774,7 @@ class RateLimiter:
                 break
         for matches, custom in self._custom_rules:
             if matches(path):
-                decided = custom(path, rule) if callable(custom) else custom
-                if inspect.isawaitable(decided):
-                    decided = await decided
+                decided = await call_user(custom, path, rule) if callable(custom) else custom
                 if decided is None or decided is False:
                     return None
                 if not isinstance(decided, RateRule):

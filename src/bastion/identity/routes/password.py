@@ -15,13 +15,13 @@ out-of-band codes. Lower `reset_password_token_expires_in` to tighten the latter
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from ..._callbacks import call_user
 from ..crypto import generate_id
 from ..email import EmailLink, send_or_log
 from ..endpoint import Ctx, Endpoint, Redirect
@@ -164,9 +164,7 @@ async def reset_password(ctx: Ctx[ResetPasswordBody]) -> dict[str, Any]:
             await store.delete_user_sessions(user["id"])  # S17
         await store.set_password(user["id"], password_hash)
     if options.on_password_reset is not None:
-        result = options.on_password_reset({"user": user}, ctx.request)
-        if inspect.isawaitable(result):
-            await result
+        await call_user(options.on_password_reset, {"user": user}, ctx.request)
     return {"status": True}
 
 

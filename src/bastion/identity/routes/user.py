@@ -11,13 +11,13 @@ deleting a user deletes all of its sessions.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from ..._callbacks import call_user
 from ..crypto import LOWER_ALPHANUMERIC, random_string
 from ..db import CORE_SCHEMA
 from ..email import EmailLink, send_or_log
@@ -205,15 +205,11 @@ async def _delete(ctx: Ctx[Any], user: dict[str, Any]) -> None:
     """The user, its accounts and all its sessions (S17), and this request's cookies."""
     options = ctx.options.user.delete_user
     if options.before_delete is not None:
-        await _maybe_await(options.before_delete(user, ctx.request))
+        await call_user(options.before_delete, user, ctx.request)
     await ctx.context.store.delete_user(user["id"])
     clear_session_cookies(ctx)
     if options.after_delete is not None:
-        await _maybe_await(options.after_delete(user, ctx.request))
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+        await call_user(options.after_delete, user, ctx.request)
 
 
 class DeleteCallbackQuery(BaseModel):

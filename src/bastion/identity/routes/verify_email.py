@@ -13,7 +13,6 @@ Signed in, a mail that could not be sent is a 502 FAILED_TO_SEND_EMAIL.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from ..._callbacks import call_user
 from ..crypto import TokenError, TokenExpired
 from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code
@@ -87,7 +87,7 @@ async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
         return _done(ctx)
     options = ctx.options.email_verification
     if options.before_email_verification is not None:
-        await _maybe_await(options.before_email_verification(user, ctx.request))
+        await call_user(options.before_email_verification, user, ctx.request)
     auto_sign_in = options.auto_sign_in_after_verification
     current = await resolve_session(ctx, disable_cookie_cache=True) if auto_sign_in else None
     if current is not None and current[1]["id"] != user["id"]:
@@ -99,7 +99,7 @@ async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
         if auto_sign_in and current is None:
             session = await start_session(ctx, user, store=store)
     if options.after_email_verification is not None:
-        await _maybe_await(options.after_email_verification(user, ctx.request))
+        await call_user(options.after_email_verification, user, ctx.request)
     if current is not None:
         set_session_cookie(ctx, current[0], user)
     elif session is not None:
@@ -156,17 +156,13 @@ async def _change_email(ctx: Ctx[Any], claims: dict[str, Any]) -> dict[str, Any]
         raise _fail(ctx, Code.USER_NOT_FOUND)
     options = ctx.options.email_verification
     if verified and options.after_email_verification is not None:
-        await _maybe_await(options.after_email_verification(updated, ctx.request))
+        await call_user(options.after_email_verification, updated, ctx.request)
     if request_type != "change-email-verification":
         await send_verification_email(ctx, updated, callback)
     if session is not None:
         set_session_cookie(ctx, session[0], updated)
         ctx.new_session = None
     return _done(ctx, {"status": True, "user": user_out(ctx, updated)})
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
 
 
 class SendVerificationBody(Body):
