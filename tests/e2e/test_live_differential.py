@@ -98,6 +98,12 @@ CASES = (
         "/sign-up/email",
         {"name": "V", "email": "v@x.io", "password": "p" * 8, "emailVerified": True},
     ),
+    # Erratum 17: sign-up's body is an object-or-record union, refused by both branches.
+    post("sign-up-array-body", "/sign-up/email", [1]),
+    post("sign-up-null-body", "/sign-up/email", b"null", headers=JSON),
+    post("sign-up-string-body", "/sign-up/email", "name"),
+    post("sign-up-empty-json-body", "/sign-up/email", b"", headers=JSON),
+    post("sign-up-no-content-type", "/sign-up/email", b'{"name":"A"}'),
     post("sign-in-invalid-email", "/sign-in/email", {"email": "x", "password": PASSWORD}),
     post("sign-in-empty-password", "/sign-in/email", {"email": EMAIL, "password": ""}),
     post("sign-in-long-password", "/sign-in/email", {"email": EMAIL, "password": "p" * 129}),

@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
+from .._url_masking import mask_userinfo
 from .verify import (
     ASYMMETRIC_ALGORITHMS,
     MIN_RSA_BITS,
@@ -105,15 +106,16 @@ def check_url(url: str, *, what: str, allow_http: bool = False) -> str:
     if not isinstance(url, str) or not url:
         raise ConfigurationError(f"{what} must be a URL")
     parts = urlsplit(url)
+    shown = mask_userinfo(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(f"{what} must be an https URL, not {url!r}")
+        raise ConfigurationError(f"{what} must be an https URL, not {shown!r}")
     if parts.scheme == "http" and not (allow_http or _is_loopback(parts.hostname)):
         raise ConfigurationError(
-            f"{what} must use https ({url!r}); plain http is allowed for loopback hosts, "
+            f"{what} must use https ({shown!r}); plain http is allowed for loopback hosts, "
             "or with allow_http=True"
         )
     if parts.username or parts.password or parts.fragment:
-        raise ConfigurationError(f"{what} must not carry credentials or a fragment: {url!r}")
+        raise ConfigurationError(f"{what} must not carry credentials or a fragment: {shown!r}")
     return url
 
 

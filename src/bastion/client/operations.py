@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .._url_masking import mask_userinfo
 from .transport import (
     DEFAULT_TIMEOUT,
     Async,
@@ -182,7 +183,7 @@ class _Handle(Generic[H]):
         return self._transport.wire.root
 
     def __repr__(self) -> str:  # never the token
-        return f"{type(self).__name__}({self.base_url!r})"
+        return f"{type(self).__name__}({mask_userinfo(self.base_url)!r})"
 
 
 class SyncHandle(_Handle[httpx.Client]):

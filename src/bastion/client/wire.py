@@ -20,6 +20,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 import httpx
 
 from .. import __version__
+from .._url_masking import mask_userinfo
 from .errors import ClientError, ProtocolError
 
 __all__ = [
@@ -72,10 +73,11 @@ def compact(**fields: Any) -> JSON:
 def server_url(base_url: str) -> SplitResult:
     """`base_url`, checked: an absolute http(s) URL without query or fragment."""
     parts = urlsplit(base_url)
+    shown = mask_userinfo(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an absolute http(s) URL, not {base_url!r}")
+        raise ValueError(f"base_url must be an absolute http(s) URL, not {shown!r}")
     if parts.query or parts.fragment:
-        raise ValueError(f"base_url takes no query or fragment: {base_url!r}")
+        raise ValueError(f"base_url takes no query or fragment: {shown!r}")
     return parts
 
 

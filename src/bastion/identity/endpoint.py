@@ -22,7 +22,7 @@ from .db.types import format_iso
 from .errors import APIError, Code
 from .ratelimit import RateRule
 from .untrusted import InvalidInput, NotJSON, check_value, parse_json
-from .validation import describe_errors, js_type
+from .validation import Body, describe_errors, js_type
 
 if TYPE_CHECKING:
     from .context import AuthContext
@@ -253,6 +253,10 @@ def _invalid_input(exc: InvalidInput, where: str) -> APIError:
     return APIError(400, Code.VALIDATION_ERROR, f"[{location}] Invalid input: {exc.reason}")
 
 
+def _expects(model: type[BaseModel]) -> tuple[str, ...]:
+    return model.expects if issubclass(model, Body) else ("object",)
+
+
 class _JSONNull:
     """A body of JSON `null`: not "no body" (None), as zod tells them apart."""
 
@@ -280,7 +284,10 @@ def validate(endpoint: Endpoint, ctx: Ctx[Any]) -> None:
             raise APIError(
                 400,
                 Code.VALIDATION_ERROR,
-                f"[body] Invalid input: expected object, received {received}",
+                "; ".join(
+                    f"[body] Invalid input: expected {shape}, received {received}"
+                    for shape in _expects(endpoint.body)
+                ),
             )
         try:
             ctx.body = endpoint.body.model_validate(raw)

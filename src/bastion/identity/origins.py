@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from typing import TypeAlias, TypeVar
 from urllib.parse import unquote
 
+from .._url_masking import mask_userinfo
+
 __all__ = ["ENV_VARS", "DynamicOrigins", "TrustedOrigins", "resolve"]
 
 R = TypeVar("R")
@@ -451,7 +453,7 @@ def _base_origin(base_url: str) -> str:
     if scheme in _SPECIAL_PORTS and not _UNSAFE_CHAR.search(base_url):
         parsed = _parse_http(base_url, scheme)
     if parsed is None:
-        raise ValueError(f"base URL {base_url!r} is not an http:// or https:// URL")
+        raise ValueError(f"base URL {mask_userinfo(base_url)!r} is not an http:// or https:// URL")
     return parsed.origin
 
 

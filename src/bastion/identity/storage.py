@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .._url_masking import mask_userinfo
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -217,7 +219,7 @@ class RedisStorage:
         else:
             self._owns_client = False
         self.client: Redis = client
-        self._where = _mask(url) if url else _describe(client)
+        self._where = mask_userinfo(url) if url else _describe(client)
 
     async def get(self, key: str) -> str | None:
         with _redis_errors(self._where):
@@ -273,13 +275,3 @@ def _describe(client: Any) -> str:
     if "host" not in kwargs:
         return type(client).__name__
     return f"redis://{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
-
-
-def _mask(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"

@@ -7,7 +7,7 @@ undefined`: the message names where the value was and what was wrong, issues joi
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -63,6 +63,10 @@ class Body(BaseModel):
     """Base of request models: strict types as zod's, unknown keys kept for hooks and fields."""
 
     model_config = ConfigDict(strict=True, extra="allow", populate_by_name=True, frozen=True)
+
+    # What the schema is, in zod's words, for a body that is not a JSON object: one message
+    # per branch of the union (sign-up's body is an object-or-record, for additional fields).
+    expects: ClassVar[tuple[str, ...]] = ("object",)
 
 
 _EXPECTED = {

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from .._url_masking import mask_userinfo
 from .models import (
     Finish,
     Message,
@@ -77,7 +78,7 @@ class OpenAIModel:
         base_url = (base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL, not {base_url!r}")
+            raise ValueError(f"base_url must be an http(s) URL, not {mask_userinfo(base_url)!r}")
         api_key = api_key if api_key is not None else env.get("OPENAI_API_KEY", "")
         if not api_key and base_url == DEFAULT_BASE_URL:
             raise ValueError("OpenAIModel needs an API key: pass api_key= or set OPENAI_API_KEY")

@@ -1,5 +1,5 @@
 """The schemas of better-auth's two-factor, username, admin, organization and jwt plugins,
-written with our schema registry (spec §8.4), in the order the reference DDL was made with.
+written with our schema registry, in the order the reference DDL was made with.
 
 The plugins themselves come later; these prove the registry can express their tables."""
 
@@ -97,6 +97,7 @@ JWT = {
     )
 }
 
-# The reference DDL lists user columns two-factor, username, admin and session columns
-# organization, admin — so the plugins are applied in this order.
-IN_REFERENCE_ORDER = [TWO_FACTOR, USERNAME, ORGANIZATION, ADMIN, JWT]
+# better-auth 1.7.25's DDL with the plugins twoFactor, username, admin, organization, jwt (and
+# magicLink and bearer, which add no columns) lists the user columns of two-factor, username,
+# admin and the session columns of admin, organization: the plugins are applied in this order.
+IN_REFERENCE_ORDER = [TWO_FACTOR, USERNAME, ADMIN, ORGANIZATION, JWT]

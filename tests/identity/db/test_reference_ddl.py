@@ -1,24 +1,40 @@
-"""Our tables against the DDL better-auth 1.7's migrator emits (tests/fixtures/*.sql).
+"""Our tables against the DDL better-auth's own migrator emits (tests/fixtures/*.sql).
 
-That DDL was made by better-auth 1.7.1, whose `account` table has a required `issuer`
-column (1.7.0-1.7.2; 1.7.3 removed it again): it is compared with CORE_SCHEMA plus
-ACCOUNT_ISSUER. The current release's own migrator is compared in tests/e2e.
+`better-auth-ddl-core.sql` and `-plugins.sql` are better-auth 1.7.25's output (erratum 16:
+no `account.issuer`): CORE_SCHEMA, and CORE_SCHEMA with the plugin tables, must match them
+exactly. `better-auth-1.7.1-ddl-core.sql` is the shape 1.7.0-1.7.2 made, with a required
+`account.issuer`: CORE_SCHEMA.extend(ACCOUNT_ISSUER) matches it, and such a database stays
+readable, and writable with that schema.
 
-Both are created on the real database, then read back by introspection and compared column
-by column: name and order, type, nullability, default, uniqueness, foreign key, and indexes.
+Both sides are created on the real database, then read back by introspection and compared
+column by column: name and order, type, nullability, default, uniqueness, foreign key, and
+indexes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from bastion.identity.db import ACCOUNT_ISSUER, CORE_SCHEMA, Database, Schema, migrate
+from bastion.identity import Identity, bearer
+from bastion.identity.crypto import PasswordHasher
+from bastion.identity.db import (
+    ACCOUNT_ISSUER,
+    CORE_SCHEMA,
+    Database,
+    Schema,
+    eq,
+    migrate,
+    plan_migration,
+)
 from tests.identity.db.plugin_schemas import IN_REFERENCE_ORDER
 from tests.services import scratch_database
 
@@ -27,7 +43,10 @@ SECTION = re.compile(r"^-- ===== (\w+) \((\w+)\) =====$", re.MULTILINE)
 
 
 def reference_statements(which: str, dialect: str) -> list[str]:
-    path = FIXTURES / f"better-auth-ddl-{which}.sql"
+    """The statements of `better-auth-ddl-<which>.sql` (or `better-auth-<which>.sql` when
+    `which` names a release) for `dialect`."""
+    name = f"better-auth-{which}.sql" if which[0].isdigit() else f"better-auth-ddl-{which}.sql"
+    path = FIXTURES / name
     text = path.read_text()
     parts = SECTION.split(text)
     names = {"postgresql": "postgres"}.get(dialect, dialect)
@@ -115,14 +134,16 @@ async def create_reference(url: str, statements: list[str]) -> None:
 
 
 def as_in_reference(which: str) -> Schema:
-    schema = CORE_SCHEMA.extend(ACCOUNT_ISSUER)
+    if which == "1.7.1-ddl-core":
+        return CORE_SCHEMA.extend(ACCOUNT_ISSUER)
+    schema = CORE_SCHEMA
     for plugin in IN_REFERENCE_ORDER if which == "plugins" else []:
         schema = schema.extend(plugin)
     return schema
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
-@pytest.mark.parametrize("which", ["core", "plugins"])
+@pytest.mark.parametrize("which", ["core", "plugins", "1.7.1-ddl-core"])
 async def test_our_tables_match_better_auth_ddl(dialect: str, which: str) -> None:
     schema = as_in_reference(which)
     async with scratch_database(dialect) as ours, scratch_database(dialect) as reference:
@@ -135,11 +156,79 @@ async def test_our_tables_match_better_auth_ddl(dialect: str, which: str) -> Non
     for table in want:
         assert got[table]["pk"] == want[table]["pk"] == ("id",), table
         want_cols = {c["name"]: c for c in want[table]["columns"]}
-        # Column order as in the reference, but for `issuer`, which ACCOUNT_ISSUER appends.
         order = [c["name"] for c in got[table]["columns"]]
-        assert sorted(order) == sorted(want_cols), table
-        assert [n for n in order if n != "issuer"] == [n for n in want_cols if n != "issuer"]
+        if which.startswith("1.7.1"):  # ACCOUNT_ISSUER appends `issuer`; 1.7.1 put it second
+            order.sort(key=lambda name: list(want_cols).index(name))
+        assert order == list(want_cols), table
         for column in got[table]["columns"]:
             assert column == want_cols[column["name"]], f"{table}.{column['name']}"
         assert got[table]["indexes"] == want[table]["indexes"], table
         assert got[table]["uniques"] == want[table]["uniques"], table
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
+async def test_a_database_made_by_better_auth_1_7_1_still_works(dialect: str) -> None:
+    """A user that 1.7.1 wrote (issuer `local:credential`) signs in with the default schema,
+    which reads such a database but cannot add accounts to it (the required issuer); with
+    ACCOUNT_ISSUER, new accounts are written as 1.7.1 wrote them."""
+    async with scratch_database(dialect) as url:
+        await create_reference(url, reference_statements("1.7.1-ddl-core", dialect))
+        # The rows 1.7.1 wrote for a sign-up: a password account with its issuer.
+        async with Database(url, schema=CORE_SCHEMA.extend(ACCOUNT_ISSUER)) as db:
+            user = await db.create("user", {"name": "Old", "email": "old@example.com"})
+            await db.create(
+                "account",
+                {
+                    "issuer": "local:credential",
+                    "accountId": user["id"],
+                    "providerId": "credential",
+                    "userId": user["id"],
+                    "password": await PasswordHasher().hash(PASSWORD),
+                },
+            )
+
+        for n, schema in enumerate((CORE_SCHEMA, CORE_SCHEMA.extend(ACCOUNT_ISSUER))):
+            async with Database(url, schema=schema) as db, _client(db) as client:
+                signed_in = await client.post(
+                    "/sign-in/email", json={"email": "old@example.com", "password": PASSWORD}
+                )
+                assert signed_in.status_code == 200, signed_in.text
+                session = await client.get(
+                    "/get-session", headers={"authorization": f"Bearer {signed_in.json()['token']}"}
+                )
+                assert session.json()["user"]["email"] == "old@example.com"
+                new = {"name": "New", "email": f"new{n}@x.io"}
+                signed_up = await client.post("/sign-up/email", json={**new, "password": PASSWORD})
+                if schema is CORE_SCHEMA:  # the NOT NULL issuer refuses it, as migrate warns
+                    assert signed_up.status_code != 200  # 422; MySQL's error 1364 gives 503
+                    assert (await plan_migration(db)).warnings[0].startswith("account.issuer")
+                else:
+                    assert signed_up.status_code == 200, signed_up.text
+                    account = await db.find_one(
+                        "account", eq("accountId", signed_up.json()["user"]["id"])
+                    )
+                    assert account is not None and account["issuer"] == "local:credential"
+                    assert (await plan_migration(db)).empty
+
+
+SECRET = "reference-ddl-secret-0123456789abcdef0123"
+PASSWORD = "correct-horse"
+
+
+@contextlib.asynccontextmanager
+async def _client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    identity = Identity(
+        env={},
+        secret=SECRET,
+        database=db,
+        base_url="http://localhost",
+        email_and_password={"enabled": True},
+        plugins=[bearer()],
+    )
+    transport = httpx.ASGITransport(app=identity.app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://localhost/api/auth",
+        headers={"origin": "http://localhost"},
+    ) as client:
+        yield client

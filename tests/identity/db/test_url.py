@@ -70,6 +70,6 @@ def test_bad_urls_are_refused_with_the_password_masked(given: str, message: str)
 
 
 def test_mask_url() -> None:
-    assert mask_url("postgresql://u:hunter2@db:5432/app") == "postgresql://u:***@db:5432/app"
-    assert mask_url("mysql://root@db/app") == "mysql://root@db/app"
+    assert mask_url("postgresql://u:hunter2@db:5432/app") == "postgresql://***@db:5432/app"
+    assert mask_url("mysql://root@db/app") == "mysql://***@db/app"  # the whole user-info
     assert "hunter2" not in mask_url("weird://u:hunter2@db app")

@@ -35,6 +35,7 @@ import httpx
 
 from bastion.identity.cookies import SECURE_PREFIX, cookie_name, parse_cookie_header
 
+from ..._url_masking import mask_userinfo
 from ..errors import ProviderUnavailable
 from ._identity_local import Resolution
 
@@ -107,10 +108,13 @@ class RemoteSessions:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"url must be an http(s) URL such as https://host/api/auth: {url!r}")
+            raise ValueError(
+                f"url must be an http(s) URL such as https://host/api/auth: {mask_userinfo(url)!r}"
+            )
         if ttl < 0 or negative_ttl < 0 or timeout <= 0:
             raise ValueError("ttl and negative_ttl must be >= 0, timeout > 0")
         self.endpoint = url.rstrip("/") + "/get-session"
+        self._shown = mask_userinfo(self.endpoint)  # for the log
         self.session_cookie_name = cookie_name(
             cookie_prefix, "session_token", secure=parts.scheme == "https"
         )
@@ -183,7 +187,7 @@ class RemoteSessions:
         except (httpx.HTTPError, ValueError) as exc:
             # The server is down, slow, or not a better-auth server: it cannot say, and
             # nothing is kept, so the next request asks again. The credential is not logged.
-            logger.warning("session check at %s failed: %s", self.endpoint, type(exc).__name__)
+            logger.warning("session check at %s failed: %s", self._shown, type(exc).__name__)
             return _Answer(None, unavailable=ProviderUnavailable.DEFAULT_RETRY_AFTER)
         set_cookies = [
             line
@@ -192,7 +196,7 @@ class RemoteSessions:
         ]
         status = response.status_code
         if status >= 500 or status == 429 or 300 <= status < 400:
-            logger.warning("session check at %s answered %d", self.endpoint, status)
+            logger.warning("session check at %s answered %d", self._shown, status)
             return _Answer(None, unavailable=_retry_after(response.headers.get("retry-after")))
         user = _session_of(body)
         if user is None:

@@ -239,12 +239,22 @@ CORE_SCHEMA = Schema(
 )
 
 
-# better-auth 1.7.0-1.7.2 required `account.issuer`, unique with `accountId` (the spec's
-# reference DDL); 1.7.3 went back to (providerId, accountId) and stopped writing it. A
-# database made by those three releases is served with CORE_SCHEMA.extend(ACCOUNT_ISSUER).
+def _credential_issuer() -> str:
+    """The issuer 1.7.1 gave a password account, for the accounts Bastion creates (only
+    those exist so far; a social sign-in must set its provider's own). A callable, so the
+    migrator does not back-fill existing rows, OAuth accounts among them, with it."""
+    return "local:credential"
+
+
+# better-auth 1.7.0-1.7.2 required `account.issuer`, unique with `accountId`; 1.7.3 went back
+# to (providerId, accountId) and stopped writing it. A database made by those three releases
+# is served with CORE_SCHEMA.extend(ACCOUNT_ISSUER).
 ACCOUNT_ISSUER = {
     "account": TableSpec(
-        fields={"issuer": Field(type="string"), "accountId": Field(type="string")},
+        fields={
+            "issuer": Field(type="string", default=_credential_issuer),
+            "accountId": Field(type="string"),
+        },
         indexes=[Index("issuer", "accountId", unique=True)],
     )
 }

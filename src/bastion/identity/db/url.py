@@ -1,4 +1,4 @@
-"""One URL selects the database: parse it, pick the async driver, mask the password."""
+"""One URL selects the database: parse it, pick the async driver, mask its credentials."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Literal
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from ..._url_masking import mask_userinfo
 from .errors import InvalidDatabaseURL
 
 __all__ = ["DEFAULT_DATABASE_URL", "DatabaseURL", "Dialect", "mask_url", "parse_database_url"]
@@ -60,17 +61,8 @@ class DatabaseURL:
 
 
 def mask_url(text: str) -> str:
-    """The URL with its password replaced by ***, for messages and logs."""
-    try:
-        return make_url(text).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        # Not a URL SQLAlchemy can parse: hide whatever sits between ':' and '@'.
-        head, at, tail = text.rpartition("@")
-        if not at:
-            return text
-        scheme, sep, userinfo = head.partition("://")
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:***@{tail}" if ":" in userinfo else text
+    """The URL with its whole user-info replaced by ***, for messages and logs."""
+    return mask_userinfo(text)
 
 
 def parse_database_url(text: str | None = None, env: Mapping[str, str] = os.environ) -> DatabaseURL:

@@ -35,6 +35,8 @@ logger = logging.getLogger("bastion.identity")
 
 
 class SignUpBody(Body):
+    expects = ("object", "record")  # better-auth 1.7.25's message names both (erratum 17)
+
     name: Name
     email: Email
     password: NonEmpty  # "" is a VALIDATION_ERROR here, a 401 at sign-in (errata 3)
