@@ -231,6 +231,8 @@ def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
         "keep that file with the database, or set BASTION_SECRET"
     ]
     assert "Warning" not in server.output
+    # The default stack, from the default install (uvloop has no Windows or PyPy build).
+    assert "HTTP/1.1: uvicorn with the httptools parser on the uvloop event loop" in (server.output)
     assert "Traceback" not in server.output
     assert "Application shutdown complete" in server.output
 

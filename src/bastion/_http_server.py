@@ -172,13 +172,13 @@ def run(
         config.loop,
     )
     server = uvicorn.Server(config)
+    # uvicorn says where it listens only when it binds the socket itself.
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    logger.info("Uvicorn running on %s (Press CTRL+C to quit)", url)
     try:
         if reload:
-            logger.info("Uvicorn running on %s", url)
             ChangeReload(config, target=server.run, sockets=[sock]).run()
         elif workers > 1:
-            logger.info("Uvicorn running on %s", url)
             _DrainingWorkers(config, sockets=[sock]).run()
         else:
             server.run(sockets=[sock])
