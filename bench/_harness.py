@@ -254,9 +254,16 @@ def wait_ready(server: Server, within: float, path: str = "/api/auth/ok") -> Non
 
 @contextlib.contextmanager
 def bastion_server(
-    database_url: str, *, cookie_cache: bool, loop: str = "uvloop", http: str = "httptools"
+    database_url: str,
+    *,
+    cookie_cache: bool,
+    loop: str = "uvloop",
+    http: str = "httptools",
+    server: str = "uvicorn",
+    name: str | None = None,
 ) -> Iterator[Server]:
-    """`python bench/_bastion_server.py`: uvicorn, one worker, in its own process."""
+    """`python bench/_bastion_server.py`: one worker, in its own process; `server` is
+    uvicorn, bastion (uvicorn as `bastion serve` runs it) or granian."""
     port = free_port()
     argv = [
         sys.executable,
@@ -269,16 +276,18 @@ def bastion_server(
         loop,
         "--http",
         http,
+        "--server",
+        server,
     ]
     if cookie_cache:
         argv.append("--cookie-cache")
-    name = "bastion" + (" +cache" if cookie_cache else "")
+    name = name or "bastion" + (" +cache" if cookie_cache else "")
     env = {k: v for k, v in os.environ.items() if k != "BASTION_ENV"}  # development mode
     with _logged_process("bastion", argv, env=env, cwd=ROOT) as (process, path):
-        server = Server(name, f"http://127.0.0.1:{port}", process, path, database_url)
-        wait_ready(server, 30)
-        server.memory_at_start = server.memory()
-        yield server
+        up = Server(name, f"http://127.0.0.1:{port}", process, path, database_url)
+        wait_ready(up, 30)
+        up.memory_at_start = up.memory()
+        yield up
 
 
 def node_ready() -> str:

@@ -7,18 +7,28 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from . import __version__
-from ._http_server import HTTP_IMPLEMENTATIONS, HttpImplementation, HttpLimits, HttpProtocol
+from ._http_server import (
+    DEFAULT_GRACEFUL_TIMEOUT,
+    HTTP_IMPLEMENTATIONS,
+    HttpImplementation,
+    HttpLimits,
+    HttpProtocol,
+    ListenError,
+    listen,
+)
 from .identity.db import (
     CORE_SCHEMA,
     Database,
     DatabaseError,
     MigrationPlan,
     migrate,
+    parse_database_url,
     plan_migration,
 )
 from .identity.ratelimit import RATE_LIMIT_SCHEMA
@@ -51,7 +61,11 @@ def migrate_command(database_url: str | None, print_sql: bool) -> None:
         # What `bastion serve` creates at start-up: the identity, the memory and the
         # embedded default's rate-limit tables.
         schema = CORE_SCHEMA.extend(MEMORY_SCHEMA).extend(RATE_LIMIT_SCHEMA)
-        async with Database(database_url, schema=schema) as db:
+        url = database_url
+        if print_sql and _missing_sqlite_file(database_url):
+            # Opening it would create it: plan against an empty database instead.
+            url = "sqlite://"
+        async with Database(url, schema=schema) as db:
             if print_sql:
                 return await plan_migration(db)
             return await migrate(db)
@@ -120,6 +134,15 @@ def migrate_command(database_url: str | None, print_sql: bool) -> None:
     show_default=True,
     help="HTTP/1.1 parser (auto: httptools when installed, else h11).",
 )
+@click.option(
+    "--graceful-timeout",
+    type=click.IntRange(min=0),
+    default=DEFAULT_GRACEFUL_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="On SIGTERM or Ctrl-C: stop accepting connections at once, give the requests in "
+    "progress this long, then cancel them and exit.",
+)
 def serve_command(
     app: str | None,
     host: str,
@@ -132,6 +155,7 @@ def serve_command(
     body_timeout: int,
     limit_concurrency: int,
     http: HttpImplementation,
+    graceful_timeout: int,
 ) -> None:
     """Serve MODULE:ATTR, or the embedded default: an Identity with email and password at
     /api/auth and a demo agent under /api, on SQLite ($DATABASE_URL), at
@@ -144,6 +168,11 @@ def serve_command(
     from .standalone import create_app
 
     port = port if port is not None else int(os.environ.get("PORT", "4111"))
+    try:  # before anything else: a taken port must not cost a banner or a database
+        sock = listen(host, port)
+    except ListenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
     os.environ["PORT"] = str(port)  # the default app's links name the port it serves on
     # As uvicorn's own command does: the user's module is found from where they stand.
     sys.path.insert(0, os.getcwd())
@@ -171,7 +200,8 @@ def serve_command(
             err=True,
         )
     if workers == 1 and not reload:
-        run(serving.serving(loaded, migrate=migrate), host=host, port=port, protocol=protocol)
+        served = serving.serving(loaded, migrate=migrate)
+        run(served, sock=sock, protocol=protocol, graceful_timeout=graceful_timeout)
         return
     # Other processes import the app themselves: tell them what, and whether to migrate
     # (with --reload one process runs at a time, so it migrates at each restart). The
@@ -181,11 +211,11 @@ def serve_command(
     run(
         "bastion.serving:child_app",
         factory=True,
-        host=host,
-        port=port,
+        sock=sock,
         protocol=protocol,
         workers=workers,
         reload=reload,
+        graceful_timeout=graceful_timeout,
     )
 
 
@@ -193,6 +223,15 @@ def serve_command(
 def secret_command() -> None:
     """Print a new random secret for BASTION_SECRET (32 bytes, hex)."""
     click.echo(secrets.token_hex(32))
+
+
+def _missing_sqlite_file(database_url: str | None) -> bool:
+    """The URL names a SQLite file that does not exist (yet). InvalidDatabaseURL as
+    `Database` raises it."""
+    url = parse_database_url(database_url)
+    if url.dialect != "sqlite" or url.memory or not url.url.database:
+        return False
+    return not Path(url.url.database).expanduser().exists()
 
 
 def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -32,7 +32,15 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._http_server import HttpImplementation, HttpLimits, HttpProtocol, run
+from ._http_server import (
+    DEFAULT_GRACEFUL_TIMEOUT,
+    HttpImplementation,
+    HttpLimits,
+    HttpProtocol,
+    ListenError,
+    listen,
+    run,
+)
 from .identity import Identity
 from .identity.db import DatabaseError
 from .server import Bastion
@@ -41,6 +49,7 @@ __all__ = [
     "DEFAULT_TARGET",
     "MIGRATE_ENV",
     "TARGET_ENV",
+    "ListenError",
     "LoadError",
     "ServedApp",
     "child_app",
@@ -279,6 +288,7 @@ def serve(
     body_timeout: int = _DEFAULT_LIMITS.body_timeout,
     limit_concurrency: int | None = _DEFAULT_LIMITS.limit_concurrency,
     http: HttpImplementation = "auto",
+    graceful_timeout: int = DEFAULT_GRACEFUL_TIMEOUT,
 ) -> None:
     """Serve `app` with uvicorn in this process, as `bastion serve MODULE:ATTR` does (port:
     $PORT, else 4111). For `if __name__ == "__main__": serve(app)` in a script.
@@ -287,8 +297,11 @@ def serve(
     connection opening or of the previous request's end, its body within `body_timeout` of
     the head (else 408); a connection silent for `idle_timeout` between requests is closed.
     Past `limit_concurrency` open connections or requests in progress (per process), a
-    request gets 503. `http`: "h11", "httptools", or "auto" (httptools when installed).
-    ValueError: a limit that is not a positive whole number, or a missing httptools."""
+    request gets 503. `http`: "h11", "httptools", or "auto" (httptools when installed). On
+    SIGTERM or SIGINT it stops listening at once and gives the requests in progress
+    `graceful_timeout` seconds before it cancels them.
+    ValueError: a limit that is not a positive whole number, or a missing httptools.
+    ListenError: the port is taken, or may not be used."""
     protocol = HttpProtocol(
         http,
         HttpLimits(
@@ -299,4 +312,11 @@ def serve(
         ),
     )
     port = port if port is not None else int(os.environ.get("PORT", "4111"))
-    run(serving(app, migrate=migrate), host=host, port=port, protocol=protocol, log_level="info")
+    sock = listen(host, port)
+    run(
+        serving(app, migrate=migrate),
+        sock=sock,
+        protocol=protocol,
+        graceful_timeout=graceful_timeout,
+        log_level="info",
+    )

@@ -7,7 +7,8 @@ upload logged a `ClientDisconnect` traceback. `bastion serve` now closes a conne
 stays silent (`--idle-timeout`) or does not deliver its head in time (`--header-timeout`),
 answers 408 to a body that does not arrive in time (`--body-timeout`), refuses an oversized
 head, answers 503 past `--limit-concurrency`, and takes hang-ups quietly. Both HTTP
-implementations are covered: h11 (the default install) and httptools (the bench extra).
+implementations are covered: httptools (the default) and h11 (the fallback where httptools
+cannot be installed).
 
 Each test drives a real `bastion serve` subprocess with raw sockets, with 1-second limits.
 """
