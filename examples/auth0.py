@@ -24,7 +24,7 @@ from typing import Any
 
 from bastion.auth import Auth0Auth, RequestContext, token_permissions
 from bastion.server import Agent, Bastion, tool
-from bastion.server.local import LocalModel
+from bastion.server import LocalModel
 from bastion.server.memory import Memory
 
 # Custom claims in Auth0 tokens must be namespaced with a URL. An Action adds the user's

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from bastion.auth import RequestContext
-from bastion.auth.providers.identity import IdentityAuth
+from bastion.auth import IdentityAuth
 from bastion.identity import Identity, IdentityOptions, bearer
-from bastion.identity.email import (
+from bastion.identity import (
     ConsoleMailer,
     Mailer,
     SMTPMailer,
@@ -32,7 +32,7 @@ from bastion.identity.email import (
     verification_sender,
 )
 from bastion.server import Agent, Bastion, tool
-from bastion.server.local import LocalModel
+from bastion.server import LocalModel
 from bastion.server.memory import Memory, memory_plugin
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import re
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +32,37 @@ def test_db_exports_every_public_name_of_its_modules() -> None:
         module = importlib.import_module(f"bastion.identity.db.{sub}")
         missing = [n for n in module.__all__ if n not in package.__all__]
         assert not missing, f"{sub}: {missing}"
+
+
+PUBLIC_MODULES = {*PACKAGES, "bastion.client", "bastion.serving", "bastion.errors"}
+# `from bastion.x import a, b` on one line, or `from bastion.x import (` … `)` over several.
+_IMPORT = re.compile(
+    r"^[ \t]*from (bastion[\w.]*) import (?:\(([\w\s,]+)\)|([\w ,]+)$)", re.MULTILINE
+)
+
+
+def _documented_imports() -> list[tuple[str, str, str]]:
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for path in [
+        root / "README.md",
+        *(root / "docs").glob("*.md"),
+        *(root / "examples").glob("*.py"),
+    ]:
+        for module, wrapped, inline in _IMPORT.findall(path.read_text()):
+            for name in (n.strip() for n in (wrapped or inline).split(",")):
+                if name:
+                    found.append((path.name, module, name))
+    return found
+
+
+def test_docs_and_examples_import_only_public_names() -> None:
+    """What a reader copies imports from a public package, names in its `__all__`."""
+    imports = _documented_imports()
+    assert len(imports) > 50  # the parse found the examples
+    wrong = [
+        f"{where}: from {module} import {name}"
+        for where, module, name in imports
+        if module not in PUBLIC_MODULES or name not in importlib.import_module(module).__all__
+    ]
+    assert not wrong, wrong

@@ -8,6 +8,19 @@ await identity.api.get_session(headers={"cookie": "..."})
 from .app import API, Identity
 from .context import AuthContext
 from .cookies import CookieAttributes
+from .email import (
+    ConsoleMailer,
+    EmailDeliveryError,
+    EmailLink,
+    EmailMessage,
+    EmailSender,
+    Mailer,
+    SMTPMailer,
+    change_email_sender,
+    delete_account_sender,
+    reset_password_sender,
+    verification_sender,
+)
 from .endpoint import JSON, JSON_OR_FORM, APIResponse, Ctx, Endpoint, RawResponse, Redirect
 from .errors import APIError, Code, ErrorCode
 from .options import (
@@ -34,6 +47,14 @@ from .sessions import (
     session_required,
     set_session_cookie,
 )
+from .storage import (
+    MemoryStorage,
+    RedisNotInstalled,
+    RedisStorage,
+    SecondaryStorage,
+    StorageError,
+    StorageUnavailable,
+)
 from .store import DatabaseHooks, SessionWithUser
 from .validation import Body
 
@@ -48,12 +69,17 @@ __all__ = [
     "Body",
     "ChangeEmail",
     "Code",
+    "ConsoleMailer",
     "CookieAttributes",
     "CookieCache",
     "Ctx",
     "DatabaseHooks",
     "DeleteUser",
     "EmailAndPassword",
+    "EmailDeliveryError",
+    "EmailLink",
+    "EmailMessage",
+    "EmailSender",
     "EmailVerification",
     "Endpoint",
     "EndpointHook",
@@ -61,20 +87,32 @@ __all__ = [
     "Identity",
     "IdentityOptions",
     "InsecureSecret",
+    "Mailer",
+    "MemoryStorage",
     "Plugin",
     "RateLimitOptions",
     "RateRule",
     "RawResponse",
     "Redirect",
+    "RedisNotInstalled",
+    "RedisStorage",
+    "SMTPMailer",
+    "SecondaryStorage",
     "SessionOptions",
     "SessionWithUser",
     "SignInCheck",
+    "StorageError",
+    "StorageUnavailable",
     "UserOptions",
     "bearer",
+    "change_email_sender",
     "clear_session_cookies",
     "complete_sign_in",
+    "delete_account_sender",
     "fresh_session",
+    "reset_password_sender",
     "sensitive_session",
     "session_required",
     "set_session_cookie",
+    "verification_sender",
 ]
