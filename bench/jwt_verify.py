@@ -48,8 +48,8 @@ from starlette.requests import Request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from bastion.auth.jwks import JWKSCache
 from bastion.auth.providers.jwt import JWTAuth
+from bastion.jose import JWKSCache
 
 AUDIENCE = "https://api.example.test"
 ALGORITHMS = ("RS256", "ES256", "EdDSA")

@@ -9,14 +9,16 @@ import time
 
 import pytest
 
-from bastion.auth.jwks import (
+from bastion.jose import (
+    AlgorithmNotAllowed,
+    ConfigurationError,
     JWKSCache,
     JWKSNotAllowed,
     JWKSUnavailable,
+    KeyNotFound,
     default_jwks_cache,
     parse_jwk_set,
 )
-from bastion.auth.verify import AlgorithmNotAllowed, ConfigurationError, KeyNotFound
 from tests.auth.issuers import FakeClock, IssuerServer, TestIssuer, unused_url
 
 
@@ -184,7 +186,7 @@ async def test_s31_stale_keys_served_while_the_issuer_is_down(issuer: TestIssuer
     clock.advance(25)  # cooldown over: one more attempt, still down, still stale-served
     await cache.get_key(issuer.jwks_uri, kid, "RS256")
     assert issuer.fetches == 3
-    assert cache.stats(issuer.jwks_uri)["error"] == "_FetchFailed: HTTP 503"
+    assert cache.stats(issuer.jwks_uri)["error"] == "FetchFailed: HTTP 503"
     clock.advance(600)  # past max-age 15 s + stale_if_error x ttl 60 s: fail closed
     with pytest.raises(JWKSUnavailable):
         await cache.get_key(issuer.jwks_uri, kid, "RS256")

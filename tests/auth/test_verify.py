@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from jwt.algorithms import get_default_algorithms
 
-from bastion.auth.jwks import JWKSCache
 from bastion.auth.providers.auth0 import Auth0Auth
 from bastion.auth.providers.jwt import JWTAuth
-from bastion.auth.verify import ImmatureToken, JWTPolicy, JWTVerifier, PublicKey
+from bastion.jose import ImmatureToken, JWKSCache, JWTPolicy, JWTVerifier, PublicKey
 from tests.auth.issuers import (
     AUDIENCE,
     FakeClock,

@@ -1,5 +1,6 @@
 """Access control for the agent server: providers, the request pipeline, RBAC."""
 
+from ..jose import ConfigurationError, JWKSCache, JWTError, KeysUnavailable, default_jwks_cache
 from .config import AuthConfig
 from .context import RequestContext, bind_context, current_context, strip_reserved
 from .errors import (
@@ -14,14 +15,12 @@ from .errors import (
     ResourceMappingFailed,
     Unauthenticated,
 )
-from .jwks import JWKSCache, default_jwks_cache
 from .pipeline import AuthPipeline, RouteAuth
 from .provider import AuthProvider
 from .providers import Auth0Auth, CompositeAuth, IdentityAuth, JWTAuth, SimpleAuth
 from .rbac import DEFAULT_ROLES, RBACProvider, StaticRBAC
 from .rules import Rule
 from .scopes import require_permissions, require_scopes, token_permissions, token_scopes
-from .verify import ConfigurationError, JWTError, KeysUnavailable
 
 __all__ = [
     "DEFAULT_ROLES",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import math
@@ -38,8 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-import jwt
-from jwt.types import Options
+from ..jose import ExpiredToken, JWTError, JWTPolicy, SecretKey, sign, verify_with_key
 
 __all__ = [
     "ALPHANUMERIC",
@@ -345,18 +345,15 @@ class TokenExpired(TokenError):
     """Correctly signed, but its `exp` has passed."""
 
 
-_ALGORITHM: Final = "HS256"
-# Claims are checked below against the caller's clock, not by PyJWT against the system's.
-_DECODE_OPTIONS: Final[Options] = {
-    "require": ["exp"],
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-    "verify_aud": False,
-    "verify_iss": False,
-    "verify_sub": False,
-    "verify_jti": False,
-}
+# jose's checks, as better-auth runs them on its own tokens: HS256 only, `exp` required and
+# past once `exp <= now`, `nbf` honoured, no leeway, `iat` only typed (not compared).
+_POLICY: Final = JWTPolicy(algorithms=("HS256",), leeway=0, check_issued_at=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_key(secret: str) -> SecretKey:
+    # better-auth takes any secret length; a secret PyJWT refuses (PEM-shaped) fails here.
+    return SecretKey(_utf8(secret), owner="the identity secret", min_length=False)
 
 
 def _epoch_seconds(now: datetime | None) -> int:
@@ -365,10 +362,6 @@ def _epoch_seconds(now: datetime | None) -> int:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     return math.floor(now.timestamp())
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def sign_jwt(
@@ -380,7 +373,7 @@ def sign_jwt(
         raise ValueError(f"expires_in must be > 0, got {expires_in}")
     issued_at = _epoch_seconds(now)
     claims = {**payload, "iat": issued_at, "exp": issued_at + expires_in}
-    return jwt.encode(claims, _utf8(secret), algorithm=_ALGORITHM, headers={"typ": None})
+    return sign(claims, _secret_key(secret), algorithm="HS256")
 
 
 def verify_jwt(secret: str, token: str, now: datetime | None = None) -> dict[str, Any]:
@@ -391,19 +384,8 @@ def verify_jwt(secret: str, token: str, now: datetime | None = None) -> dict[str
     """
     current = _epoch_seconds(now)
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token, _utf8(secret), algorithms=[_ALGORITHM], options=_DECODE_OPTIONS
-        )
-    except jwt.InvalidTokenError as exc:
+        return verify_with_key(token, _secret_key(secret), _POLICY, now=current)
+    except ExpiredToken as exc:
+        raise TokenExpired("the token has expired") from exc
+    except JWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    expires = claims["exp"]
-    if not _is_number(expires):
-        raise InvalidToken("the exp claim must be a number")
-    for claim in ("iat", "nbf"):
-        if claim in claims and not _is_number(claims[claim]):
-            raise InvalidToken(f"the {claim} claim must be a number")
-    if "nbf" in claims and claims["nbf"] > current:
-        raise InvalidToken("the token is not valid yet (nbf)")
-    if expires <= current:
-        raise TokenExpired("the token has expired")
-    return claims

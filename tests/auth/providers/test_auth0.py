@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bastion.auth.jwks import JWKSCache
 from bastion.auth.providers.auth0 import Auth0Auth, require_permissions, require_scopes
 from bastion.auth.scopes import token_permissions, token_scopes
-from bastion.auth.verify import ConfigurationError
+from bastion.jose import ConfigurationError, JWKSCache
 from tests.auth.issuers import (
     AUDIENCE,
     FakeClock,

@@ -17,9 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from bastion.auth.errors import ProviderUnavailable
-from bastion.auth.jwks import JWKSCache
 from bastion.auth.providers.jwt import JWTAuth
-from bastion.auth.verify import ConfigurationError
+from bastion.jose import ConfigurationError, JWKSCache
 from tests.auth.issuers import (
     AUDIENCE,
     FakeClock,

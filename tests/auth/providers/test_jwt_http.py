@@ -13,10 +13,10 @@ import pytest
 from starlette.requests import Request
 
 from bastion.auth import AuthProvider, current_context
-from bastion.auth.jwks import JWKSCache
 from bastion.auth.providers.auth0 import Auth0Auth
 from bastion.auth.providers.jwt import JWTAuth
 from bastion.auth.scopes import require_scopes
+from bastion.jose import JWKSCache
 from bastion.server import Bastion, route
 from tests.auth.issuers import (
     AUDIENCE,

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from bastion.auth.errors import ProviderUnavailable
-from bastion.auth.jwks import JWKSCache
 from bastion.auth.providers.jwt import JWTAuth
+from bastion.jose import JWKSCache
 from tests.auth.issuers import (
     AUDIENCE,
     FakeClock,

@@ -10,7 +10,10 @@ import pytest
 
 from bastion.identity.db import (
     CORE_SCHEMA,
+    ConstraintViolation,
     Database,
+    DatabaseError,
+    DatabaseUnavailable,
     Field,
     TableSpec,
     UniqueViolation,
@@ -43,7 +46,10 @@ SCHEMA = CORE_SCHEMA.extend(
                 "tags": Field(type="string[]", required=False),
                 "flag": Field(type="boolean", required=False),
             }
-        )
+        ),
+        # Named so that a failed constraint's message says "unique" and "duplicate": only
+        # the drivers' codes tell which constraint failed.
+        "uniqueness": TableSpec(fields={"duplicate": Field(type="string")}),
     }
 )
 
@@ -176,6 +182,31 @@ async def test_unique_violation_is_typed(db: Database) -> None:
     with pytest.raises(UniqueViolation):
         await make_user(db, "ada@example.com", name="Other")
     assert await db.count("user") == 1
+
+
+async def test_a_duplicate_primary_key_is_a_unique_violation(db: Database) -> None:
+    user = await make_user(db, "ada@example.com")
+    with pytest.raises(UniqueViolation):
+        await db.create("user", {"id": user["id"], "name": "Bob", "email": "bob@example.com"})
+
+
+async def test_other_constraints_are_not_unique_violations(db: Database) -> None:
+    # NOT NULL: the message names the table "uniqueness" and the column "duplicate".
+    with pytest.raises(ConstraintViolation) as raised:
+        await db.create("uniqueness", {"duplicate": None})
+    assert not isinstance(raised.value, UniqueViolation)
+    # A foreign key to no user.
+    later = datetime.now(UTC) + timedelta(days=7)
+    with pytest.raises(ConstraintViolation) as raised:
+        await db.create("session", {"token": "t" * 32, "userId": "nobody", "expiresAt": later})
+    assert not isinstance(raised.value, UniqueViolation)
+
+
+async def test_a_missing_table_says_to_migrate(database_url: str) -> None:
+    async with Database(database_url, schema=SCHEMA) as fresh:
+        with pytest.raises(DatabaseError, match="run `bastion migrate`") as raised:
+            await fresh.count("note")
+        assert not isinstance(raised.value, DatabaseUnavailable)
 
 
 async def test_deleting_a_user_cascades_to_sessions_and_accounts(db: Database) -> None:

@@ -21,10 +21,17 @@ from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 
-from ..jwks import JWKSCache, RemoteKeys, default_jwks_cache
+from ...jose import (
+    ConfigurationError,
+    JWKSCache,
+    JWTPolicy,
+    JWTVerifier,
+    RemoteKeys,
+    check_algorithms,
+    default_jwks_cache,
+)
 from ..provider import AuthorizeUser, MapUserToResourceId, RoutePattern
 from ..scopes import require_permissions, require_scopes
-from ..verify import ConfigurationError, JWTPolicy, JWTVerifier, check_algorithms
 from .jwt import JWTProvider, audience_tuple, token_type_set
 
 __all__ = ["AUTH0_TOKEN_TYPES", "Auth0Auth", "require_permissions", "require_scopes"]

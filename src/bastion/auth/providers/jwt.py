@@ -19,21 +19,24 @@ from typing import Any, Literal
 
 from starlette.requests import HTTPConnection
 
-from ..errors import ProviderUnavailable
-from ..jwks import DiscoveredKeys, JWKSCache, RemoteKeys, default_jwks_cache
-from ..provider import AuthorizeUser, AuthProvider, MapUserToResourceId, RoutePattern
-from ..verify import (
+from ...jose import (
     DEFAULT_ASYMMETRIC_ALGORITHMS,
     ConfigurationError,
+    DiscoveredKeys,
+    JWKSCache,
     JWTError,
     JWTPolicy,
     JWTVerifier,
     KeySource,
     KeysUnavailable,
+    RemoteKeys,
     SecretKey,
     check_algorithms,
+    default_jwks_cache,
     normalize_token_type,
 )
+from ..errors import ProviderUnavailable
+from ..provider import AuthorizeUser, AuthProvider, MapUserToResourceId, RoutePattern
 
 __all__ = ["ACCESS_TOKEN_TYPES", "RFC9068_CLAIMS", "JWTAuth", "JWTProvider"]
 

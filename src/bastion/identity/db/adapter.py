@@ -23,7 +23,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    event,
     false,
     func,
     insert,
@@ -32,22 +31,17 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..crypto import generate_id
 from .direct import DirectReads
-from .errors import (
-    ConstraintViolation,
-    DatabaseError,
-    DatabaseUnavailable,
-    UniqueViolation,
-    UnknownField,
-)
+from .engine import POOL_RECYCLE, create_engine
+from .errors import DatabaseError, DatabaseUnavailable, UnknownField
 from .schema import CORE_SCHEMA, NOW, Field, Schema
 from .shapes import Shape, where_shape
 from .tables import build_metadata
+from .translate import reason, translate, translate_driver
 from .types import to_utc_ms, utc_now
 from .url import DatabaseURL, parse_database_url
 from .where import AllOf, AnyOf, Condition, Where
@@ -396,7 +390,7 @@ class Database(_Operations):
         self._fields = {m: schema.fields(m) for m in schema}
         self._clock = clock
         self._new_id = id_factory
-        self.engine: AsyncEngine = _create_engine(self.url, pool_size=pool_size, echo=echo)
+        self.engine: AsyncEngine = create_engine(self.url, pool_size=pool_size, echo=echo)
         self._update_returning = bool(self.engine.dialect.update_returning)
         self._statements = {}
         # Reads are single statements: on PostgreSQL they run in autocommit, one round trip
@@ -414,8 +408,8 @@ class Database(_Operations):
                     lambda: self._checkout(self.engine),
                     self.engine.dialect,
                     size=pool // 4,
-                    recycle=_POOL_RECYCLE,
-                    translate=lambda exc, broken: _translate_driver(exc, broken, self.url),
+                    recycle=POOL_RECYCLE,
+                    translate=lambda exc, broken: translate_driver(exc, broken, self.url),
                 )
         # SQLite takes one writer at a time; queueing writers here avoids "database is
         # locked" under load. In memory there is one shared connection, so everything queues.
@@ -464,10 +458,10 @@ class Database(_Operations):
         if isinstance(exc, DatabaseError):
             return exc
         if isinstance(exc, DBAPIError):
-            return _translate(exc, self.url)
+            return translate(exc, self.url)
         if isinstance(exc, OSError | TimeoutError):
-            return DatabaseUnavailable(f"cannot connect to {self.url.masked}: {_reason(exc)}")
-        return _translate_driver(exc, broken, self.url)
+            return DatabaseUnavailable(f"cannot connect to {self.url.masked}: {reason(exc)}")
+        return translate_driver(exc, broken, self.url)
 
     async def close(self) -> None:
         if self._direct is not None:
@@ -490,14 +484,14 @@ class Database(_Operations):
                 try:
                     yield conn
                 except DBAPIError as exc:
-                    raise _translate(exc, self.url) from exc
+                    raise translate(exc, self.url) from exc
             return
         async with self._gate(write=write), self._open() as conn:
             try:
                 async with conn.begin():
                     yield conn
             except DBAPIError as exc:
-                raise _translate(exc, self.url) from exc
+                raise translate(exc, self.url) from exc
 
     def _gate(self, *, write: bool) -> AbstractAsyncContextManager[Any]:
         lock = self._write_lock if write else self._read_lock
@@ -525,7 +519,7 @@ class Database(_Operations):
             return await engine.connect()
         except (DBAPIError, OSError, TimeoutError) as exc:
             raise DatabaseUnavailable(
-                f"cannot connect to {self.url.masked}: {_reason(exc)}"
+                f"cannot connect to {self.url.masked}: {reason(exc)}"
             ) from exc
 
 
@@ -552,88 +546,4 @@ class Transaction(_Operations):
         try:
             yield self._conn
         except DBAPIError as exc:
-            raise _translate(exc, self._db.url) from exc
-
-
-_POOL_RECYCLE = 1800  # seconds
-
-
-def _create_engine(url: DatabaseURL, *, pool_size: int | None, echo: bool) -> AsyncEngine:
-    options: dict[str, Any] = {"echo": echo}
-    if url.dialect == "sqlite":
-        if url.memory:
-            options["poolclass"] = StaticPool
-        options["connect_args"] = {"timeout": 30}
-    else:
-        # A steady pool: overflow connections are closed on return, and under steady
-        # concurrency that meant a new connection every few requests (bench/get_session.py).
-        options["pool_size"] = pool_size or 20
-        options["max_overflow"] = 0
-        options["pool_recycle"] = _POOL_RECYCLE
-        # A pooled connection that died with a server restart (or a proxy's idle timeout) is
-        # found by a ping at checkout and replaced, instead of failing the first request to
-        # use it. One round trip per checkout; the hot reads hold their connections out of
-        # the pool (direct.py, IdentityAuth's lookup) and do not pay it.
-        options["pool_pre_ping"] = True
-        timeout_arg = "timeout" if url.dialect == "postgresql" else "connect_timeout"
-        options["connect_args"] = {timeout_arg: 10}
-    engine = create_async_engine(url.url, **options)
-    if url.dialect == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect(url.memory))
-    elif url.dialect == "mysql":
-        event.listen(engine.sync_engine, "connect", _mysql_on_connect)
-    return engine
-
-
-def _sqlite_on_connect(memory: bool) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")  # off by default; ON DELETE CASCADE needs it
-        cursor.execute("PRAGMA busy_timeout=30000")
-        if not memory:
-            # WAL lets readers go on while one writer writes.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return on_connect
-
-
-def _mysql_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # timestamp(3) columns are converted through the session time zone: keep it UTC.
-    cursor.execute("SET time_zone = '+00:00'")
-    cursor.close()
-
-
-_UNIQUE = re.compile(r"unique|duplicate", re.IGNORECASE)
-_MISSING_TABLE = re.compile(r"no such table|does not exist|doesn't exist", re.IGNORECASE)
-
-
-def _translate(exc: DBAPIError, url: DatabaseURL) -> DatabaseError:
-    if isinstance(exc, IntegrityError):
-        kind = UniqueViolation if _UNIQUE.search(str(exc.orig)) else ConstraintViolation
-        return kind(_reason(exc))
-    reason = _reason(exc)
-    if _MISSING_TABLE.search(reason):
-        return DatabaseError(f"{reason} in {url.masked}: run `bastion migrate`")
-    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
-        return DatabaseUnavailable(f"database {url.masked} failed: {reason}")
-    return DatabaseError(reason)
-
-
-def _translate_driver(exc: Exception, broken: bool, url: DatabaseURL) -> DatabaseError:
-    """`_translate` for what asyncpg raised in a direct read (direct.py); `broken`: the
-    connection did not survive it."""
-    reason = _reason(exc)
-    if _MISSING_TABLE.search(reason):
-        return DatabaseError(f"{reason} in {url.masked}: run `bastion migrate`")
-    if broken:
-        return DatabaseUnavailable(f"database {url.masked} failed: {reason}")
-    return DatabaseError(reason)
-
-
-def _reason(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    return text
+            raise translate(exc, self._db.url) from exc

@@ -1,0 +1,89 @@
+"""What the drivers raise, as the adapter's error types (errors.py).
+
+Recognised by the drivers' own codes, never by the wording of a message, which changes with
+the server's version and language:
+
+    unique violation   sqlite3 SQLITE_CONSTRAINT_UNIQUE (2067) / _PRIMARYKEY (1555),
+                       PostgreSQL SQLSTATE 23505 (asyncpg's UniqueViolationError),
+                       MySQL/MariaDB errno 1062 ER_DUP_ENTRY (also 1169, 1586)
+    missing table      PostgreSQL 42P01 / 42703 (undefined table or column), MySQL 1146;
+                       SQLite reports it only as SQLITE_ERROR, so there the message is read
+
+Other integrity errors are ConstraintViolation; a connection that failed is
+DatabaseUnavailable; anything else is DatabaseError.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+from .errors import ConstraintViolation, DatabaseError, DatabaseUnavailable, UniqueViolation
+from .url import DatabaseURL, Dialect
+
+__all__ = ["driver_code", "reason", "translate", "translate_driver"]
+
+_UNIQUE: Final[dict[Dialect, frozenset[int | str]]] = {
+    "sqlite": frozenset({2067, 1555}),
+    "postgresql": frozenset({"23505"}),
+    "mysql": frozenset({1062, 1169, 1586}),
+}
+_MISSING_TABLE: Final[dict[Dialect, frozenset[int | str]]] = {
+    "sqlite": frozenset(),
+    "postgresql": frozenset({"42P01", "42703"}),
+    "mysql": frozenset({1146}),
+}
+
+
+def driver_code(error: BaseException, dialect: Dialect) -> int | str | None:
+    """The driver's code for `error` (the exception the driver raised, or SQLAlchemy's
+    wrapper of it): sqlite3's extended result code, PostgreSQL's SQLSTATE, MySQL's errno."""
+    orig = getattr(error, "orig", None) or error
+    if dialect == "sqlite":
+        code = getattr(orig, "sqlite_errorcode", None)
+        return code if isinstance(code, int) else None
+    if dialect == "postgresql":
+        # asyncpg's exceptions, and SQLAlchemy's adaptations of them, carry `sqlstate`.
+        state = getattr(orig, "sqlstate", None)
+        return state if isinstance(state, str) else None
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None  # (errno, message)
+
+
+def _missing_table(error: BaseException, dialect: Dialect) -> bool:
+    if dialect == "sqlite":
+        orig = getattr(error, "orig", None) or error
+        return str(orig).startswith("no such table")
+    return driver_code(error, dialect) in _MISSING_TABLE[dialect]
+
+
+def translate(exc: DBAPIError, url: DatabaseURL) -> DatabaseError:
+    """The adapter's error for what SQLAlchemy raised on a connection to `url`."""
+    if isinstance(exc, IntegrityError):
+        unique = driver_code(exc, url.dialect) in _UNIQUE[url.dialect]
+        kind = UniqueViolation if unique else ConstraintViolation
+        return kind(reason(exc))
+    text = reason(exc)
+    if _missing_table(exc, url.dialect):
+        return DatabaseError(f"{text} in {url.masked}: run `bastion migrate`")
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return DatabaseUnavailable(f"database {url.masked} failed: {text}")
+    return DatabaseError(text)
+
+
+def translate_driver(exc: Exception, broken: bool, url: DatabaseURL) -> DatabaseError:
+    """`translate` for what asyncpg raised in a direct read (direct.py); `broken`: the
+    connection did not survive it."""
+    text = reason(exc)
+    if _missing_table(exc, url.dialect):
+        return DatabaseError(f"{text} in {url.masked}: run `bastion migrate`")
+    if broken:
+        return DatabaseUnavailable(f"database {url.masked} failed: {text}")
+    return DatabaseError(text)
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of the driver's message (SQLAlchemy's wrapper adds SQL and a link)."""
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
