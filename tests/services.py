@@ -98,7 +98,7 @@ class ScratchDatabases:
         self.admin_url = admin_url
         self.outages = outages or Outages()
         self._made: set[str] = set()  # every database made: what drop_all() drops
-        self._free: list[str] = []  # emptied on the way out
+        self._free: list[str] = []  # back from their tests; emptied when handed out again
 
     @asynccontextmanager
     async def database(self) -> AsyncIterator[str]:
