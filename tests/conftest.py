@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from tests.auth.issuers import IssuerServer, TestIssuer, issuer_server
-from tests.services import scratch_database
+from tests.services import drop_scratch_databases, scratch_database
 
 DIALECTS = ["sqlite", "postgresql", "mysql"]
 
@@ -13,7 +14,7 @@ DIALECTS = ["sqlite", "postgresql", "mysql"]
 @pytest.fixture(params=DIALECTS)
 async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """An empty database on each dialect in turn (a SQLite file; a scratch database on
-    PostgreSQL and MariaDB, dropped after the test)."""
+    PostgreSQL and MariaDB, of the test's own while it runs: tests/services.py)."""
     async with scratch_database(request.param) as url:
         yield url
 
@@ -31,3 +32,8 @@ def server() -> Iterator[IssuerServer]:
 @pytest.fixture
 def issuer(server: IssuerServer) -> TestIssuer:
     return server.new_issuer()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The scratch databases live for the session (tests/services.py): dropped at its end."""
+    asyncio.run(drop_scratch_databases())

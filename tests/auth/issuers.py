@@ -168,6 +168,10 @@ class TestIssuer:
     hits: Counter[str] = field(default_factory=Counter)  # path (after the prefix) -> count
     down: bool = False  # answer 503
     delay: float = 0.0  # seconds before answering
+    # Answers wait until the test sets `gate` (when there is one); `arrived` is set by the
+    # first request: the test knows a fetch is in flight without waiting for a guess.
+    gate: threading.Event | None = None
+    arrived: threading.Event = field(default_factory=threading.Event)
     cache_control: str | None = None
     etag: bool = False
     metadata_issuer: str | None = None  # what discovery claims (default: self.issuer)
@@ -227,6 +231,9 @@ class TestIssuer:
 
     async def handle(self, path: str, scope: Scope, send: Send) -> None:
         self.hits[path] += 1
+        self.arrived.set()
+        if self.gate is not None:
+            await asyncio.to_thread(self.gate.wait, 10)
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.down:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -134,12 +136,22 @@ async def test_s33_key_rotation_new_kid_fetched_once_and_accepted(
     assert issuer.fetches == 2
 
 
+async def _with_the_fetch_held(issuer: TestIssuer, calls: Any) -> list[Any]:
+    """Run `calls` (awaitables) at once; the key set is served only after the first fetch
+    reached the issuer, when every call has started."""
+    issuer.gate = threading.Event()
+    running = asyncio.gather(*calls)
+    assert await asyncio.to_thread(issuer.arrived.wait, 10)
+    issuer.gate.set()
+    return list(await running)
+
+
 async def test_s31_concurrent_cold_misses_are_single_flighted(issuer: TestIssuer):
-    issuer.delay = 0.2
     cache = JWKSCache()
     cache.allow(issuer.jwks_uri)
     kid = issuer.keys[0].kid
-    keys = await asyncio.gather(*(cache.get_key(issuer.jwks_uri, kid, "RS256") for _ in range(50)))
+    calls = [cache.get_key(issuer.jwks_uri, kid, "RS256") for _ in range(50)]
+    keys = await _with_the_fetch_held(issuer, calls)
     assert issuer.fetches == 1
     assert all(key is keys[0] for key in keys)
 
@@ -148,25 +160,25 @@ async def test_s31_concurrent_unknown_kids_share_one_refresh(issuer: TestIssuer,
     cache = make_cache(clock, issuer.jwks_uri)
     await cache.get_key(issuer.jwks_uri, issuer.keys[0].kid, "RS256")
     new = issuer.rotate()
-    issuer.delay = 0.2
+    issuer.arrived.clear()
     clock.advance(31)
-    found = await asyncio.gather(
-        *(cache.get_key(issuer.jwks_uri, new.kid, "RS256") for _ in range(30))
-    )
+    calls = [cache.get_key(issuer.jwks_uri, new.kid, "RS256") for _ in range(30)]
+    found = await _with_the_fetch_held(issuer, calls)
     assert {key.kid for key in found} == {new.kid}
     assert issuer.fetches == 2
 
 
 async def test_s31_a_cancelled_waiter_does_not_cancel_the_fetch(issuer: TestIssuer):
-    issuer.delay = 0.3
+    issuer.gate = threading.Event()
     cache = JWKSCache()
     cache.allow(issuer.jwks_uri)
     kid = issuer.keys[0].kid
     first = asyncio.create_task(cache.get_key(issuer.jwks_uri, kid, "RS256"))
-    await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(issuer.arrived.wait, 10)  # its fetch is in flight
     second = asyncio.create_task(cache.get_key(issuer.jwks_uri, kid, "RS256"))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # the second joins the fetch
     first.cancel()
+    issuer.gate.set()
     assert (await second).kid == kid
     assert issuer.fetches == 1
 

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from bastion.client import AsyncAuthClient, AuthClient
 from bastion.identity import Identity, bearer
 from tests.client.servers import MODES, Mode, Served, Setup, served
+from tests.hashing import cheap_password
 from tests.identity.mailbox import smtp_mailbox_fixture  # noqa: F401  (the smtp_mailbox fixture)
 
 SECRET = "client-test-secret-0123456789abcdef0123456789"
@@ -21,12 +22,13 @@ NEW_PASSWORD = "brand-new-password"
 
 
 def identity_setup(**options: Any) -> Setup:
-    """An Identity on in-memory SQLite, bearer plugin on, email and password enabled."""
+    """An Identity on in-memory SQLite, bearer plugin on, email and password enabled (with
+    the cheap hash unless the options name one)."""
 
     @asynccontextmanager
     async def setup(origin: str) -> AsyncIterator[ASGIApp]:
         options.setdefault("secret", SECRET)
-        options.setdefault("email_and_password", {"enabled": True})
+        options["email_and_password"] = cheap_password(options.get("email_and_password"))
         options.setdefault("plugins", [bearer()])
         identity = Identity(database="sqlite://", env={}, base_url=origin, **options)
         await identity.migrate()

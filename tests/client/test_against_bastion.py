@@ -31,6 +31,7 @@ from bastion.server.local import LocalModel
 from bastion.server.memory import Memory, memory_plugin
 from tests.client.conftest import PASSWORD, SECRET
 from tests.client.servers import Mode, Served, resolve, served
+from tests.hashing import cheap_password
 
 EMAIL = "ada@example.com"
 
@@ -47,7 +48,7 @@ async def _bastion(origin: str) -> AsyncIterator[ASGIApp]:
         secret=SECRET,
         base_url=origin,
         database="sqlite://",
-        email_and_password={"enabled": True},
+        email_and_password=cheap_password(),
         plugins=[bearer(), memory_plugin()],
         env={},
     )

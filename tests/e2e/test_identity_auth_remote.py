@@ -33,6 +33,7 @@ from tests.auth.providers.identity_support import (
     set_cookie_lines,
 )
 from tests.e2e.bastion_server import free_port, serve
+from tests.hashing import cheap_password
 from tests.identity.sessionkit import Clock
 
 pytestmark = pytest.mark.e2e
@@ -86,7 +87,7 @@ async def bastion(tmp_path: Any, **options: Any) -> AsyncIterator[Server]:
             secret=SECRET,
             base_url=origin,
             database=f"sqlite:///{tmp_path}/remote.db",
-            email_and_password={"enabled": True},
+            email_and_password=cheap_password(),
             hooks={"before": note},
             clock=clock,
             **options,

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from bastion.identity import Identity, bearer
+from tests.hashing import cheap_password
 from tests.identity.mailbox import smtp_mailbox_fixture  # noqa: F401  (the smtp_mailbox fixture)
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -19,10 +20,11 @@ ORIGIN = {"origin": BASE}
 async def running(
     database_url: str = "sqlite://", **options: Any
 ) -> AsyncIterator[tuple[Identity, httpx.AsyncClient]]:
-    """An Identity on a migrated database, and an HTTP client talking to it in-process."""
+    """An Identity on a migrated database, and an HTTP client talking to it in-process.
+    Passwords get the cheap hash unless `email_and_password` names one (tests/hashing.py)."""
     options.setdefault("secret", SECRET)
     options.setdefault("base_url", BASE)
-    options.setdefault("email_and_password", {"enabled": True})
+    options["email_and_password"] = cheap_password(options.get("email_and_password"))
     options.setdefault("plugins", [bearer()])
     identity = Identity(database=database_url, env={}, **options)
     await identity.migrate()

@@ -318,16 +318,29 @@ async def test_at_most_max_concurrency_hashes_run_at_once(monkeypatch: pytest.Mo
 async def test_a_cancelled_hash_keeps_its_slot_until_the_thread_ends(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    probe = ConcurrencyProbe(seconds=0.2)
-    monkeypatch.setattr(crypto, "_scrypt", probe)
+    started, release = threading.Event(), threading.Event()
+
+    def held(password: str, salt: str) -> bytes:
+        started.set()
+        assert release.wait(10)
+        return hashlib.sha512((password + salt).encode()).digest()
+
+    probe = ConcurrencyProbe(seconds=0)
+    monkeypatch.setattr(crypto, "_scrypt", held)
     hasher = PasswordHasher(max_concurrency=1)
     first = asyncio.create_task(hasher.hash("pw"))
-    await asyncio.sleep(0.05)  # its thread is running
+    assert await asyncio.to_thread(started.wait, 10)  # its thread is running
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
-    await hasher.hash("pw")  # must wait for the cancelled one's thread
-    assert probe.peak == 1
+    monkeypatch.setattr(crypto, "_scrypt", probe)
+    second = asyncio.create_task(hasher.hash("pw"))  # must wait for the cancelled one's thread
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert probe.calls == 0 and not second.done()
+    release.set()
+    await second
+    assert probe.calls == 1
 
 
 def test_the_hasher_can_be_built_outside_a_loop_and_used_in_several() -> None:

@@ -9,7 +9,6 @@ import io
 import logging
 import re
 import threading
-import time
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -306,21 +305,18 @@ async def test_call_sender_runs_a_sync_callback_in_a_thread() -> None:
 
 
 async def test_a_slow_sync_callback_does_not_block_the_loop() -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
+    # The callback returns only once the loop has moved on while it runs: on the loop's own
+    # thread it would wait for ever (here: 10 s, then fail).
+    running, loop_ran = threading.Event(), threading.Event()
 
     def slow(link: EmailLink, request: Any | None) -> None:
-        time.sleep(0.2)
+        running.set()
+        assert loop_ran.wait(10), "the event loop did not run while the callback did"
 
-    task = asyncio.create_task(ticker())
-    await call_sender(slow, LINK, None)
-    task.cancel()
-    assert ticks >= 5
+    sending = asyncio.create_task(call_sender(slow, LINK, None))
+    assert await asyncio.to_thread(running.wait, 10)
+    loop_ran.set()
+    await sending
 
 
 async def test_call_sender_awaits_async_callbacks() -> None:

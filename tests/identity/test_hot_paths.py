@@ -122,16 +122,28 @@ async def test_a_read_survives_the_server_dropping_its_connections(db: Database)
     assert await titles(db, eq("title", "a")) == ["a"]
 
 
-async def _backends(db: Database) -> set[int]:
-    """The database's other server processes: one per open connection."""
+async def _backends(db: Database, *, waiting_on_a_lock: bool = False) -> set[int]:
+    """The database's other server processes: one per open connection (or those waiting for
+    a lock)."""
+    waiting = " AND wait_event_type = 'Lock'" if waiting_on_a_lock else ""
     async with db.connect() as conn:
         found = await conn.execute(
             text(
                 "SELECT pid FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()" + waiting
             )
         )
         return {row[0] for row in found}
+
+
+async def _until(condition: Any, within: float = 10.0) -> None:
+    """Wait until `condition()` (async) is true: what PostgreSQL does on its own time (a
+    backend starts waiting, an ended one leaves pg_stat_activity)."""
+    async with asyncio.timeout(within):
+        while True:
+            if await condition():
+                return
+            await asyncio.sleep(0.01)  # polled: PostgreSQL has nothing to wait on
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -145,13 +157,21 @@ async def test_a_cancelled_read_ends_its_own_connection_only(db: Database) -> No
     async with db.connect() as conn:
         await conn.execute(text("LOCK TABLE note IN ACCESS EXCLUSIVE MODE"))  # reads wait
         read = asyncio.create_task(titles(db, eq("title", "a")))
-        await asyncio.sleep(0.3)
+
+        async def read_waits() -> bool:
+            return bool(await _backends(db, waiting_on_a_lock=True))
+
+        await _until(read_waits)
         read.cancel()
         with pytest.raises(asyncio.CancelledError):
             await read
         await conn.rollback()
     assert await titles(db, eq("title", "a")) == ["a"]
-    await asyncio.sleep(0.3)  # the ended backend exits
+
+    async def one_ended() -> bool:
+        return len(before - await _backends(db)) >= 1
+
+    await _until(one_ended)
     assert len(before - await _backends(db)) == 1
 
 

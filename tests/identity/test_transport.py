@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from bastion.identity import APIError, Code, Identity
+from tests.hashing import cheap_password
 from tests.identity.conftest import BASE, SECRET, MakeIdentity, running
 from tests.identity.sessionkit import PASSWORD, Browser, Clock, serve, sign_up
 
@@ -377,7 +378,7 @@ async def test_unreachable_database_is_503(url: str, caplog: pytest.LogCaptureFi
     answer; the server keeps answering (again 503 while the database is away, and the
     endpoints that need no database as usual)."""
     identity = Identity(
-        database=url, secret=SECRET, base_url=BASE, env={}, email_and_password={"enabled": True}
+        database=url, secret=SECRET, base_url=BASE, env={}, email_and_password=cheap_password()
     )
     try:
         async with client_for(identity) as client:
@@ -583,7 +584,7 @@ async def test_per_account_throttle_trips_a_distributed_attack() -> None:
         env={},
         secret="s" * 40,
         base_url="http://localhost:3000",
-        email_and_password={"enabled": True},
+        email_and_password=cheap_password(),
         plugins=[bearer()],
         rate_limit={
             "enabled": True,

@@ -44,6 +44,7 @@ from bastion.identity.endpoint import JSON_OR_FORM, Endpoint
 from bastion.server import Bastion, Memory, memory_plugin
 from bastion.serving import ServedApp, serving
 from bastion.standalone import demo_agent, get_time, whoami
+from tests.hashing import cheap_password
 from tests.robustness.hostile_kit import BASE, PASSWORD, SECRET
 from tests.services import scratch_database
 
@@ -66,7 +67,9 @@ def build(database_url: str) -> tuple[Identity, Bastion]:
         secret=SECRET,
         database=database_url,
         base_url=BASE,
-        email_and_password={"enabled": True, "send_reset_password": reset_password_sender(mailer)},
+        email_and_password=cheap_password(
+            {"enabled": True, "send_reset_password": reset_password_sender(mailer)}
+        ),
         email_verification={"send_verification_email": verification_sender(mailer)},
         plugins=[bearer(), memory_plugin()],
         rate_limit={"enabled": False},

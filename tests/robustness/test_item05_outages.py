@@ -30,6 +30,7 @@ from bastion.identity import Identity, bearer
 from bastion.identity.storage import RedisStorage
 from bastion.server import Bastion, Memory
 from tests.auth.issuers import AUDIENCE, TestIssuer, new_key, sign, unused_url
+from tests.hashing import cheap_password
 
 if TYPE_CHECKING:
     from tests.own_services import OwnPostgres, OwnRedis
@@ -67,7 +68,7 @@ async def served(identity: Identity, **auth_options: Any) -> AsyncIterator[httpx
 
 
 def make_identity(database: str, **options: Any) -> Identity:
-    options.setdefault("email_and_password", {"enabled": True})
+    options["email_and_password"] = cheap_password(options.get("email_and_password"))
     return Identity(
         secret=SECRET, base_url=BASE, database=database, plugins=[bearer()], env={}, **options
     )

@@ -34,6 +34,7 @@ from bastion.identity.db import eq
 from bastion.identity.storage import RedisStorage, StorageUnavailable
 from bastion.server import Agent, Bastion, Memory
 from tests.auth.doubles import ScriptedModel
+from tests.hashing import cheap_password
 
 if TYPE_CHECKING:
     from tests.own_services import OwnRedis
@@ -94,7 +95,7 @@ async def running(
     """An Identity on a SQLite file with sessions in our Redis (through `Flaky`)."""
     redis = RedisStorage(own_redis.url, prefix=f"item06-{secrets.token_hex(4)}:")
     storage = Flaky(redis)
-    options.setdefault("email_and_password", {"enabled": True})
+    options["email_and_password"] = cheap_password(options.get("email_and_password"))
     identity = Identity(
         secret=SECRET,
         base_url=BASE,

@@ -15,6 +15,7 @@ import httpx
 from bastion.auth import IdentityAuth
 from bastion.identity import Identity, bearer
 from bastion.server import Bastion, Memory, memory_plugin
+from tests.hashing import cheap_password
 
 if TYPE_CHECKING:
     from tests.own_services import OwnPostgres
@@ -35,7 +36,7 @@ async def test_item06_first_request_after_a_postgres_restart_succeeds(
         secret=SECRET,
         base_url=BASE,
         database=url,
-        email_and_password={"enabled": True},
+        email_and_password=cheap_password(),
         plugins=[bearer(), memory_plugin()],
         env={},
     )

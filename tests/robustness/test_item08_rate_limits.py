@@ -35,6 +35,7 @@ from bastion.identity.ratelimit import (
 )
 from bastion.identity.storage import RedisStorage
 from bastion.standalone import create_app
+from tests.hashing import cheap_password
 from tests.identity.sessionkit import Clock
 from tests.identity.test_storage import advance_redis, redis_scratch
 
@@ -97,7 +98,7 @@ async def server(kind: str, **rate_limit: Any) -> AsyncIterator[Server]:
             secret=SECRET,
             base_url=BASE,
             clock=clock,
-            email_and_password={"enabled": True, "send_reset_password": _ignore},
+            email_and_password=cheap_password({"enabled": True, "send_reset_password": _ignore}),
             email_verification={"send_verification_email": _ignore},
             rate_limit={"enabled": True, **rate_limit},
             **options,

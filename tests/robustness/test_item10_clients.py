@@ -20,6 +20,7 @@ import pytest_asyncio
 
 from bastion.identity import Identity, bearer
 from tests.e2e.node_peer import node_executable
+from tests.hashing import cheap_password
 from tests.test_cli import bastion_serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     identity = Identity(
         database="sqlite://",
         secret="item10-secret-0123456789abcdef0123456789",
-        email_and_password={"enabled": True},
+        email_and_password=cheap_password(),
         plugins=[bearer()],
         env={},
     )

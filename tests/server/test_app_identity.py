@@ -10,6 +10,7 @@ from bastion.auth.providers.identity import IdentityAuth
 from bastion.identity import Identity, bearer
 from bastion.server import Bastion, tool
 from tests.auth.doubles import client
+from tests.hashing import cheap_password
 
 BASE = "http://localhost:4111"
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -26,7 +27,7 @@ async def test_sign_up_then_call_the_api_with_cookie_and_bearer() -> None:
         secret=SECRET,
         base_url=BASE,
         database="sqlite://",
-        email_and_password={"enabled": True},
+        email_and_password=cheap_password(),
         plugins=[bearer()],
         env={},
     )

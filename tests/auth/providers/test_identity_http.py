@@ -16,6 +16,7 @@ from bastion.identity import Identity, bearer
 from bastion.identity.db import eq
 from bastion.server import Bastion, tool
 from tests.auth.providers.identity_support import Credentials, credentials
+from tests.hashing import cheap_password
 from tests.identity.sessionkit import Clock
 
 BASE = "http://localhost:4111"
@@ -37,7 +38,7 @@ async def app(**options: Any) -> AsyncIterator[tuple[Identity, httpx.AsyncClient
         secret=SECRET,
         base_url=BASE,
         database="sqlite://",
-        email_and_password={"enabled": True},
+        email_and_password=cheap_password(),
         plugins=[bearer()],
         **options,
     )

@@ -85,7 +85,7 @@ async def test_connections_dropped_by_the_server_are_replaced(postgres_url: str)
         try:
             assert None not in await everyone(auth, people)
             await terminate_backends(identity)  # a restart, a proxy's idle timeout
-            await asyncio.sleep(0.1)
+            assert await settled_backends(identity, 0) == 0  # they are gone
             assert await everyone(auth, people) == [p.user_id for p in people]
         finally:
             await auth.aclose()

@@ -149,21 +149,26 @@ async def test_order_limit_offset_select_and_count(db: Database) -> None:
     assert await db.count("note", gte("count", 3)) == 2
 
 
-async def test_update_returns_the_updated_row(db: Database) -> None:
-    user = await make_user(db, "ada@example.com")
-    await asyncio.sleep(0.005)
-    # The update changes the field the where matched on: the row is still returned.
-    updated = await db.update(
-        "user", eq("email", "ada@example.com"), {"email": "ada@new.example", "emailVerified": True}
-    )
-    assert updated is not None
-    assert updated["id"] == user["id"]
-    assert updated["email"] == "ada@new.example"
-    assert updated["emailVerified"] is True
-    assert updated["updatedAt"] > user["updatedAt"]  # on_update=NOW
-    assert updated["createdAt"] == user["createdAt"]
-    assert await db.find_one("user", {"id": user["id"]}) == updated
-    assert await db.update("user", eq("email", "nobody@example.com"), {"name": "x"}) is None
+async def test_update_returns_the_updated_row(database_url: str) -> None:
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]  # moved by the test, not by waiting
+    async with Database(database_url, schema=SCHEMA, clock=lambda: now[0]) as db:
+        await migrate(db)
+        user = await make_user(db, "ada@example.com")
+        now[0] += timedelta(seconds=1)
+        # The update changes the field the where matched on: the row is still returned.
+        updated = await db.update(
+            "user",
+            eq("email", "ada@example.com"),
+            {"email": "ada@new.example", "emailVerified": True},
+        )
+        assert updated is not None
+        assert updated["id"] == user["id"]
+        assert updated["email"] == "ada@new.example"
+        assert updated["emailVerified"] is True
+        assert updated["updatedAt"] == now[0]  # on_update=NOW
+        assert updated["createdAt"] == user["createdAt"] == now[0] - timedelta(seconds=1)
+        assert await db.find_one("user", {"id": user["id"]}) == updated
+        assert await db.update("user", eq("email", "nobody@example.com"), {"name": "x"}) is None
 
 
 async def test_update_many_and_delete_many_count_rows(db: Database) -> None:

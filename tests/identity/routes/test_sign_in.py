@@ -14,6 +14,7 @@ import pytest
 
 from bastion.identity import APIError, Code
 from bastion.identity.email import verification_sender
+from tests.hashing import SCRYPT
 from tests.identity.conftest import MakeIdentity, running
 from tests.identity.mailbox import SMTPMailbox
 
@@ -30,6 +31,8 @@ from .helpers import (
 
 USER_KEYS = ["id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt"]
 INVALID = {"message": "Invalid email or password", "code": "INVALID_EMAIL_OR_PASSWORD"}
+# Where scrypt is the subject (S1, S7, better-auth's hashes); elsewhere the tests' cheap hash.
+SCRYPT_ON = {"enabled": True, "password": SCRYPT}
 
 # better-auth 1.7.1's scrypt hash of "password123", from the golden run
 # (spec/better-auth-golden/run1.out, the account row of alice@example.com).
@@ -82,7 +85,7 @@ async def test_failures_look_alike_and_cost_the_same(
 ) -> None:
     """S7: wrong password, unknown email and a user without a password: one 401 body, one
     scrypt each."""
-    async with make_identity() as (identity, client):
+    async with make_identity(email_and_password=SCRYPT_ON) as (identity, client):
         await sign_up(client, "known@example.com")
         social = await identity.store.create_user(
             {"name": "Social", "email": "social@example.com", "emailVerified": True}
@@ -123,7 +126,7 @@ async def test_a_too_long_password_is_refused_before_hashing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Errata 3: 129 characters → 400 PASSWORD_TOO_LONG (not 401), and no scrypt."""
-    async with running() as (_, client):
+    async with running(email_and_password=SCRYPT_ON) as (_, client):
         await sign_up(client, "long@example.com")
         scrypt = ScryptCounter(monkeypatch)
         response = await sign_in(client, "long@example.com", "x" * 129)
@@ -253,7 +256,7 @@ async def test_a_hash_written_by_typescript_better_auth_verifies(
     make_identity: MakeIdentity,
 ) -> None:
     """A user and credential account as better-auth stores them sign in with Bastion."""
-    async with make_identity() as (identity, client):
+    async with make_identity(email_and_password=SCRYPT_ON) as (identity, client):
         user = await identity.db.create(
             "user", {"name": "Alice", "email": "alice@example.com", "emailVerified": False}
         )
@@ -280,7 +283,7 @@ async def test_long_and_unicode_passwords_round_trip(
 ) -> None:
     """S1: sign up and sign in with it; no truncation, no case folding."""
     assert len(LONG) == 64
-    async with make_identity() as (identity, client):
+    async with make_identity(email_and_password=SCRYPT_ON) as (identity, client):
         assert (await sign_up(client, "s1@example.com", password)).status_code == 200
         async with browser(identity) as other:
             assert (await sign_in(other, "s1@example.com", password)).status_code == 200
@@ -290,7 +293,7 @@ async def test_long_and_unicode_passwords_round_trip(
 
 async def test_a_password_differing_only_at_character_60_fails() -> None:
     """S1: nothing past some prefix is dropped (bcrypt stops at 72 bytes; scrypt does not)."""
-    async with running() as (_, client):
+    async with running(email_and_password=SCRYPT_ON) as (_, client):
         await sign_up(client, "s1b@example.com", LONG)
         changed = LONG[:59] + ("y" if LONG[59] != "y" else "z") + LONG[60:]
         assert len(changed) == 64 and changed != LONG

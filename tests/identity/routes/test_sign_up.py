@@ -13,18 +13,21 @@ import pytest
 
 from bastion.identity import APIError, Code
 from bastion.identity.db import Field, eq
+from tests.hashing import SCRYPT
 from tests.identity.conftest import MakeIdentity, running
 
 from .helpers import ORIGIN, PASSWORD, SESSION_COOKIE, Clock, ScryptCounter, set_cookie, sign_up
 
 USER_KEYS = ["id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt"]
 HASH = re.compile(r"^[0-9a-f]{32}:[0-9a-f]{128}$")
+SCRYPT_ON = {"enabled": True, "password": SCRYPT}
 
 
 async def test_sign_up_answers_token_and_user_and_sets_the_cookie(
     make_identity: MakeIdentity,
 ) -> None:
-    async with make_identity() as (identity, client):
+    # scrypt: the stored hash is better-auth's
+    async with make_identity(email_and_password=SCRYPT_ON) as (identity, client):
         response = await client.post(
             "/sign-up/email",
             json={"name": "Ada", "email": "Ada.Lovelace@Example.COM", "password": PASSWORD},
@@ -92,7 +95,10 @@ async def test_generic_mode_answers_a_duplicate_as_a_new_sign_up(
         "plan": Field(type="string", default="free", input=False),
         "nickname": Field(type="string", required=False),
     }
-    options = {"email_and_password": email_and_password, "user": {"additional_fields": extra}}
+    options = {
+        "email_and_password": {**email_and_password, "password": SCRYPT},
+        "user": {"additional_fields": extra},
+    }
     async with make_identity(**options) as (identity, client):
         first = await sign_up(client, "taken@example.com", nickname="ada")
         assert scrypt.take() == 1
