@@ -23,6 +23,7 @@ from .options import (
 )
 from .plugins import Hook, Plugin
 from .plugins.bearer import bearer
+from .plugins.open_api import open_api
 
 __all__ = [
     "API",
@@ -47,4 +48,5 @@ __all__ = [
     "SessionOptions",
     "UserOptions",
     "bearer",
+    "open_api",
 ]

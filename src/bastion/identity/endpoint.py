@@ -62,6 +62,7 @@ class Endpoint:
     media_types: Collection[str] = JSON
     use: Sequence[Guard] = ()
     kind: str | None = None
+    tags: tuple[str, ...] = ()  # groups in the OpenAPI document (plugins/open_api.py)
     server_only: bool = False
     no_store: bool = False  # Cache-Control: no-store, Pragma: no-cache once the handler runs
 

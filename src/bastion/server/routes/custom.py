@@ -75,14 +75,21 @@ def _adapt(handler: Callable[[Request], Any]) -> Handler:
         async def call_async(request: Request, context: RequestContext) -> Any:
             return await handler(request)
 
-        return call_async
+        return _named(call_async, handler)
 
     async def call_sync(request: Request, context: RequestContext) -> Any:
         # contextvars follow into the worker thread, so current_context() works there too.
         result = await run_in_threadpool(handler, request)
         return await result if inspect.isawaitable(result) else result
 
-    return call_sync
+    return _named(call_sync, handler)
+
+
+def _named(adapted: Handler, handler: Callable[[Request], Any]) -> Handler:
+    """The adapter under the handler's name and docstring (the OpenAPI document shows them)."""
+    adapted.__name__ = getattr(handler, "__name__", type(handler).__name__)
+    adapted.__doc__ = handler.__doc__
+    return adapted
 
 
 def add_custom_routes(router: Router, routes: Sequence[CustomRoute], prefix: str = "/api") -> None:

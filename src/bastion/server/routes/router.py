@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from re import Pattern
 from typing import Any
@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ..._openapi import Doc
 from ...auth.context import RequestContext, bind_context
 from ...auth.errors import AuthError
 from ...auth.pipeline import (
@@ -92,6 +93,7 @@ def compile_template(template: str) -> tuple[Pattern[str] | None, str]:
 class _Endpoint:
     handler: Handler
     auth: RouteAuth
+    doc: Doc | None = None  # what the OpenAPI document says of it (server/openapi_doc.py)
 
 
 @dataclass(slots=True)
@@ -118,6 +120,7 @@ class Router:
         requires_auth: bool | None = None,
         requires_permission: str | Sequence[str] | None = None,
         derive_permission: bool = True,
+        doc: Doc | None = None,
     ) -> None:
         regex, shape = compile_template(template)
         route = self._shapes.get(shape)
@@ -154,12 +157,18 @@ class Router:
                     else None
                 ),
             )
-            route.endpoints[method] = _Endpoint(handler, auth)
+            route.endpoints[method] = _Endpoint(handler, auth, doc)
 
     @property
     def routes(self) -> dict[str, tuple[str, ...]]:
         """What is served: each route's template and its methods, in the order added."""
         return {route.template: tuple(route.endpoints) for route in self._shapes.values()}
+
+    def operations(self) -> Iterator[tuple[str, str, Handler, RouteAuth, Doc | None]]:
+        """Each route's template, method, handler, auth settings and doc, in the order added."""
+        for route in self._shapes.values():
+            for method, endpoint in route.endpoints.items():
+                yield route.template, method, endpoint.handler, endpoint.auth, endpoint.doc
 
     def _find(self, path: str) -> tuple[_Route | None, dict[str, str]]:
         route = self._static.get(path)
