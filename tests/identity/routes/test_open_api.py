@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 from pydantic import Field
 
 from bastion.identity import Ctx, Endpoint, Plugin, bearer, open_api
+from bastion.identity.db import Field as DbField
 from bastion.identity.sessions import session_required
 from bastion.identity.validation import Body
 from tests.identity.conftest import BASE, running
@@ -127,3 +128,29 @@ async def test_security_follows_the_configuration(with_bearer: bool) -> None:
 async def test_without_the_plugin_there_is_no_document() -> None:
     async with running() as (_, client):
         assert (await client.get(PATH)).status_code == 404
+
+
+async def test_additional_fields_are_in_the_bodies_that_take_them() -> None:
+    doc = await document(
+        plugins=[open_api()],
+        user={
+            "additional_fields": {
+                "nickname": DbField(type="string"),
+                "role": DbField(type="string", required=False, input=False),
+            }
+        },
+        session={"additional_fields": {"device": DbField(type="string", required=False)}},
+    )
+    validate(doc)
+    sign_up = doc["paths"]["/sign-up/email"]["post"]["requestBody"]["content"]
+    ref, extra = sign_up["application/json"]["schema"]["allOf"]
+    assert ref["$ref"].endswith("/SignUpBody")
+    assert extra["properties"] == {"nickname": {"type": "string"}}  # `role` is not input
+    assert extra["required"] == ["nickname"]  # required on create
+    update = doc["paths"]["/update-user"]["post"]["requestBody"]["content"]
+    assert "required" not in update["application/json"]["schema"]
+    session = doc["paths"]["/update-session"]["post"]["requestBody"]["content"]
+    assert session["application/json"]["schema"]["properties"] == {"device": {"type": "string"}}
+    # The model of what the API returns has both, `role` read-only.
+    user = doc["components"]["schemas"]["User"]["properties"]
+    assert user["role"] == {"type": "string", "readOnly": True}

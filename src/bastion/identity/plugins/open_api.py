@@ -25,6 +25,7 @@ from ..._openapi import OPENAPI_VERSION, ModelSchemas, camel_case, path_paramete
 from ..._openapi import query_parameters as _query_parameters
 from ..._openapi import status_text as _status_text
 from ..cookies import cookie_name
+from ..db import CORE_SCHEMA
 from ..endpoint import Ctx, Endpoint
 from ..routes.misc import ErrorPage
 from ..sessions import fresh_session, sensitive_session, session_required
@@ -115,7 +116,7 @@ def identity_openapi(
             }
             takes_body = method not in ("GET", "HEAD", "DELETE")
             if takes_body:
-                operation["requestBody"] = _request_body(endpoint, schemas)
+                operation["requestBody"] = _request_body(identity, endpoint, schemas)
             operation["responses"] = _responses(endpoint, method, takes_body)
             paths.setdefault(endpoint.path, {})[method.lower()] = operation
     security_schemes: dict[str, Any] = {
@@ -176,16 +177,43 @@ def _parameters(endpoint: Endpoint, schemas: ModelSchemas) -> list[dict[str, Any
     return parameters
 
 
-def _request_body(endpoint: Endpoint, schemas: ModelSchemas) -> dict[str, Any]:
-    if endpoint.body is None:
-        # Read, if at all, by the handler itself (update-session's additional fields).
-        schema: dict[str, Any] = {"type": "object"}
-        return {
-            "required": False,
-            "content": {m: {"schema": schema} for m in _json_first(endpoint)},
-        }
-    ref = schemas.ref(endpoint.body)
-    return {"required": True, "content": {m: {"schema": ref} for m in _json_first(endpoint)}}
+def _request_body(identity: Identity, endpoint: Endpoint, schemas: ModelSchemas) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object"}  # read, if at all, by the handler itself
+    if endpoint.body is not None:
+        schema = schemas.ref(endpoint.body)
+    takes = _ADDITIONAL_INPUT.get(endpoint.path)
+    if takes is not None:
+        extra = _additional_fields(identity, *takes)
+        if extra["properties"]:
+            schema = extra if endpoint.body is None else {"allOf": [schema, extra]}
+    content = {media: {"schema": schema} for media in _json_first(endpoint)}
+    return {"required": endpoint.body is not None, "content": content}
+
+
+# The endpoints whose handlers take the additional fields of a table (routes/common.py's
+# `additional_input`), and whether a required one must be given (on create).
+_ADDITIONAL_INPUT: Mapping[str, tuple[str, bool]] = {
+    "/sign-up/email": ("user", True),
+    "/update-user": ("user", False),
+    "/update-session": ("session", False),
+}
+
+
+def _additional_fields(identity: Identity, model: str, create: bool) -> dict[str, Any]:
+    """The fields of `model` that options and plugins add and a client may set."""
+    core = CORE_SCHEMA.fields(model)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, field in identity.schema.fields(model).items():
+        if name in core or not field.input:
+            continue
+        properties[name] = _field_schema(field)
+        if create and field.required and field.default is None:
+            required.append(name)
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
 
 
 def _json_first(endpoint: Endpoint) -> list[str]:
@@ -195,24 +223,23 @@ def _json_first(endpoint: Endpoint) -> list[str]:
 
 def _responses(endpoint: Endpoint, method: str, takes_body: bool) -> dict[str, Any]:
     media, schema = _success(endpoint)
-    responses: dict[str, Any] = {
-        "200": {"description": "Success", "content": {media: {"schema": schema}}}
+    responses: dict[int, Any] = {
+        200: {"description": "Success", "content": {media: {"schema": schema}}}
     }
-    statuses = [*_ANY, *(_WITH_BODY if takes_body else ())]
     if method == "GET":
-        responses["302"] = {
+        responses[302] = {
             "description": "Found: a redirect (the links sent by email)",
             "headers": {"Location": {"schema": {"type": "string"}}},
         }
-    for status in sorted(statuses):
-        responses[str(status)] = {
+    for status in (*_ANY, *(_WITH_BODY if takes_body else ())):
+        responses[status] = {
             "description": _status_text(status),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
     # An endpoint turned off answers 404 with no body at all (APIError.fromStatus), the
     # others a JSON error: no one media type describes both.
-    responses["404"] = {"description": "Not Found: a JSON error, or no body when turned off"}
-    return responses
+    responses[404] = {"description": "Not Found: a JSON error, or no body when turned off"}
+    return {str(status): responses[status] for status in sorted(responses)}
 
 
 def _success(endpoint: Endpoint) -> tuple[str, dict[str, Any]]:
