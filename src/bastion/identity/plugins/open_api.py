@@ -159,7 +159,8 @@ def _version() -> str:
 
 
 def _operation_id(name: str, method: str, used: set[str]) -> str:
-    """better-auth's rule: the endpoint's key, then `<key><Method>` for a second method."""
+    """The endpoint's name in camelCase, as better-auth's `auth.api` names it (`signUpEmail`);
+    a second method adds its name (`getSessionPost`), as better-auth's generator does."""
     base = camel_case(name)
     candidate, index = base, 2
     if candidate in used:
