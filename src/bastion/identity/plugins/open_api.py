@@ -76,7 +76,6 @@ def open_api() -> Plugin:
         ("GET",),
         generate_schema,
         name="generate_open_api_schema",
-        tags=("Open-api",),
     )
     return Plugin(id="open-api", endpoints=(endpoint,))
 
@@ -96,15 +95,14 @@ def identity_openapi(
         signed_in.append({"bearerAuth": []})
     paths: dict[str, dict[str, Any]] = {}
     used_ids: set[str] = set()
-    tags: dict[str, str] = {DEFAULT_TAG: _DEFAULT_DESCRIPTION}
+    tags: dict[str, str | None] = {DEFAULT_TAG: _DEFAULT_DESCRIPTION}
     for endpoint in endpoints:
         plugin = owner.get(id(endpoint))
         if plugin is None:
             operation_tags = [DEFAULT_TAG, *endpoint.tags]
         else:
             operation_tags = list(endpoint.tags) or [plugin[:1].upper() + plugin[1:]]
-        for tag in operation_tags:
-            tags.setdefault(tag, f"Endpoints of the {tag} plugin" if plugin else tag)
+        tags.update((tag, tags.get(tag)) for tag in operation_tags)
         guarded = any(guard in _SESSION_GUARDS for guard in endpoint.use)
         for method in endpoint.methods:
             operation: dict[str, Any] = {
@@ -143,7 +141,9 @@ def identity_openapi(
             "version": _version(),
         },
         "servers": [{"url": server_url}],
-        "tags": [{"name": name, "description": text} for name, text in tags.items()],
+        "tags": [
+            {"name": name, **({"description": text} if text else {})} for name, text in tags.items()
+        ],
         "paths": paths,
         "components": {
             "schemas": {**_table_schemas(identity), **schemas.components, **_ERROR_SCHEMA},
