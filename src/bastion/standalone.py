@@ -39,7 +39,6 @@ from .identity.email import (
     reset_password_sender,
     verification_sender,
 )
-from .identity.ratelimit import special_paths_only
 from .identity.storage import RedisStorage
 from .server import Agent, Bastion, tool
 from .server.local import LocalModel
@@ -69,7 +68,7 @@ def default_identity(env: Mapping[str, str] = os.environ) -> Identity:
         rate_limit={
             "enabled": True,
             "storage": "secondary-storage" if env.get("REDIS_URL") else "database",
-            "custom_rules": {"/**": special_paths_only},
+            "declared_only": True,
         },
     )
 

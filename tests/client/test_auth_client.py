@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from bastion.client import AsyncAuthClient, AuthClient, AuthError, ClientError
+from bastion.client import AsyncAuthClient, AuthClient, ClientError, IdentityError
 from bastion.identity.email import reset_password_sender, verification_sender
 from tests.client.conftest import NEW_PASSWORD, PASSWORD, AuthServer
 from tests.client.servers import Served, resolve
@@ -77,7 +77,7 @@ async def test_account_flow(auth_server: AuthServer) -> None:
         assert await resolve(client.sign_out()) == {"success": True}
         assert await resolve(client.get_session()) is None
         assert not client.cookies  # the server expired the session cookie
-        with pytest.raises(AuthError) as refused:
+        with pytest.raises(IdentityError) as refused:
             await resolve(client.list_sessions())
         assert refused.value.status == 401
 
@@ -91,7 +91,7 @@ async def test_change_password_revoking_other_sessions_keeps_this_one(
         client = await _signed_up(server)
         phone = server.client()
         await resolve(phone.sign_in.email(email=EMAIL, password=PASSWORD))
-        with pytest.raises(AuthError) as wrong:
+        with pytest.raises(IdentityError) as wrong:
             await resolve(
                 client.change_password(current_password="not-the-password", new_password="x" * 12)
             )
@@ -149,11 +149,11 @@ async def test_password_reset_with_the_mailed_token(
         assert await resolve(client.reset_password(new_password=NEW_PASSWORD, token=token)) == {
             "status": True
         }
-        with pytest.raises(AuthError) as reused:
+        with pytest.raises(IdentityError) as reused:
             await resolve(client.reset_password(new_password="another-password", token=token))
         assert (reused.value.status, reused.value.code) == (400, "INVALID_TOKEN")
 
-        with pytest.raises(AuthError) as old:
+        with pytest.raises(IdentityError) as old:
             await resolve(client.sign_in.email(email=EMAIL, password=PASSWORD))
         assert old.value.code == "INVALID_EMAIL_OR_PASSWORD"
         signed_in = await resolve(client.sign_in.email(email=EMAIL, password=NEW_PASSWORD))
@@ -181,7 +181,7 @@ async def test_verify_email_with_the_mailed_token(
         session = await resolve(client.get_session(disable_cookie_cache=True))
         assert session["user"]["emailVerified"] is True
 
-        with pytest.raises(AuthError) as bad:
+        with pytest.raises(IdentityError) as bad:
             await resolve(client.verify_email(token=token + "x"))
         assert (bad.value.status, bad.value.code) == (401, "INVALID_TOKEN")
 
@@ -202,13 +202,13 @@ async def test_change_email_and_delete_user(auth_server: AuthServer) -> None:
         session = await resolve(client.get_session(disable_cookie_cache=True))
         assert session["user"]["email"] == "lovelace@example.com"
 
-        with pytest.raises(AuthError) as wrong:
+        with pytest.raises(IdentityError) as wrong:
             await resolve(client.delete_user(password="not-the-password"))
         assert wrong.value.code == "INVALID_PASSWORD"
         deleted = await resolve(client.delete_user(password=PASSWORD))
         assert deleted == {"success": True, "message": "User deleted"}
         assert await resolve(client.get_session()) is None
-        with pytest.raises(AuthError):
+        with pytest.raises(IdentityError):
             await resolve(client.sign_in.email(email="lovelace@example.com", password=PASSWORD))
 
 
@@ -254,7 +254,7 @@ async def test_a_forged_bearer_token_is_no_session(auth_server: AuthServer) -> N
         await _signed_up(server)
         forged = server.client(token="A" * 32 + ".bm90LWEtc2lnbmF0dXJlLW5vdC1hLXNpZ25hdHVyZS0=")
         assert await resolve(forged.get_session()) is None
-        with pytest.raises(AuthError) as refused:
+        with pytest.raises(IdentityError) as refused:
             await resolve(forged.list_sessions())
         assert refused.value.status == 401
 
@@ -265,24 +265,24 @@ async def test_a_forged_bearer_token_is_no_session(auth_server: AuthServer) -> N
 async def test_errors_are_typed(auth_server: AuthServer) -> None:
     async with auth_server() as server:
         client = await _signed_up(server)
-        with pytest.raises(AuthError) as taken:
+        with pytest.raises(IdentityError) as taken:
             await resolve(client.sign_up.email(email=EMAIL, password=PASSWORD, name="Again"))
         error = taken.value
         assert (error.status, error.code) == (422, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")
         assert error.message == "User already exists. Use another email."
         assert isinstance(error, ClientError) and error.response is not None
 
-        with pytest.raises(AuthError) as wrong:
+        with pytest.raises(IdentityError) as wrong:
             await resolve(client.sign_in.email(email=EMAIL, password="wrong-password"))
         assert (wrong.value.status, wrong.value.code) == (401, "INVALID_EMAIL_OR_PASSWORD")
         assert str(wrong.value) == "401 INVALID_EMAIL_OR_PASSWORD: Invalid email or password"
 
-        with pytest.raises(AuthError) as nothing:  # a message without a code
+        with pytest.raises(IdentityError) as nothing:  # a message without a code
             await resolve(client.update_user())
         assert (nothing.value.status, nothing.value.code) == (400, None)
         assert nothing.value.message == "No fields to update"
 
-        with pytest.raises(AuthError) as missing:  # no body at all
+        with pytest.raises(IdentityError) as missing:  # no body at all
             await resolve(client.request("GET", "/no-such-endpoint"))
         assert (missing.value.status, missing.value.code) == (404, None)
         assert missing.value.message == "Not Found"
@@ -298,7 +298,7 @@ async def test_the_origin_header_passes_the_csrf_check(auth_server: AuthServer) 
         client = await _signed_up(server)
         cookies = dict(client.cookies)
         elsewhere = server.client(cookies=cookies, origin="http://evil.example")
-        with pytest.raises(AuthError) as refused:
+        with pytest.raises(IdentityError) as refused:
             await resolve(elsewhere.update_user(name="Mallory"))
         assert (refused.value.status, refused.value.code) == (403, "INVALID_ORIGIN")
         same = server.client(cookies=cookies)

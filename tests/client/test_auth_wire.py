@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from bastion.client import AsyncAuthClient, AuthClient, AuthError, ProtocolError
+from bastion.client import AsyncAuthClient, AuthClient, IdentityError, ProtocolError
 from tests.client.servers import Mode, Served, resolve, served
 
 SIGNED = "tok123.c2lnbmF0dXJl+/="
@@ -108,7 +108,7 @@ async def test_a_rate_limit_answer_is_read_despite_its_content_type(
 ) -> None:
     server, _ = recorded
     client = server.client()
-    with pytest.raises(AuthError) as limited:
+    with pytest.raises(IdentityError) as limited:
         await resolve(client.request("POST", "/rate-limited", json={}))
     error = limited.value
     assert (error.status, error.code) == (429, None)

@@ -73,7 +73,7 @@ def test_endpoint_conflicts_are_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="GET /ok is served twice"):
         Identity(env={}, secret="s" * 32, plugins=[clash])
     with pytest.raises(ValueError, match="plugin is given twice"):
-        IdentityOptions(plugins=[Plugin(id="a"), Plugin(id="a")])
+        Identity(env={}, secret="s" * 32, plugins=[Plugin(id="a"), Plugin(id="a")])
 
 
 def test_a_malformed_trusted_origin_fails_at_construction() -> None:

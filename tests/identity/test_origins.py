@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 from starlette.datastructures import Headers, QueryParams
 
+from bastion.identity import Code
 from bastion.identity.origins import ENV_VARS, TrustedOrigins, resolve
 from bastion.identity.security import (
     OriginProblem,
@@ -452,28 +453,28 @@ TRUSTED = trusted("https://trusted.com")
         (
             {"callbackURL": "https://evil.com"},
             {},
-            ("callbackURL", 403, "INVALID_CALLBACK_URL", "Invalid callbackURL"),
+            ("callbackURL", 403, Code.INVALID_CALLBACK_URL, "Invalid callbackURL"),
         ),
         (
             {"callbackURL": "//evil.com"},
             {},
-            ("callbackURL", 403, "INVALID_CALLBACK_URL", "Invalid callbackURL"),
+            ("callbackURL", 403, Code.INVALID_CALLBACK_URL, "Invalid callbackURL"),
         ),
         (
             {"callbackURL": "javascript:alert(1)"},
             {},
-            ("callbackURL", 403, "INVALID_CALLBACK_URL", "Invalid callbackURL"),
+            ("callbackURL", 403, Code.INVALID_CALLBACK_URL, "Invalid callbackURL"),
         ),
         # callbackURL falls back to the query when the body has none (or a falsy one)
         (
             {},
             {"callbackURL": "https://evil.com"},
-            ("callbackURL", 403, "INVALID_CALLBACK_URL", "Invalid callbackURL"),
+            ("callbackURL", 403, Code.INVALID_CALLBACK_URL, "Invalid callbackURL"),
         ),
         (
             {"callbackURL": ""},
             {"callbackURL": "https://evil.com"},
-            ("callbackURL", 403, "INVALID_CALLBACK_URL", "Invalid callbackURL"),
+            ("callbackURL", 403, Code.INVALID_CALLBACK_URL, "Invalid callbackURL"),
         ),
         (None, {"callbackURL": "/ok"}, None),
         # a trusted body value wins over the query
@@ -483,12 +484,12 @@ TRUSTED = trusted("https://trusted.com")
         (
             {"redirectTo": "https://evil.com/reset"},
             {},
-            ("redirectTo", 403, "INVALID_REDIRECT_URL", "Invalid redirectURL"),
+            ("redirectTo", 403, Code.INVALID_REDIRECT_URL, "Invalid redirectURL"),
         ),
         (
             {"errorCallbackURL": "https://evil.com"},
             {},
-            ("errorCallbackURL", 403, "INVALID_ERROR_CALLBACK_URL", "Invalid errorCallbackURL"),
+            ("errorCallbackURL", 403, Code.INVALID_ERROR_CALLBACK_URL, "Invalid errorCallbackURL"),
         ),
         (
             {"newUserCallbackURL": "https://evil.com"},
@@ -496,7 +497,7 @@ TRUSTED = trusted("https://trusted.com")
             (
                 "newUserCallbackURL",
                 403,
-                "INVALID_NEW_USER_CALLBACK_URL",
+                Code.INVALID_NEW_USER_CALLBACK_URL,
                 "Invalid newUserCallbackURL",
             ),
         ),
@@ -511,7 +512,7 @@ TRUSTED = trusted("https://trusted.com")
             (
                 "newUserCallbackURL",
                 403,
-                "INVALID_NEW_USER_CALLBACK_URL",
+                Code.INVALID_NEW_USER_CALLBACK_URL,
                 "Invalid newUserCallbackURL",
             ),
         ),
@@ -519,7 +520,7 @@ TRUSTED = trusted("https://trusted.com")
         (
             {"newUserCallbackURL": "https://evil.com", "redirectTo": "https://evil.com"},
             {},
-            ("redirectTo", 403, "INVALID_REDIRECT_URL", "Invalid redirectURL"),
+            ("redirectTo", 403, Code.INVALID_REDIRECT_URL, "Invalid redirectURL"),
         ),
         # non-strings: 400 with a message and no code
         (
@@ -574,18 +575,18 @@ def test_repeated_query_callback_url_is_not_a_string() -> None:
     )
     assert check_redirect_fields(None, QueryParams("callbackURL=/a"), TRUSTED) is None
     assert check_redirect_fields(None, QueryParams("callbackURL=//evil.com"), TRUSTED) == (
-        RedirectProblem("callbackURL", 403, "INVALID_CALLBACK_URL", "Invalid callbackURL")
+        RedirectProblem("callbackURL", 403, Code.INVALID_CALLBACK_URL, "Invalid callbackURL")
     )
     assert check_redirect_fields(None, QueryParams(""), TRUSTED) is None
 
 
 # ---------------------------------------------------------- Origin / CSRF (§6.4, S19)
 
-MISSING = OriginProblem(403, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin")
-INVALID = OriginProblem(403, "INVALID_ORIGIN", "Invalid origin")
+MISSING = OriginProblem(403, Code.MISSING_OR_NULL_ORIGIN, "Missing or null Origin")
+INVALID = OriginProblem(403, Code.INVALID_ORIGIN, "Invalid origin")
 CROSS_SITE = OriginProblem(
     403,
-    "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+    Code.CROSS_SITE_NAVIGATION_LOGIN_BLOCKED,
     "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
 )
 
@@ -739,7 +740,7 @@ def test_problems_carry_the_error_table_wording() -> None:
     """S19: the refusals use better-auth's codes and messages (spec §2.1)."""
     assert (MISSING.status, MISSING.code, MISSING.message) == (
         403,
-        "MISSING_OR_NULL_ORIGIN",
+        Code.MISSING_OR_NULL_ORIGIN,
         "Missing or null Origin",
     )
     assert INVALID.message == "Invalid origin"

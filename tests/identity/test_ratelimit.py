@@ -11,8 +11,11 @@ import pytest
 import redis.asyncio
 from starlette.datastructures import Headers
 
+from bastion.identity import Identity
 from bastion.identity.db import CORE_SCHEMA, Database, migrate
 from bastion.identity.ratelimit import (
+    CREDENTIAL_RULE,
+    MAIL_RULE,
     NO_TRUSTED_IP,
     RATE_LIMIT_SCHEMA,
     ClientIP,
@@ -24,7 +27,6 @@ from bastion.identity.ratelimit import (
     client_ip,
     normalize_ip,
     path_matcher,
-    special_paths_only,
 )
 from bastion.identity.storage import MemoryStorage, RedisStorage
 from tests.identity.test_storage import advance_redis, redis_scratch
@@ -82,9 +84,22 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
 
 
 async def checks(
-    limiter: RateLimiter, n: int, path: str = SIGN_IN, ip: str | None = IP
+    limiter: RateLimiter,
+    n: int,
+    path: str = SIGN_IN,
+    ip: str | None = IP,
 ) -> list[bool]:
-    return [(await limiter.check(path, ip)).allowed for _ in range(n)]
+    """`n` requests to `path`, with the rule its core endpoint declares."""
+    declared = DECLARED.get(path.split("?")[0].rstrip("/"))
+    return [(await limiter.check(path, ip, declared)).allowed for _ in range(n)]
+
+
+DECLARED = {
+    SIGN_IN: CREDENTIAL_RULE,
+    "/sign-up/email": CREDENTIAL_RULE,
+    "/request-password-reset": MAIL_RULE,
+    "/send-verification-email": MAIL_RULE,
+}
 
 
 # -- the algorithm, on every storage --------------------------------------------------------
@@ -94,8 +109,8 @@ async def test_sign_in_allows_three_then_answers_429(backend: Backend) -> None:
     """S5: the fourth sign-in within 10 s from one address is refused, with a retry delay."""
     limiter = backend.limiter()
     assert await checks(limiter, 3) == [True, True, True]
-    assert await limiter.check(SIGN_IN, IP) == REFUSED_NOW
-    assert await limiter.check(SIGN_IN, IP) == REFUSED_NOW
+    assert await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE) == REFUSED_NOW
+    assert await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE) == REFUSED_NOW
 
 
 async def test_retry_after(backend: Backend) -> None:
@@ -103,7 +118,7 @@ async def test_retry_after(backend: Backend) -> None:
     limiter = backend.limiter()
     await checks(limiter, 3)
     await backend.advance(3.5)
-    result = await limiter.check(SIGN_IN, IP)
+    result = await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE)
     assert result == RateLimitResult(False, 7 if backend.sliding else 10)
 
 
@@ -118,11 +133,11 @@ async def test_window_reset(backend: Backend) -> None:
 async def test_the_window_slides_from_the_last_allowed_request(backend: Backend) -> None:
     limiter = backend.limiter()
     for _ in range(3):
-        assert (await limiter.check(SIGN_IN, IP)).allowed
+        assert (await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE)).allowed
         await backend.advance(1)  # allowed at 0, 1 and 2 s
-    assert await limiter.check(SIGN_IN, IP) == RateLimitResult(False, 9)
+    assert await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE) == RateLimitResult(False, 9)
     await backend.advance(8.999)  # refusals do not move the window
-    assert await limiter.check(SIGN_IN, IP) == RateLimitResult(False, 1)
+    assert await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE) == RateLimitResult(False, 1)
     await backend.advance(0.001)  # 10 s after the last allowed one: start again
     assert await checks(limiter, 4) == [True, True, True, False]
 
@@ -131,9 +146,9 @@ async def test_the_window_slides_from_the_last_allowed_request(backend: Backend)
 async def test_secondary_storage_counts_a_fixed_window(backend: Backend) -> None:
     limiter = backend.limiter()
     for _ in range(3):
-        assert (await limiter.check(SIGN_IN, IP)).allowed
+        assert (await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE)).allowed
         await backend.advance(1)
-    assert await limiter.check(SIGN_IN, IP) == RateLimitResult(False, 10)
+    assert await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE) == RateLimitResult(False, 10)
     await backend.advance(7)  # 10 s after the first request
     assert await checks(limiter, 4) == [True, True, True, False]
 
@@ -141,16 +156,16 @@ async def test_secondary_storage_counts_a_fixed_window(backend: Backend) -> None
 async def test_each_path_and_address_has_its_own_count(backend: Backend) -> None:
     limiter = backend.limiter()
     await checks(limiter, 4)
-    assert (await limiter.check("/sign-up/email", IP)).allowed
+    assert (await limiter.check("/sign-up/email", IP, CREDENTIAL_RULE)).allowed
     assert (await limiter.check("/get-session", IP)).allowed
-    assert (await limiter.check(SIGN_IN, "203.0.113.1")).allowed
+    assert (await limiter.check(SIGN_IN, "203.0.113.1", CREDENTIAL_RULE)).allowed
 
 
 async def test_query_and_trailing_slash_do_not_make_new_paths(backend: Backend) -> None:
     limiter = backend.limiter()
     for path in (SIGN_IN, SIGN_IN + "/", SIGN_IN + "?a=1"):
         assert (await limiter.check(path, IP)).allowed
-    assert not (await limiter.check(SIGN_IN + "//?b=2", IP)).allowed
+    assert not (await limiter.check(SIGN_IN + "//?b=2", IP, CREDENTIAL_RULE)).allowed
 
 
 async def test_default_rule(backend: Backend) -> None:
@@ -164,7 +179,9 @@ async def test_mail_sending_paths_allow_three_a_minute(backend: Backend) -> None
     """S5: reset and verification mails, 3 per 60 s."""
     limiter = backend.limiter()
     assert await checks(limiter, 4, "/request-password-reset") == [True, True, True, False]
-    assert await limiter.check("/request-password-reset", IP) == RateLimitResult(False, 60)
+    assert await limiter.check("/request-password-reset", IP, MAIL_RULE) == RateLimitResult(
+        False, 60
+    )
 
 
 async def test_custom_and_plugin_rules_apply_on_every_storage(backend: Backend) -> None:
@@ -175,7 +192,7 @@ async def test_custom_and_plugin_rules_apply_on_every_storage(backend: Backend) 
     assert await checks(limiter, 3, "/two-factor/verify-totp") == [True, True, False]
     assert await checks(limiter, 200, "/get-session") == [True] * 200
     assert await checks(limiter, 2) == [True, False]
-    assert await limiter.check(SIGN_IN, IP) == RateLimitResult(False, 30)
+    assert await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE) == RateLimitResult(False, 30)
 
 
 async def test_concurrent_requests_let_exactly_max_through(backend: Backend) -> None:
@@ -189,17 +206,17 @@ async def test_requests_without_a_client_address_share_one_bucket(backend: Backe
     """S6: no trusted address fails closed into `no-trusted-ip|<path>`, not into no limit."""
     limiter = backend.limiter()
     assert await checks(limiter, 4, ip=None) == [True, True, True, False]
-    assert not (await limiter.check(SIGN_IN, "not an address")).allowed
-    assert (await limiter.check(SIGN_IN, IP)).allowed
+    assert not (await limiter.check(SIGN_IN, "not an address", CREDENTIAL_RULE)).allowed
+    assert (await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE)).allowed
 
 
 async def test_ipv6_addresses_are_counted_per_64(backend: Backend) -> None:
     """S6: rotating addresses inside one /64 does not make fresh buckets."""
     limiter = backend.limiter()
     for host in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff:ffff:ffff:ffff"):
-        assert (await limiter.check(SIGN_IN, host)).allowed
-    assert not (await limiter.check(SIGN_IN, "2001:db8:1:2:abcd::9")).allowed
-    assert (await limiter.check(SIGN_IN, "2001:db8:1:3::1")).allowed
+        assert (await limiter.check(SIGN_IN, host, CREDENTIAL_RULE)).allowed
+    assert not (await limiter.check(SIGN_IN, "2001:db8:1:2:abcd::9", CREDENTIAL_RULE)).allowed
+    assert (await limiter.check(SIGN_IN, "2001:db8:1:3::1", CREDENTIAL_RULE)).allowed
 
 
 async def test_disabled_limiter_allows_everything(backend: Backend) -> None:
@@ -223,7 +240,7 @@ async def test_database_storage_on_every_dialect(dialect_db: Database) -> None:
     limiter = RateLimiter(storage="database", database=dialect_db, now_ms=clock)
     assert await checks(limiter, 3) == [True, True, True]
     clock.now += 3500
-    assert await limiter.check(SIGN_IN, IP) == RateLimitResult(False, 7)
+    assert await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE) == RateLimitResult(False, 7)
     row = await dialect_db.find_one("rateLimit", {"key": f"{IP}|{SIGN_IN}"})
     assert row is not None
     assert (row["count"], row["lastRequest"]) == (3, START)
@@ -285,7 +302,7 @@ async def test_storage_choice() -> None:
 async def test_secondary_storage_is_the_default_when_given() -> None:
     storage = MemoryStorage()
     limiter = RateLimiter(secondary=storage)
-    await limiter.check(SIGN_IN, IP)
+    await limiter.check(SIGN_IN, IP, CREDENTIAL_RULE)
     assert await storage.get(f"{IP}|{SIGN_IN}") == "1"
 
 
@@ -301,7 +318,7 @@ class Recording:
 async def test_a_storage_of_your_own() -> None:
     storage = Recording()
     limiter = RateLimiter(storage=storage, now_ms=Clock())
-    assert await limiter.check(SIGN_IN + "/", None) == RateLimitResult(False, 42)
+    assert await limiter.check(SIGN_IN + "/", None, CREDENTIAL_RULE) == RateLimitResult(False, 42)
     assert storage.calls == [(f"{NO_TRUSTED_IP}|{SIGN_IN}", RateRule(10, 3), START)]
 
 
@@ -317,36 +334,26 @@ async def test_memory_storage_is_bounded() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "rule"),
+    ("name", "rule"),
     [
-        ("/sign-in/email", RateRule(10, 3)),
-        ("/sign-in/social", RateRule(10, 3)),
-        ("/sign-up/email", RateRule(10, 3)),
-        ("/change-password", RateRule(10, 3)),
-        ("/change-email", RateRule(10, 3)),
-        ("/request-password-reset", RateRule(60, 3)),
-        ("/send-verification-email", RateRule(60, 3)),
-        ("/forget-password", RateRule(60, 3)),
-        ("/forget-password/email-otp", RateRule(60, 3)),
-        ("/email-otp/send-verification-otp", RateRule(60, 3)),
-        ("/email-otp/request-password-reset", RateRule(60, 3)),
-        ("/email-otp/verify-email", RateRule(10, 100)),
-        ("/get-session", RateRule(10, 100)),
-        ("/reset-password", RateRule(10, 100)),
+        ("sign_in_email", RateRule(10, 3)),
+        ("sign_up_email", RateRule(10, 3)),
+        ("change_password", RateRule(10, 3)),
+        ("change_email", RateRule(10, 3)),
+        ("request_password_reset", RateRule(60, 3)),
+        ("send_verification_email", RateRule(60, 3)),
+        ("get_session", None),
+        ("reset_password", None),
     ],
 )
-async def test_built_in_rules(path: str, rule: RateRule) -> None:
-    assert await RateLimiter().rule_for(path) == rule
-
-
-async def test_special_paths_only_limits_credentials_and_mails_alone() -> None:
-    """`bastion serve`'s embedded default: better-auth's special rules, no other limit."""
-    limiter = RateLimiter(custom_rules={"/**": special_paths_only})
-    assert await limiter.rule_for("/sign-in/email") == RateRule(10, 3)
-    assert await limiter.rule_for("/change-password") == RateRule(10, 3)
-    assert await limiter.rule_for("/request-password-reset") == RateRule(60, 3)
-    for path in ("/get-session", "/ok", "/reset-password", "/"):
-        assert await limiter.rule_for(path) is None
+async def test_core_endpoints_declare_better_auths_rules(name: str, rule: RateRule | None) -> None:
+    """better-auth's special rules are declared by the endpoints, not matched by path."""
+    endpoint = Identity(database="sqlite://", env={}).endpoints[name]
+    assert endpoint.rate_limit == rule
+    limiter = RateLimiter()
+    assert await limiter.rule_for(endpoint.path, endpoint.rate_limit) == (rule or RateRule(10, 100))
+    only_declared = RateLimiter(declared_only=True)
+    assert await only_declared.rule_for(endpoint.path, endpoint.rate_limit) == rule
 
 
 async def test_first_matching_plugin_rule_beats_the_built_in_ones() -> None:
@@ -359,9 +366,9 @@ async def test_first_matching_plugin_rule_beats_the_built_in_ones() -> None:
         ]
     )
     assert await limiter.rule_for("/two-factor/verify-totp") == RateRule(10, 3)
-    assert await limiter.rule_for("/sign-in/email") == RateRule(30, 5)
+    assert await limiter.rule_for("/sign-in/email", RateRule(10, 3)) == RateRule(30, 5)
     assert await limiter.rule_for("/magic-link/verify") == RateRule(60, 5)
-    assert await limiter.rule_for("/sign-up/email") == RateRule(10, 3)
+    assert await limiter.rule_for("/sign-up/email", RateRule(10, 3)) == RateRule(10, 3)
     assert await limiter.rule_for("/get-session") == RateRule(10, 100)
 
 
@@ -491,13 +498,15 @@ async def test_spoofed_forwarded_addresses_do_not_make_fresh_buckets() -> None:
     connecting directly and behind a proxy that appends its peer."""
     limiter = RateLimiter(now_ms=Clock())
     direct = [client_ip({"x-forwarded-for": f"192.0.2.{i}"}, IP) for i in range(5)]
-    assert [(await limiter.check(SIGN_IN, ip)).allowed for ip in direct] == [True] * 3 + [False] * 2
+    assert [(await limiter.check(SIGN_IN, ip, CREDENTIAL_RULE)).allowed for ip in direct] == [
+        True
+    ] * 3 + [False] * 2
     limiter = RateLimiter(now_ms=Clock())
     proxied = [BEHIND_PROXY({"x-forwarded-for": f"192.0.2.{i}, {IP}"}, PROXY) for i in range(5)]
     assert set(proxied) == {IP}
-    assert [(await limiter.check(SIGN_IN, ip)).allowed for ip in proxied] == [True] * 3 + [
-        False
-    ] * 2
+    assert [(await limiter.check(SIGN_IN, ip, CREDENTIAL_RULE)).allowed for ip in proxied] == [
+        True
+    ] * 3 + [False] * 2
 
 
 async def test_clients_behind_trusted_proxies_get_their_own_buckets() -> None:
@@ -508,7 +517,7 @@ async def test_clients_behind_trusted_proxies_get_their_own_buckets() -> None:
     for client in clients:
         ip = BEHIND_PROXY({"x-forwarded-for": f"{client}, 10.1.2.3"}, PROXY)
         assert ip == normalize_ip(client)
-        assert [(await limiter.check(SIGN_IN, ip)).allowed for _ in range(4)] == [
+        assert [(await limiter.check(SIGN_IN, ip, CREDENTIAL_RULE)).allowed for _ in range(4)] == [
             True,
             True,
             True,

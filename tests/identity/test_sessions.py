@@ -906,7 +906,7 @@ async def test_no_set_auth_token_when_the_session_cookie_is_expired_later(
     goes out."""
 
     def expire_session_cookie(ctx: Any) -> None:
-        if ctx.endpoint.kind == "sign-in":
+        if "sign-in" in ctx.endpoint.tags:
             ctx.set_cookies.append(EXPIRED[TOKEN_NAME])
 
     async with serve(make_identity, hooks={"after": expire_session_cookie}) as (_, client):

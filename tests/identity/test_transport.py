@@ -18,7 +18,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from bastion.identity import APIError, Identity
+from bastion.identity import APIError, Code, Identity
 from tests.identity.conftest import BASE, SECRET, MakeIdentity, running
 from tests.identity.sessionkit import PASSWORD, Browser, Clock, serve, sign_up
 
@@ -418,7 +418,7 @@ async def test_an_exception_in_a_handler_is_500_json(
         with pytest.raises(APIError) as raised:
             await identity.api.sign_up_email(body=body)
         assert raised.value.status == 500
-        assert raised.value.code == "INTERNAL_SERVER_ERROR"
+        assert raised.value.code is Code.INTERNAL_SERVER_ERROR
 
 
 async def test_the_server_answers_after_a_failing_request(make_identity: MakeIdentity) -> None:

@@ -226,7 +226,7 @@ async def test_item06_verify_email_verifies_and_signs_in_together(
     ):
         token = await sign_up(http)
         user_id = (await session_of(http, token))["user"]["id"]
-        link = identity.sign_jwt({"email": ADA["email"], "userId": user_id}, 3600)
+        link = identity.context.sign_jwt({"email": ADA["email"], "userId": user_id}, 3600)
         known = await redis_keys(storage)
         # The user's copy in the existing session is rewritten, then the new session fails.
         storage.fails = lambda op, key: op == "set" and is_session_key(key) and key not in known

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from bastion.server.local import LocalModel, Rule
+from bastion.server.local import LocalModel, ToolTrigger
 from bastion.server.models import (
     Finish,
     Message,
@@ -107,7 +107,7 @@ async def test_rule_with_named_groups_calls_its_tool() -> None:
 async def test_rule_with_an_argument_function_and_first_match_wins() -> None:
     model = LocalModel(
         rules=[
-            Rule.of(re.compile(r"who am i"), "whoami", lambda m: {"asked": m.group(0)}),
+            ToolTrigger.of(re.compile(r"who am i"), "whoami", lambda m: {"asked": m.group(0)}),
             (r"\bi\b", "get_weather", lambda m: {"city": "never"}),
         ]
     )

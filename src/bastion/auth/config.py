@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from .._callbacks import as_async
 from .provider import AuthProvider, MapUserToResourceId, RoutePattern, default_resource_id
 from .rules import Rule, to_rules
 
@@ -50,19 +51,7 @@ class AuthConfig:
 AuthLike = AuthProvider | AuthConfig | Mapping[str, Any]
 
 
-AsyncFunction = Callable[..., Coroutine[Any, Any, Any]]
-
-
-def as_async(fn: Callable[..., Any]) -> AsyncFunction:
-    """`fn` as a coroutine function, decided once rather than on every request."""
-    if inspect.iscoroutinefunction(fn):
-        return fn
-
-    async def call(*args: Any) -> Any:
-        result = fn(*args)
-        return await result if inspect.isawaitable(result) else result
-
-    return call
+AsyncFunction = Callable[..., Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)

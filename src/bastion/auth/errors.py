@@ -1,14 +1,15 @@
 """The answers the auth pipeline gives instead of running a handler.
 
-    AuthError                     rendered once by the pipeline as {"error": ...}
-    ├── InvalidRequest            400 a malformed credential request (RFC 6750 invalid_request)
-    ├── Unauthenticated           401 no credential, or the provider found no user
-    ├── Forbidden                 403 authorize_user / authorize / rules said no
-    │   ├── InsufficientScope     403 the token lacks OAuth scopes (RFC 6750 challenge)
-    │   └── PermissionDenied      403 RBAC: the route's permission is missing
-    ├── AuthorizationFailed       500 authorize_user / authorize raised
-    ├── ResourceMappingFailed     500 map_user_to_resource_id raised
-    └── ProviderUnavailable       503 a dependency of the credential check is down
+    bastion.errors.HTTPError
+    └── AuthError                 rendered once by the pipeline as {"error": ...}
+        ├── InvalidRequest            400 a malformed credential request (RFC 6750 invalid_request)
+        ├── Unauthenticated           401 no credential, or the provider found no user
+        ├── Forbidden                 403 authorize_user / authorize / rules said no
+        │   ├── InsufficientScope     403 the token lacks OAuth scopes (RFC 6750 challenge)
+        │   └── PermissionDenied      403 RBAC: the route's permission is missing
+        ├── AuthorizationFailed       500 authorize_user / authorize raised
+        ├── ResourceMappingFailed     500 map_user_to_resource_id raised
+        └── ProviderUnavailable       503 a dependency of the credential check is down
 
 An `authorize_user` or `authorize` callable may raise an `AuthError` itself (e.g.
 `InsufficientScope`): that is the answer, instead of the 500 any other exception gives.
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import ClassVar
+
+from ..errors import HTTPError
 
 __all__ = [
     "AuthError",
@@ -46,13 +49,16 @@ class ProviderError(Exception):
     dependency that is down, raise `ProviderUnavailable` instead."""
 
 
-class AuthError(Exception):
-    status: ClassVar[int] = 500
+class AuthError(HTTPError):
+    """A refusal of the auth pipeline. Its body is the class's `error` alone: the message,
+    which may name what was checked, is for the logs (subclasses that must say more, say
+    it)."""
+
+    status = 500
     error: ClassVar[str] = "Authorization error"
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.error)
-        self.message = message
+        super().__init__(None, message)
 
     def body(self) -> dict[str, str]:
         return {"error": self.error}

@@ -32,6 +32,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
+from ..errors import HTTPError
 from .config import AuthLike, ResolvedAuth, resolve_auth
 from .context import RequestContext
 from .errors import (
@@ -128,7 +129,7 @@ def extract_token(request: HTTPConnection) -> str | None:
     return None
 
 
-def error_response(error: AuthError) -> JSONResponse:
+def error_response(error: HTTPError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
 
 

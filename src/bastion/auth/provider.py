@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from re import Pattern
 from typing import Any, TypeVar
 
 from starlette.requests import HTTPConnection
 
+from .._callbacks import call_user
+
 __all__ = [
     "AuthProvider",
     "AuthorizeUser",
     "MapUserToResourceId",
     "RoutePattern",
-    "maybe_await",
 ]
 
 # A path pattern: "/api/x/:id", a compiled regex, or (pattern, "GET" | ["GET", "POST"]).
@@ -24,12 +24,6 @@ MapUserToResourceId = Callable[[Any], str | None]
 
 
 T = TypeVar("T")
-
-
-async def maybe_await(value: T | Awaitable[T]) -> T:
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 class AuthProvider:
@@ -64,7 +58,7 @@ class AuthProvider:
 
     async def authorize_user(self, user: Any, request: HTTPConnection) -> bool:
         if self._authorize_user is not None:
-            return bool(await maybe_await(self._authorize_user(user, request)))
+            return bool(await call_user(self._authorize_user, user, request))
         return await self.default_authorize_user(user, request)
 
     async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-from .provider import maybe_await
+from .._callbacks import call_user
 
 __all__ = [
     "DEFAULT_ROLES",
@@ -223,7 +223,7 @@ class StaticRBAC:
     async def get_roles(self, user: Any) -> tuple[str, ...]:
         if user is None:
             return ()
-        return _role_names(await maybe_await(self._get_user_roles(user)))
+        return _role_names(await call_user(self._get_user_roles, user))
 
     async def get_permissions(self, user: Any) -> tuple[str, ...]:
         return self.permissions_of(await self.get_roles(user))

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from re import Pattern
 from typing import Any
 
+from .._callbacks import call_user
 from .patterns import PathMatcher, path_matcher
-from .provider import maybe_await
 
 __all__ = ["Condition", "Rule", "check_rules", "to_rules"]
 
@@ -84,7 +84,7 @@ async def check_rules(rules: Sequence[Rule], path: str, method: str, user: Any) 
             continue
         if rule.condition is not None:
             try:
-                if await maybe_await(rule.condition(user)):
+                if await call_user(rule.condition, user):
                     return True
             except Exception as exc:  # a failing condition counts as false (spec §2.9)
                 logger.warning("rule condition raised %s; treated as false", type(exc).__name__)

@@ -13,7 +13,7 @@ docs/client.md.
 
 from .agents import Agents, AsyncBastionClient, BastionAPI, BastionClient, Threads, Tools
 from .auth import AsyncAuthClient, AuthAPI, AuthClient, SignIn, SignUp
-from .errors import AuthError, BastionError, ClientError, ProtocolError
+from .errors import BastionError, ClientError, IdentityError, ProtocolError
 from .events import (
     AgentEvent,
     ErrorEvent,
@@ -35,7 +35,6 @@ __all__ = [
     "AsyncEventStream",
     "AuthAPI",
     "AuthClient",
-    "AuthError",
     "BastionAPI",
     "BastionClient",
     "BastionError",
@@ -43,6 +42,7 @@ __all__ = [
     "ErrorEvent",
     "EventStream",
     "FinishEvent",
+    "IdentityError",
     "ProtocolError",
     "SSEDecoder",
     "ServerSentEvent",

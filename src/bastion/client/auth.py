@@ -7,7 +7,7 @@
 Requests are what `createAuthClient` sends (spec §1.5): the same paths under the base URL,
 JSON bodies with the server's camelCase names (`{}` for a POST without arguments), and an
 `Origin` header (better-auth refuses cookie-carrying POSTs without a trusted one). Answers
-are the server's JSON, as plain dicts; refusals raise `AuthError(status, code, message)`.
+are the server's JSON, as plain dicts; refusals raise `IdentityError(status, code, message)`.
 
 Credentials: the http client's cookie jar keeps the session cookie; every `set-auth-token`
 header (the server's bearer plugin) is kept as `client.token` and sent back as
@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from .errors import AuthError
+from .errors import IdentityError
 from .operations import AsyncHandle, RootSection, Section, SyncHandle, operation
 from .transport import Async, Driver, M, Sync
 from .wire import JSON, Call, Wire, compact, json_object, text_or_none
@@ -77,10 +77,10 @@ class SignIn(Section[M]):
         return Call("POST", "/sign-in/email", body={**named, **extra})
 
 
-def _auth_error(response: httpx.Response) -> AuthError:
+def _auth_error(response: httpx.Response) -> IdentityError:
     body = json_object(response)
     message = text_or_none(body.get("message")) or response.reason_phrase or "error"
-    return AuthError(
+    return IdentityError(
         response.status_code, text_or_none(body.get("code")), message, response=response
     )
 

@@ -1,7 +1,7 @@
 """What the clients raise when the server says no, or says something they cannot read.
 
     ClientError          any answer a client refuses to hand back as a result
-    ├── AuthError        the identity server (better-auth protocol) answered 4xx/5xx:
+    ├── IdentityError    the identity server (better-auth protocol) answered 4xx/5xx:
     │                    `status`, `code` (e.g. "INVALID_EMAIL_OR_PASSWORD", None when the
     │                    body had none) and `message`
     ├── BastionError     the agent API answered 4xx/5xx: `status`, `message` (its "error"),
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import httpx
 
-__all__ = ["AuthError", "BastionError", "ClientError", "ProtocolError"]
+__all__ = ["BastionError", "ClientError", "IdentityError", "ProtocolError"]
 
 
 class ClientError(Exception):
@@ -35,7 +35,7 @@ class ClientError(Exception):
         return f"{self.status}: {self.message}"
 
 
-class AuthError(ClientError):
+class IdentityError(ClientError):
     """The identity server refused: better-auth's `{"message", "code"}` with its status."""
 
     def __init__(

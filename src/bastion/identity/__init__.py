@@ -6,7 +6,9 @@ await identity.api.get_session(headers={"cookie": "..."})
 """
 
 from .app import API, Identity
-from .endpoint import APIResponse, Ctx, Endpoint
+from .context import AuthContext
+from .cookies import CookieAttributes
+from .endpoint import JSON, JSON_OR_FORM, APIResponse, Ctx, Endpoint, RawResponse, Redirect
 from .errors import APIError, Code, ErrorCode
 from .options import (
     Advanced,
@@ -21,32 +23,60 @@ from .options import (
     SessionOptions,
     UserOptions,
 )
-from .plugins import Hook, Plugin
+from .plugins import EndpointHook, Plugin, SignInCheck
 from .plugins.bearer import bearer
 from .plugins.open_api import open_api
+from .ratelimit import RateRule
+from .sessions import (
+    clear_session_cookies,
+    complete_sign_in,
+    fresh_session,
+    sensitive_session,
+    session_required,
+    set_session_cookie,
+)
+from .store import DatabaseHooks, SessionWithUser
+from .validation import Body
 
 __all__ = [
     "API",
+    "JSON",
+    "JSON_OR_FORM",
     "APIError",
     "APIResponse",
     "Advanced",
+    "AuthContext",
+    "Body",
     "ChangeEmail",
     "Code",
+    "CookieAttributes",
     "CookieCache",
     "Ctx",
+    "DatabaseHooks",
     "DeleteUser",
     "EmailAndPassword",
     "EmailVerification",
     "Endpoint",
+    "EndpointHook",
     "ErrorCode",
-    "Hook",
     "Identity",
     "IdentityOptions",
     "InsecureSecret",
     "Plugin",
     "RateLimitOptions",
+    "RateRule",
+    "RawResponse",
+    "Redirect",
     "SessionOptions",
+    "SessionWithUser",
+    "SignInCheck",
     "UserOptions",
     "bearer",
+    "clear_session_cookies",
+    "complete_sign_in",
+    "fresh_session",
     "open_api",
+    "sensitive_session",
+    "session_required",
+    "set_session_cookie",
 ]

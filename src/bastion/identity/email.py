@@ -15,10 +15,7 @@ EmailDeliveryError    a mailer could not hand the message over (never carries th
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import html
-import inspect
 import logging
 import os
 import sys
@@ -29,6 +26,8 @@ from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any, Protocol, TextIO, runtime_checkable
 
 import aiosmtplib
+
+from .._callbacks import call_user
 
 __all__ = [
     "ConsoleMailer",
@@ -73,24 +72,10 @@ EmailSender = Callable[[EmailLink, Any], Awaitable[None] | None]
 when the flow was started from the server API."""
 
 
-def _is_async_callable(obj: Any) -> bool:
-    # As Starlette's `is_async_callable`: look through partials and callable objects.
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    return inspect.iscoroutinefunction(obj) or (
-        callable(obj) and inspect.iscoroutinefunction(obj.__call__)
-    )
-
-
 async def call_sender(callback: EmailSender, link: EmailLink, request: Any | None) -> None:
     """Run an email callback: await an async one, run a sync one in a worker thread, so a
     slow synchronous SMTP call never blocks the event loop."""
-    if _is_async_callable(callback):
-        result = callback(link, request)
-    else:
-        result = await asyncio.to_thread(callback, link, request)
-    if inspect.isawaitable(result):
-        await result
+    await call_user(callback, link, request)
 
 
 async def send_or_log(

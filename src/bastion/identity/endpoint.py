@@ -20,11 +20,14 @@ from pydantic import BaseModel, ValidationError
 from .cookies import CookieAttributes, parse_cookie_header, serialize_cookie
 from .db.types import format_iso
 from .errors import APIError, Code
+from .ratelimit import RateRule
 from .untrusted import InvalidInput, NotJSON, check_value, parse_json
 from .validation import describe_errors, js_type
 
 if TYPE_CHECKING:
-    from .app import Identity
+    from .context import AuthContext
+    from .options import IdentityOptions
+    from .origins import TrustedOrigins
     from .store import SessionWithUser
 
 __all__ = [
@@ -33,7 +36,9 @@ __all__ = [
     "APIResponse",
     "Ctx",
     "Endpoint",
+    "RawResponse",
     "Redirect",
+    "SignInAnswered",
     "dump_json",
 ]
 
@@ -49,8 +54,10 @@ Guard = Callable[["Ctx[Any]"], Awaitable[None]]
 class Endpoint:
     """`path` is relative to the base path; `{name}` marks a path parameter.
 
-    `name` is the in-process method (`identity.api.<name>`); `kind` lets hooks match a
-    family of endpoints ("sign-in", "sign-up") instead of a list of paths.
+    `name` is the in-process method (`identity.api.<name>`); `tags` let hooks match a
+    family of endpoints ("sign-in", "sign-up") instead of a list of paths, and group them
+    in the OpenAPI document; `rate_limit` is the endpoint's own per-IP rule (else the
+    limiter's default).
     """
 
     path: str
@@ -61,14 +68,44 @@ class Endpoint:
     query: type[BaseModel] | None = None
     media_types: Collection[str] = JSON
     use: Sequence[Guard] = ()
-    kind: str | None = None
-    tags: tuple[str, ...] = ()  # groups in the OpenAPI document (plugins/open_api.py)
+    tags: tuple[str, ...] = ()
+    rate_limit: RateRule | None = None
     server_only: bool = False
     no_store: bool = False  # Cache-Control: no-store, Pragma: no-cache once the handler runs
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or self.path.endswith("/"):
             raise ValueError(f"endpoint path {self.path!r}: starts with '/', no trailing '/'")
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A handler's answer sent as it is, not as JSON: an HTML page, a text, a redirect.
+
+    `RawResponse.redirect(url)` is a 302 with `Location`; cookies the handler set go out
+    with either.
+    """
+
+    content: str | bytes = b""
+    status: int = 200
+    media_type: str | None = "text/html; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> RawResponse:
+        return cls(b"", status, None, {"location": location})
+
+    def encoded(self) -> bytes:
+        return self.content.encode() if isinstance(self.content, str) else self.content
+
+
+class SignInAnswered(Exception):
+    """Raised by `complete_sign_in` when a plugin's sign-in check answers instead of a new
+    session (a second factor is due): the endpoint answers `answer`, with no session."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__("sign-in answered by a plugin")
+        self.answer = answer
 
 
 class Redirect(Exception):
@@ -86,8 +123,13 @@ class APIResponse:
     headers: dict[str, str] = field(default_factory=dict)
     cookies: list[str] = field(default_factory=list)  # Set-Cookie lines
 
-    def render(self) -> bytes:
-        return b"" if self.body is _EMPTY else dump_json(self.body)
+    def render(self) -> tuple[bytes, str | None]:
+        """The body's bytes and media type."""
+        if isinstance(self.body, RawResponse):
+            return self.body.encoded(), self.body.media_type
+        if self.body is _EMPTY:
+            return b"", "application/json"
+        return dump_json(self.body), "application/json"
 
 
 _EMPTY: Any = object()
@@ -97,7 +139,7 @@ _EMPTY: Any = object()
 class Ctx(Generic[B]):
     """What a handler sees. `body` arrives validated; `session` is set by session guards."""
 
-    identity: Identity
+    context: AuthContext
     endpoint: Endpoint
     headers: Mapping[str, str]  # lower-case names
     method: str
@@ -143,8 +185,11 @@ class Ctx(Generic[B]):
         self.set_cookies.append(serialize_cookie(name, value, attributes))
 
     @property
-    def options(self) -> Any:
-        return self.identity.options
+    def options(self) -> IdentityOptions:
+        return self.context.options
+
+    async def trusted_origins(self) -> TrustedOrigins:
+        return await self.context.trusted_origins(self.base_url, self.request)
 
 
 # A session's requests carry the same Cookie header again and again. A pure function of the
@@ -279,4 +324,8 @@ def response_of(
         headers.update(error.headers)
         body = error.body()
         return APIResponse(error.status, _EMPTY if body is None else body, headers, ctx.set_cookies)
-    return APIResponse(ctx.status, ctx.returned, headers, ctx.set_cookies)
+    returned = ctx.returned
+    if isinstance(returned, RawResponse):
+        headers.update(returned.headers)
+        return APIResponse(returned.status, returned, headers, ctx.set_cookies)
+    return APIResponse(ctx.status, returned, headers, ctx.set_cookies)

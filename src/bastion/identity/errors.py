@@ -154,7 +154,7 @@ class APIError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         self.status = status
-        self.code = code.code if code is not None else None
+        self.code = code  # the member until rendered: callers compare members, not text
         self.message = message if message is not None else (code.message if code else None)
         self.headers = headers or {}
         super().__init__(self.message or STATUS_TEXT.get(status, str(status)))
@@ -166,7 +166,7 @@ class APIError(Exception):
         if self.message is not None:
             out["message"] = self.message
         if self.code is not None:
-            out["code"] = self.code
+            out["code"] = self.code.code
         return out
 
     def __repr__(self) -> str:

@@ -17,8 +17,8 @@ from .secret import InsecureSecret
 
 if TYPE_CHECKING:
     from .db import Database, Field
-    from .plugins import Plugin
     from .storage import SecondaryStorage
+    from .store import DatabaseHooks
 
 __all__ = [
     "Advanced",
@@ -37,7 +37,8 @@ __all__ = [
 
 # (link, request) -> None, sync or async; see bastion.identity.email.
 EmailCallback = Callable[..., Awaitable[None] | None]
-Hook = Callable[..., Any]
+# A user's function the Identity calls at a point of a flow, sync or async.
+Callback = Callable[..., Any]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,7 +51,7 @@ class EmailAndPassword:
     auto_sign_in: bool = True
     send_reset_password: EmailCallback | None = None
     reset_password_token_expires_in: int = 3600
-    on_password_reset: Hook | None = None
+    on_password_reset: Callback | None = None
     revoke_sessions_on_password_reset: bool = False
 
     def __post_init__(self) -> None:
@@ -65,8 +66,8 @@ class EmailVerification:
     send_on_sign_in: bool = False
     auto_sign_in_after_verification: bool = False
     expires_in: int = 3600
-    before_email_verification: Hook | None = None
-    after_email_verification: Hook | None = None
+    before_email_verification: Callback | None = None
+    after_email_verification: Callback | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,6 +101,8 @@ class RateLimitOptions:
     # {"window": 300, "max": 5}, "per_account": {"window": 900, "max": 50}}}: see
     # bastion.identity.ratelimit.AccountRule. Bastion's own; better-auth has none.
     account_rules: Mapping[str, Any] = field(default_factory=dict)
+    # Limit only the endpoints that declare a rule (credentials, mails); Bastion's own.
+    declared_only: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -128,8 +131,8 @@ class ChangeEmail:
 class DeleteUser:
     enabled: bool = False
     send_delete_account_verification: EmailCallback | None = None
-    before_delete: Hook | None = None
-    after_delete: Hook | None = None
+    before_delete: Callback | None = None
+    after_delete: Callback | None = None
     delete_token_expires_in: int = 86400
 
 
@@ -155,9 +158,8 @@ class IdentityOptions:
     advanced: Advanced = Advanced()
     user: UserOptions = UserOptions()
     secondary_storage: SecondaryStorage | None = None
-    hooks: Mapping[str, Hook] = field(default_factory=dict)  # "before" / "after"
-    database_hooks: Mapping[str, Mapping[str, Mapping[str, Hook]]] = field(default_factory=dict)
-    plugins: Sequence[Plugin] = ()
+    hooks: Mapping[str, Callback] = field(default_factory=dict)  # "before" / "after"
+    database_hooks: DatabaseHooks = field(default_factory=dict)
     production: bool = False
     max_body_size: int = 1024 * 1024
 
@@ -167,9 +169,6 @@ class IdentityOptions:
         unknown = set(self.hooks) - {"before", "after"}
         if unknown:
             raise ValueError(f"hooks takes 'before' and 'after', not {sorted(unknown)}")
-        ids = [p.id for p in self.plugins]
-        if len(ids) != len(set(ids)):
-            raise ValueError(f"a plugin is given twice: {ids}")
 
     @classmethod
     def build(cls, values: Mapping[str, Any]) -> IdentityOptions:

@@ -6,10 +6,12 @@
     result = await limiter.check("/sign-in/email", resolve(request.headers, request.client.host))
     if not result.allowed:   # 429 {"message": …}, X-Retry-After: result.retry_after
 
-The rule for a path is the default (10 s / 100), replaced by a built-in special rule (sign-in,
-sign-up, password and email changes: 10 s / 3; reset and verification mails: 60 s / 3), then
-by the first matching plugin rule, then by the first matching custom rule, which may also be
-`None`/`False` (no limit) or a function of the path and the rule so far.
+The rule for a path is the default (10 s / 100), replaced by the rule its endpoint declares
+(better-auth's: sign-in, sign-up, password and email changes 10 s / 3, `CREDENTIAL_RULE`;
+reset and verification mails 60 s / 3, `MAIL_RULE`), then by the first matching plugin rule,
+then by the first matching custom rule, which may also be `None`/`False` (no limit) or a
+function of the path and the rule so far. With `declared_only`, paths whose endpoint declares
+no rule are not limited (`bastion serve`'s embedded default).
 
 Requests are counted per `"<ip>|<path>"`. A request whose client address is unknown counts in
 one bucket per path shared by all such requests, `"no-trusted-ip|<path>"`: failing closed.
@@ -28,7 +30,7 @@ trips the latter. A client that signed in to the account before (remembered for 
 hashes of the account and its address) is exempt from the per-account ceiling, so a third
 party who fails on purpose locks out only the addresses it uses, never the owner's usual one.
 Mail requests (reset, verification) count every request, since each costs a mail. See
-`AccountRule` and `DEFAULT_ACCOUNT_RULES`.
+`AccountRule`, `SIGN_IN_ACCOUNT_RULE` and `MAIL_ACCOUNT_RULE`.
 
 Storages: memory and database slide the window from the last allowed request (see
 `_slide`); a SecondaryStorage counts in a fixed window with `increment`. All three decide
@@ -37,7 +39,6 @@ atomically, so N concurrent requests never let more than `max` through.
 
 from __future__ import annotations
 
-import inspect
 import ipaddress
 import logging
 import re
@@ -47,20 +48,21 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
+from .._callbacks import call_user
 from .crypto import sha256_base64url
 from .db import Database, DatabaseError, Field, Row, TableSpec, UniqueViolation, eq, in_, lt
 from .storage import SecondaryStorage
 
 __all__ = [
-    "DEFAULT_ACCOUNT_RULES",
+    "CREDENTIAL_RULE",
     "DEFAULT_RULE",
     "KNOWN_CLIENT_TTL",
     "MAIL_ACCOUNT_RULE",
+    "MAIL_RULE",
     "NO_TRUSTED_IP",
     "RATE_LIMIT_MODEL",
     "RATE_LIMIT_SCHEMA",
     "SIGN_IN_ACCOUNT_RULE",
-    "SPECIAL_RULES",
     "AccountAttempt",
     "AccountRule",
     "AccountStorage",
@@ -81,7 +83,6 @@ __all__ = [
     "normalize_ip",
     "normalize_path",
     "path_matcher",
-    "special_paths_only",
 ]
 
 logger = logging.getLogger(__name__)
@@ -123,29 +124,10 @@ CustomRule: TypeAlias = RateRule | Literal[False] | RuleFunction | None
 DEFAULT_RULE = RateRule(window=10, max=100)
 
 
-def _credential_paths(path: str) -> bool:
-    return path.startswith(("/sign-in", "/sign-up", "/change-password", "/change-email"))
-
-
-_MAIL_PATHS = frozenset(
-    {
-        "/request-password-reset",
-        "/send-verification-email",
-        "/email-otp/send-verification-otp",
-        "/email-otp/request-password-reset",
-    }
-)
-
-
-def _mail_paths(path: str) -> bool:
-    return path in _MAIL_PATHS or path.startswith("/forget-password")
-
-
-SPECIAL_RULES: tuple[tuple[PathMatcher, RateRule], ...] = (
-    (_credential_paths, RateRule(window=10, max=3)),
-    (_mail_paths, RateRule(window=60, max=3)),
-)
-"""better-auth's built-in rules, in order; the first that matches applies."""
+CREDENTIAL_RULE = RateRule(window=10, max=3)
+"""better-auth's rule for sign-in, sign-up, password and email changes: endpoints declare it."""
+MAIL_RULE = RateRule(window=60, max=3)
+"""better-auth's rule for reset and verification mails: endpoints declare it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +150,6 @@ SIGN_IN_ACCOUNT_RULE = AccountRule(
 MAIL_ACCOUNT_RULE = AccountRule(
     per_client=RateRule(window=900, max=5), per_account=RateRule(window=3600, max=20)
 )
-DEFAULT_ACCOUNT_RULES: tuple[tuple[PathMatcher, AccountRule], ...] = (
-    (_mail_paths, MAIL_ACCOUNT_RULE),
-    (lambda path: True, SIGN_IN_ACCOUNT_RULE),
-)
 """Sign-in: 5 failures per 5 min from one address, 50 per 15 min from unknown ones (about
 5,000 guesses a day at most against one account, wherever they come from). Mails: every
 request counts, 5 per 15 min from one address, 20 an hour from unknown ones, so a victim's
@@ -179,14 +157,6 @@ inbox is not flooded (better-auth's per-IP 3 a minute still applies per address)
 
 KNOWN_CLIENT_TTL = 30 * 86400
 """Seconds a client stays known for an account after it signed in to it."""
-
-
-def special_paths_only(path: str, rule: RateRule) -> RuleDecision:
-    """A custom rule for `"/**"` that limits only the paths of better-auth's special rules
-    (sign-in, sign-up, password and email changes; reset and verification mails) and leaves
-    every other path, such as /get-session, unlimited. Plugin rules on other paths are
-    dropped too. `bastion serve`'s embedded default runs with it."""
-    return rule if any(matches(path) for matches, _ in SPECIAL_RULES) else None
 
 
 def normalize_path(path: str) -> str:
@@ -685,7 +655,8 @@ class RateLimiter:
     `path_matcher` pattern. `custom_rules` map exact paths or wildcard patterns to a rule (or
     `{"window", "max"}`), to `None`/`False` (no limit) or to a function `(path, rule) -> rule |
     None | False`, sync or async. `account_rules` map paths or patterns to an AccountRule (or
-    `{"per_client": {"window", "max"}, "per_account": {...}}`), before DEFAULT_ACCOUNT_RULES.
+    `{"per_client": {"window", "max"}, "per_account": {...}}`), before the caller's default.
+    `declared_only`: limit only requests whose endpoint declares a rule.
     `now_ms` is the clock, in milliseconds since the epoch.
     """
 
@@ -702,6 +673,7 @@ class RateLimiter:
         custom_rules: Mapping[str, CustomRule | Mapping[str, int]] | None = None,
         account_rules: Mapping[str, AccountRule | Mapping[str, Mapping[str, int]]] | None = None,
         ipv6_subnet: int = 64,
+        declared_only: bool = False,
         now_ms: Callable[[], int] = _wall_ms,
     ) -> None:
         _check_subnet(ipv6_subnet)
@@ -714,7 +686,7 @@ class RateLimiter:
             (path_matcher(pattern), _account_rule(pattern, rule))
             for pattern, rule in (account_rules or {}).items()
         ]
-        self._account_rules.extend(DEFAULT_ACCOUNT_RULES)
+        self.declared_only = declared_only
         self.enabled = enabled
         self.ipv6_subnet = ipv6_subnet
         self._now_ms = now_ms
@@ -731,24 +703,44 @@ class RateLimiter:
                 raise TypeError(f"custom rule for {pattern!r} is not a RateRule: {custom!r}")
             self._custom_rules.append((path_matcher(pattern), custom))
 
-    async def check(self, path: str, ip: str | None) -> RateLimitResult:
+    async def check(
+        self, path: str, ip: str | None, declared: RateRule | None = None
+    ) -> RateLimitResult:
         """Count this request to `path` (relative to the base path) from client `ip` (from
-        ClientIP; None if unknown) and say whether it may go on."""
+        ClientIP; None if unknown) and say whether it may go on. `declared`: the rule the
+        path's endpoint declares."""
+        if not self.enabled:
+            return _ALLOWED
+        path = normalize_path(path)
+        rule = await self.rule_for(path, declared)
+        if rule is None:
+            return _ALLOWED
         bucket = normalize_ip(ip, ipv6_subnet=self.ipv6_subnet) if ip else None
-        return await self._consume(path, bucket or NO_TRUSTED_IP)
+        key = f"{bucket or NO_TRUSTED_IP}|{path}"
+        return await self.storage.consume(key, rule, self._now_ms())
 
-    async def account_attempt(self, path: str, account: str, ip: str | None) -> AccountAttempt:
+    async def account_attempt(
+        self,
+        path: str,
+        account: str,
+        ip: str | None,
+        *,
+        declared: RateRule | None = None,
+        rule: AccountRule = SIGN_IN_ACCOUNT_RULE,
+    ) -> AccountAttempt:
         """Decide an attempt at `path` about `account` (an email) from client `ip`, counting
         nothing (S5; see AccountRule). Refused while the client has had `per_client`
         failures of this account, or, when it is not known for the account, while the
         account has had `per_account` failures from unknown clients. Off where the path is
-        not limited. The keys hold hashes of the account and address, not them."""
+        not limited. `declared` is the endpoint's per-IP rule; `rule` applies unless an
+        `account_rules` pattern matches the path. The keys hold hashes of the account and
+        address, not them."""
         if not self.enabled:
             return AccountAttempt()
         path = normalize_path(path)
-        if await self.rule_for(path) is None:
+        if await self.rule_for(path, declared) is None:
             return AccountAttempt()
-        rule = next(rule for matches, rule in self._account_rules if matches(path))
+        rule = next((r for matches, r in self._account_rules if matches(path)), rule)
         bucket = normalize_ip(ip, ipv6_subnet=self.ipv6_subnet) if ip else None
         account_hash = sha256_base64url(account.strip().lower())
         client_hash = sha256_base64url(f"{account_hash}|{bucket or NO_TRUSTED_IP}")
@@ -770,31 +762,19 @@ class RateLimiter:
             result = await storage.peek(keys.account, rule.per_account, now)
         return AccountAttempt(result, keys)
 
-    async def _consume(self, path: str, subject: str) -> RateLimitResult:
-        if not self.enabled:
-            return _ALLOWED
-        path = normalize_path(path)
-        rule = await self.rule_for(path)
-        if rule is None:
-            return _ALLOWED
-        return await self.storage.consume(f"{subject}|{path}", rule, self._now_ms())
-
-    async def rule_for(self, path: str) -> RateRule | None:
-        """The rule for a (normalized) path, or None when it is not limited."""
-        rule = self.default
-        for matches, special in SPECIAL_RULES:
-            if matches(path):
-                rule = special
-                break
+    async def rule_for(self, path: str, declared: RateRule | None = None) -> RateRule | None:
+        """The rule for a (normalized) path whose endpoint declares `declared`, or None when
+        it is not limited."""
+        if declared is None and self.declared_only:
+            return None
+        rule = declared or self.default
         for matches, plugin_rule in self._plugin_rules:
             if matches(path):
                 rule = plugin_rule
                 break
         for matches, custom in self._custom_rules:
             if matches(path):
-                decided = custom(path, rule) if callable(custom) else custom
-                if inspect.isawaitable(decided):
-                    decided = await decided
+                decided = await call_user(custom, path, rule) if callable(custom) else custom
                 if decided is None or decided is False:
                     return None
                 if not isinstance(decided, RateRule):

@@ -32,12 +32,12 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class RedirectProblem:
     """A redirect field that failed. `field` is the wire name (`redirectTo`); `status` is
     400 for a non-string value (`code` None: better-auth sends only the message) or 403
-    for an untrusted one, with the field's code. `code` is the wire code, a `Code` name.
+    for an untrusted one, with the field's code.
     """
 
     field: str
     status: int
-    code: str | None
+    code: Code | None
     message: str
 
 
@@ -92,7 +92,7 @@ def check_redirect_fields(
         if not isinstance(value, str):
             return RedirectProblem(name, 400, None, f"Invalid {label}: expected a string")
         if not trusted.is_trusted(value, allow_relative=True):
-            return RedirectProblem(name, 403, code.code, code.message)
+            return RedirectProblem(name, 403, code, code.message)
     return None
 
 
@@ -102,15 +102,15 @@ def check_redirect_fields(
 @dataclass(frozen=True, slots=True)
 class OriginProblem:
     """A refused request: 403 with MISSING_OR_NULL_ORIGIN, INVALID_ORIGIN or
-    CROSS_SITE_NAVIGATION_LOGIN_BLOCKED (`code`, a `Code` name) and its message."""
+    CROSS_SITE_NAVIGATION_LOGIN_BLOCKED (`code`) and its message."""
 
     status: int
-    code: str
+    code: Code
     message: str
 
     @classmethod
     def of(cls, code: Code) -> OriginProblem:
-        return cls(403, code.code, code.message)
+        return cls(403, code, code.message)
 
 
 def _require_trusted_origin(
@@ -176,9 +176,8 @@ def check_form_csrf(
 # --------------------------------------------------------------------------- guards
 
 
-def _raise(problem: Any) -> None:
-    code = Code[problem.code] if problem.code in Code.__members__ else None
-    raise APIError(problem.status, code, problem.message)
+def _raise(problem: OriginProblem | RedirectProblem) -> None:
+    raise APIError(problem.status, problem.code, problem.message)
 
 
 async def router_checks(ctx: Ctx[Any]) -> None:
@@ -186,7 +185,7 @@ async def router_checks(ctx: Ctx[Any]) -> None:
     if ctx.method in _SAFE_METHODS:
         return
     advanced = ctx.options.advanced
-    trusted = await ctx.identity.trusted_origins(ctx)
+    trusted = await ctx.trusted_origins()
     if not advanced.disable_csrf_check:
         problem = check_origin(ctx.method, ctx.received_headers, trusted)
         if problem is not None:
@@ -202,7 +201,7 @@ async def form_csrf(ctx: Ctx[Any]) -> None:
     """Sign-in and sign-up: Fetch-Metadata and Origin, even without cookies (S19)."""
     if ctx.options.advanced.disable_csrf_check:
         return
-    trusted = await ctx.identity.trusted_origins(ctx)
+    trusted = await ctx.trusted_origins()
     problem = check_form_csrf(ctx.method, ctx.received_headers, trusted)
     if problem is not None:
         _raise(problem)
@@ -213,6 +212,6 @@ async def query_callback_url(ctx: Ctx[Any]) -> None:
     url = ctx.query.get("callbackURL")
     if not url or ctx.options.advanced.disable_origin_check:
         return
-    trusted = await ctx.identity.trusted_origins(ctx)
+    trusted = await ctx.trusted_origins()
     if not trusted.is_trusted(url, allow_relative=True):
         raise APIError(403, Code.INVALID_CALLBACK_URL)

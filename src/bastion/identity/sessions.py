@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from .cookies import (
     CookieAttributes,
     chunk_cookie,
-    cookie_name,
     encode_cookie_cache,
     join_chunks,
     serialize_cookie,
     sign_cookie_value,
-    unsign_cookie_value,
-    verify_cookie_cache,
 )
-from .endpoint import Ctx
+from .endpoint import Ctx, SignInAnswered
 from .errors import APIError, Code
-from .store import SessionWithUser, Store, from_json_row, to_json_row
+from .store import SessionWithUser, Store, to_json_row
 
 __all__ = [
-    "SessionCookies",
     "clear_session_cookies",
+    "complete_sign_in",
     "create_session_for",
     "fresh_session",
     "remembered",
@@ -37,91 +32,14 @@ __all__ = [
 ]
 
 
-_MEMO_SIZE = 1024  # values of each kind remembered per Identity
-
-
-class SessionCookies:
-    """One Identity's session cookies: their names, and the values it has already verified.
-
-    The same cookies come back on every request of a session. Checking the HMAC of
-    session_token, and decoding, HMAC-checking and parsing the ~800-character session_data,
-    were most of a cached get-session's cost (docs/benchmarks.md), so a value that verified is
-    remembered by its exact text: at most `_MEMO_SIZE` of each kind, oldest dropped first,
-    and only values that verified (a forged one costs a full check every time). Everything
-    that depends on the time — the cache's `expiresAt`, the session's — is still checked on
-    every use, by the callers below.
-    """
-
-    def __init__(
-        self, secret: str, prefix: str, cache_version: str, dates: Mapping[str, set[str]]
-    ) -> None:
-        self._secret = secret
-        self._prefix = prefix
-        self._version = cache_version
-        self._dates = dates
-        self._names: dict[bool, tuple[str, str, str]] = {}
-        self._signed: dict[str, str] = {}
-        # session_data value -> (its expiresAt in ms, session, user, holds nested values)
-        self._caches: dict[str, tuple[float, dict[str, Any], dict[str, Any], bool]] = {}
-
-    def names(self, secure: bool) -> tuple[str, str, str]:
-        """session_token, session_data and dont_remember."""
-        names = self._names.get(secure)
-        if names is None:
-            names = self._names[secure] = (
-                cookie_name(self._prefix, "session_token", secure=secure),
-                cookie_name(self._prefix, "session_data", secure=secure),
-                cookie_name(self._prefix, "dont_remember", secure=secure),
-            )
-        return names
-
-    def unsign(self, raw: str) -> str | None:
-        """`unsign_cookie_value` with this Identity's secret."""
-        value = self._signed.get(raw)
-        if value is None:
-            value = unsign_cookie_value(self._secret, raw)
-            if value is not None:
-                _remember(self._signed, raw, value)
-        return value
-
-    def read_cache(self, raw: str, now_ms: int) -> SessionWithUser | None:
-        """The rows of a session_data value that verifies, has not expired and has the
-        configured version (`decode_cookie_cache`), dates as datetimes; fresh copies."""
-        found = self._caches.get(raw)
-        if found is None:
-            verified = verify_cookie_cache(self._secret, raw)
-            if verified is None:
-                return None
-            payload, expires_at = verified
-            if expires_at < now_ms or payload.get("version") != self._version:
-                return None
-            session = from_json_row(payload["session"], self._dates["session"])
-            user = from_json_row(payload["user"], self._dates["user"])
-            nested = any(isinstance(v, dict | list) for v in (*session.values(), *user.values()))
-            found = (expires_at, session, user, nested)
-            _remember(self._caches, raw, found)
-        expires_at, session, user, nested = found
-        if expires_at < now_ms:
-            return None
-        if nested:  # a caller may change what it is given; the memo must not change
-            return copy.deepcopy(session), copy.deepcopy(user)
-        return dict(session), dict(user)
-
-
-def _remember(memo: dict[str, Any], key: str, value: Any) -> None:
-    if len(memo) >= _MEMO_SIZE:
-        del memo[next(iter(memo))]  # the oldest: dicts keep insertion order
-    memo[key] = value
-
-
 def _names(ctx: Ctx[Any]) -> tuple[str, str, str]:
-    return ctx.identity.session_cookies.names(ctx.identity.secure_cookies(ctx))
+    return ctx.context.session_cookies.names(ctx.context.secure_cookies)
 
 
 def _attributes(ctx: Ctx[Any], max_age: int | None) -> CookieAttributes:
     return CookieAttributes(
         max_age=max_age,
-        secure=ctx.identity.secure_cookies(ctx),
+        secure=ctx.context.secure_cookies,
         domain=ctx.options.advanced.cookie_domain,
     )
 
@@ -131,7 +49,7 @@ def set_session_cookie(
 ) -> None:
     """Set the signed session_token cookie (and dont_remember, and the cookie cache)."""
     token_name, _, remember_name = _names(ctx)
-    secret = ctx.options.secret
+    secret = ctx.context.secret
     max_age = None if dont_remember else ctx.options.session.expires_in
     ctx.set_cookie(
         token_name, sign_cookie_value(secret, session["token"]), _attributes(ctx, max_age)
@@ -153,11 +71,11 @@ def _write_cookie_cache(
     if not cache.enabled:
         return
     _, data_name, _ = _names(ctx)
-    now_ms = int(ctx.identity.now().timestamp() * 1000)
+    now_ms = int(ctx.context.now().timestamp() * 1000)
     value = encode_cookie_cache(
-        ctx.options.secret,
-        to_json_row(ctx.identity.public_row("session", session)),
-        to_json_row(ctx.identity.public_row("user", user)),
+        ctx.context.secret,
+        to_json_row(ctx.context.public_row("session", session)),
+        to_json_row(ctx.context.public_row("user", user)),
         _DONT_REMEMBER_CACHE_AGE if dont_remember else cache.max_age,
         now_ms,
     )
@@ -214,13 +132,13 @@ def remembered(ctx: Ctx[Any]) -> bool:
     """False when the request carries a valid dont_remember cookie (rememberMe: false)."""
     _, _, remember_name = _names(ctx)
     raw = ctx.cookies.get(remember_name)
-    return raw is None or ctx.identity.session_cookies.unsign(raw) != "true"
+    return raw is None or ctx.context.session_cookies.unsign(raw) != "true"
 
 
 def session_token_from_cookie(ctx: Ctx[Any]) -> str | None:
     token_name, _, _ = _names(ctx)
     raw = ctx.cookies.get(token_name)
-    return None if raw is None else ctx.identity.session_cookies.unsign(raw)
+    return None if raw is None else ctx.context.session_cookies.unsign(raw)
 
 
 async def resolve_session(
@@ -239,21 +157,21 @@ async def resolve_session(
     token = session_token_from_cookie(ctx)
     if token is None:
         return None
-    identity = ctx.identity
+    context = ctx.context
     options = ctx.options.session
-    now = identity.now()
+    now = context.now()
     cached = None
     if options.cookie_cache.enabled and not disable_cookie_cache:
         cached = _read_cookie_cache(ctx, token, now)
         if cached is not None and not verify_cache:
             return cached
-    found = await identity.store.find_session(token)
+    found = await context.store.find_session(token)
     if cached is not None and found is not None and found[0]["expiresAt"] > now:
         return found
     if found is None or found[0]["expiresAt"] <= now:
         clear_session_cookies(ctx)
         if found is not None:
-            await identity.store.delete_session(token)
+            await context.store.delete_session(token)
         return None
     session, user = found
     if not remembered(ctx) or disable_refresh:
@@ -263,7 +181,7 @@ async def resolve_session(
     if not options.disable_session_refresh and (
         last_extended + timedelta(seconds=options.update_age) <= now
     ):
-        updated = await identity.store.update_session(
+        updated = await context.store.update_session(
             token, {"expiresAt": now + expires_in, "updatedAt": now}
         )
         if updated is None:  # deleted meanwhile
@@ -282,7 +200,7 @@ def _read_cookie_cache(ctx: Ctx[Any], token: str, now: datetime) -> SessionWithU
     raw = join_chunks(ctx.cookies, data_name)
     if raw is None:
         return None
-    read = ctx.identity.session_cookies.read_cache(raw, int(now.timestamp() * 1000))
+    read = ctx.context.session_cookies.read_cache(raw, int(now.timestamp() * 1000))
     if read is not None:
         session, user = read
         if session.get("token") == token and session["expiresAt"] > now:
@@ -318,8 +236,22 @@ async def fresh_session(ctx: Ctx[Any]) -> None:
         raise APIError(401, Code.UNAUTHORIZED)
     fresh_age = ctx.options.session.fresh_age
     created = ctx.session[0]["createdAt"]
-    if fresh_age and ctx.identity.now() - created >= timedelta(seconds=fresh_age):
+    if fresh_age and ctx.context.now() - created >= timedelta(seconds=fresh_age):
         raise APIError(403, Code.SESSION_NOT_FRESH)
+
+
+async def complete_sign_in(
+    ctx: Ctx[Any], user: dict[str, Any], *, dont_remember: bool = False
+) -> dict[str, Any]:
+    """What every sign-in ends with once it has proved who `user` is (a password, and soon
+    a social callback, a magic link, a code, a passkey): the plugins' sign-in checks, then a
+    new session with its cookies. A check that answers (a second factor is due) stops it
+    here, before any session or cookie exists (S11)."""
+    for check in ctx.context.sign_in_checks:
+        answer = await check(ctx, user)
+        if answer is not None:
+            raise SignInAnswered(answer)
+    return await create_session_for(ctx, user, dont_remember=dont_remember)
 
 
 async def create_session_for(
@@ -338,7 +270,7 @@ async def start_session(
     the session is part of that all-or-nothing step: set its cookies (`set_session_cookie`)
     once the block is done, so that a failed step sends none."""
     expires_in = 86400 if dont_remember else ctx.options.session.expires_in
-    return await (store or ctx.identity.store).create_session(
+    return await (store or ctx.context.store).create_session(
         user,
         expires_in=expires_in,
         ip_address=ctx.client_ip or "",

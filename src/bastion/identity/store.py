@@ -16,24 +16,33 @@ it fails safe: deleted sessions are never brought back (revocation wins).
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from .._callbacks import call_user
 from .crypto import generate_id
 from .db import Database, Row, Transaction, UniqueViolation, Where, eq, gt, ne
 from .db.types import format_iso, to_utc_ms
 from .errors import APIError, Code
 from .storage import SecondaryStorage
 
-__all__ = ["SessionWithUser", "Store", "from_json_row", "to_json_row"]
+__all__ = [
+    "DatabaseHook",
+    "DatabaseHooks",
+    "SessionWithUser",
+    "Store",
+    "from_json_row",
+    "to_json_row",
+]
 
 SessionWithUser = tuple[Row, Row]
-Hook = Callable[..., Any]
+DatabaseHook = Callable[..., Any]
+DatabaseHooks = Mapping[str, Mapping[str, Mapping[str, DatabaseHook]]]
+"""`{"user": {"create": {"before": fn, "after": fn}}}` (spec §9.2); fn sync or async."""
 Undo = Callable[[], Awaitable[None]]
 
 logger = logging.getLogger("bastion.identity")
@@ -58,7 +67,7 @@ class Store:
         *,
         secondary: SecondaryStorage | None = None,
         sessions_in_database: bool = True,
-        database_hooks: Mapping[str, Mapping[str, Mapping[str, Hook]]] | None = None,
+        database_hooks: Sequence[DatabaseHooks] = (),
         clock: Callable[[], datetime],
     ) -> None:
         self.db: Database | Transaction = db
@@ -66,7 +75,13 @@ class Store:
         # Inside atomic(): what undoes the secondary writes made so far, in order.
         self._undo: list[Undo] | None = None
         self.sessions_in_database = sessions_in_database or secondary is None
-        self._hooks = database_hooks or {}
+        # (model, event, phase) -> the hooks, the Identity's own first, then the plugins'.
+        self._hooks: dict[tuple[str, str, str], list[DatabaseHook]] = {}
+        for hooks in database_hooks:
+            for model, events in hooks.items():
+                for event, phases in events.items():
+                    for phase, hook in phases.items():
+                        self._hooks.setdefault((model, event, phase), []).append(hook)
         self.now = clock
         self._dates = {
             model: {n for n, f in db.schema.fields(model).items() if f.type == "date"}
@@ -412,20 +427,19 @@ class Store:
     # -- database hooks (spec §9.2) --------------------------------------------------
 
     async def _before(self, model: str, event: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        hook = self._hooks.get(model, {}).get(event, {}).get("before")
-        if hook is None:
-            return dict(data)
-        result = await _call(hook, dict(data), None)
-        if result is False:
-            raise APIError(422 if model == "user" else 400, _FAILED.get(model, Code.BAD_REQUEST))
-        if isinstance(result, Mapping) and isinstance(result.get("data"), Mapping):
-            return {**data, **result["data"]}
-        return dict(data)
+        data = dict(data)
+        for hook in self._hooks.get((model, event, "before"), ()):
+            result = await call_user(hook, dict(data), None)
+            if result is False:
+                status = 422 if model == "user" else 400
+                raise APIError(status, _FAILED.get(model, Code.BAD_REQUEST))
+            if isinstance(result, Mapping) and isinstance(result.get("data"), Mapping):
+                data = {**data, **result["data"]}
+        return data
 
     async def _after(self, model: str, event: str, data: Mapping[str, Any]) -> None:
-        hook = self._hooks.get(model, {}).get(event, {}).get("after")
-        if hook is not None:
-            await _call(hook, dict(data), None)
+        for hook in self._hooks.get((model, event, "after"), ()):
+            await call_user(hook, dict(data), None)
 
 
 _FAILED = {"user": Code.FAILED_TO_CREATE_USER, "session": Code.FAILED_TO_CREATE_SESSION}
@@ -442,10 +456,3 @@ async def _undo_all(undo: list[Undo]) -> None:
         except Exception as exc:
             logger.error("could not undo a secondary-storage write: %s", exc)
     undo.clear()
-
-
-async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result

@@ -1,5 +1,6 @@
 """The agent server: agents, tools, models, memory and the HTTP API under /api."""
 
+from ..errors import HTTPError
 from .agents import (
     Agent,
     AgentEvent,
@@ -54,6 +55,7 @@ __all__ = [
     "FinishEvent",
     "FunctionTool",
     "Generation",
+    "HTTPError",
     "InvalidMemoryInput",
     "LocalModel",
     "Memory",

@@ -40,7 +40,7 @@ from .models import (
     Usage,
 )
 
-__all__ = ["LocalModel", "Rule"]
+__all__ = ["LocalModel", "ToolTrigger"]
 
 ArgsFromMatch = Callable[[re.Match[str]], Mapping[str, Any]]
 
@@ -53,11 +53,12 @@ _WORD_START = re.compile(r"(?<=\s)(?=\S)")
 
 
 @dataclass(frozen=True)
-class Rule:
+class ToolTrigger:
     """When `pattern` is found in the last user message, call `tool`.
 
     The arguments are `args(match)`, or the pattern's named groups when `args` is None:
-    `Rule.of(r"weather in (?P<city>\\w+)", "get_weather")` calls get_weather with {"city": ...}.
+    `ToolTrigger.of(r"weather in (?P<city>\\w+)", "get_weather")` calls get_weather with
+    {"city": ...}.
     """
 
     pattern: re.Pattern[str]
@@ -71,7 +72,7 @@ class Rule:
     @classmethod
     def of(
         cls, pattern: str | re.Pattern[str], tool: str, args: ArgsFromMatch | None = None
-    ) -> Rule:
+    ) -> ToolTrigger:
         compiled = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
         return cls(compiled, tool, args)
 
@@ -81,8 +82,10 @@ class Rule:
         return dict(self.args(match))
 
 
-RuleLike = (
-    Rule | tuple[str | re.Pattern[str], str] | tuple[str | re.Pattern[str], str, ArgsFromMatch]
+TriggerLike = (
+    ToolTrigger
+    | tuple[str | re.Pattern[str], str]
+    | tuple[str | re.Pattern[str], str, ArgsFromMatch]
 )
 
 
@@ -91,13 +94,13 @@ class LocalModel:
     string patterns are case-insensitive. `delay` pauses between streamed words (for demos)."""
 
     def __init__(
-        self, *, name: str = "echo", rules: Iterable[RuleLike] = (), delay: float = 0.0
+        self, *, name: str = "echo", rules: Iterable[TriggerLike] = (), delay: float = 0.0
     ) -> None:
         if delay < 0:
             raise ValueError("delay must not be negative")
         self._id = f"local/{name}"
-        self.rules: tuple[Rule, ...] = tuple(
-            r if isinstance(r, Rule) else Rule.of(*r) for r in rules
+        self.rules: tuple[ToolTrigger, ...] = tuple(
+            r if isinstance(r, ToolTrigger) else ToolTrigger.of(*r) for r in rules
         )
         self.delay = delay
 
@@ -142,7 +145,7 @@ class LocalModel:
 
 
 def _answer(
-    messages: Sequence[Message], offered: set[str], rules: Sequence[Rule]
+    messages: Sequence[Message], offered: set[str], rules: Sequence[ToolTrigger]
 ) -> tuple[str, tuple[str, dict[str, Any]] | None]:
     """(text, tool call or None) for the conversation."""
     talk = [m for m in messages if m.role != "system"]

@@ -30,13 +30,12 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any, overload
 
-import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 
+from .._callbacks import as_async
 from ..auth.context import RequestContext, bind_context, current_context
 from ..identity.untrusted import InvalidInput, check_value
 from .models import ToolSpec
@@ -92,21 +91,6 @@ def _check_id(tool_id: object, owner: str) -> str:
     return tool_id
 
 
-def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - an object with `async def __call__`
-    )
-
-
-async def _call(fn: Callable[..., Any], is_async: bool, *args: Any, **kwargs: Any) -> Any:
-    if is_async:
-        return await fn(*args, **kwargs)
-    # Off the event loop; contextvars (so current_context()) follow into the thread. On
-    # cancellation the request stops waiting; the thread finishes on its own.
-    result = await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), abandon_on_cancel=True)
-    return await result if inspect.isawaitable(result) else result
-
-
 class Tool:
     """A tool: `id`, `description`, `input_schema` (JSON Schema), `spec`, `execute`.
 
@@ -158,7 +142,7 @@ class Tool:
         if fn is None and cls.run is Tool.run:
             raise TypeError(f"tool {self.id!r}: define run() or pass fn=")
         self._fn = fn
-        self._fn_async = fn is not None and _is_async(fn)
+        self._call_fn = as_async(fn) if fn is not None else None
         self._fn_takes_context = fn is not None and _takes_two(fn)
         self._spec = ToolSpec(self.id, self.description, self.input_schema)
 
@@ -232,10 +216,10 @@ class Tool:
 
     async def run(self, input: Any, context: RequestContext) -> Any:
         """The tool's work, on validated `input`. Subclasses override it, or pass `fn=`."""
-        if self._fn is None:
+        if self._call_fn is None:
             raise NotImplementedError(f"{type(self).__name__} must define run() or get fn=")
         args = (input, context) if self._fn_takes_context else (input,)
-        return await _call(self._fn, self._fn_async, *args)
+        return await self._call_fn(*args)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"
@@ -278,7 +262,7 @@ class FunctionTool(Tool):
             strict=strict,
         )
         self.fn = fn
-        self._is_async = _is_async(fn)
+        self._call_function = as_async(fn)
 
     async def run(self, input: Any, context: RequestContext) -> Any:
         signature = self._signature
@@ -286,7 +270,7 @@ class FunctionTool(Tool):
         if signature.context_parameter is not None:
             kwargs[signature.context_parameter] = context
         args = [kwargs.pop(name) for name in signature.positional_only]
-        return await _call(self.fn, self._is_async, *args, **kwargs)
+        return await self._call_function(*args, **kwargs)
 
 
 @overload

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bastion.identity import APIError
+from bastion.identity import APIError, Code
 from bastion.identity.email import verification_sender
 from tests.identity.conftest import MakeIdentity, running
 from tests.identity.mailbox import SMTPMailbox
@@ -328,4 +328,4 @@ async def test_sign_in_in_process() -> None:
         assert found is not None
         with pytest.raises(APIError) as refused:
             await identity.api.sign_in_email(body={"email": "api@example.com", "password": "no"})
-        assert (refused.value.status, refused.value.code) == (401, "INVALID_EMAIL_OR_PASSWORD")
+        assert (refused.value.status, refused.value.code) == (401, Code.INVALID_EMAIL_OR_PASSWORD)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bastion.identity import APIError
+from bastion.identity import APIError, Code
 from bastion.identity.db import Field, eq
 from tests.identity.conftest import MakeIdentity, running
 
@@ -295,7 +295,7 @@ async def test_sign_up_in_process() -> None:
                 body={"name": "In", "email": "in@process.test", "password": PASSWORD}
             )
         assert refused.value.status == 422
-        assert refused.value.code == "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"
+        assert refused.value.code is Code.USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL
 
 
 async def test_a_signed_in_browser_needs_its_origin_to_sign_up_again() -> None:

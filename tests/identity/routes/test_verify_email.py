@@ -137,11 +137,13 @@ async def test_a_token_for_another_user_of_the_address(smtp_mailbox: SMTPMailbox
     """S8: the token is bound to the user id as well as the address."""
     async with running(**_options(smtp_mailbox)) as (identity, client):
         await _link_after_sign_up(client, smtp_mailbox)
-        forged = identity.sign_jwt({"email": "ada@example.com", "userId": "someone-else"}, 600)
+        forged = identity.context.sign_jwt(
+            {"email": "ada@example.com", "userId": "someone-else"}, 600
+        )
         response = await client.get("/verify-email", params={"token": forged})
         assert response.status_code == 401
         assert response.json()["code"] == "INVALID_TOKEN"
-        unknown = identity.sign_jwt({"email": "nobody@example.com"}, 600)
+        unknown = identity.context.sign_jwt({"email": "nobody@example.com"}, 600)
         response = await client.get("/verify-email", params={"token": unknown})
         assert response.status_code == 401
         assert response.json() == {"message": "User not found", "code": "USER_NOT_FOUND"}

@@ -108,11 +108,10 @@ class LocalSessions:
         self._identity = identity
         self._secret: str = options.secret
         # The Identity's own check of signed cookies, which remembers the values that verified.
-        self._unsign = identity.session_cookies.unsign
+        self._unsign = identity.context.session_cookies.unsign
         self._endpoint = identity.endpoints["get_session"]
-        probe = identity.new_ctx(self._endpoint, method="GET", headers={})
         self.names = CookieNames.create(
-            options.advanced.cookie_prefix, secure=identity.secure_cookies(probe)
+            options.advanced.cookie_prefix, secure=identity.context.secure_cookies
         )
         session_options = options.session
         self._cache_enabled: bool = session_options.cookie_cache.enabled
@@ -260,12 +259,13 @@ class LocalSessions:
         if payload is None or payload.get("version") != self._cache_version:
             return None
         identity = self._identity
-        session = from_json_row(payload["session"], identity.date_fields("session"))
+        session = from_json_row(payload["session"], identity.context.date_fields("session"))
         if session.get("token") != token or not session["expiresAt"] > now:
             return None
-        user = from_json_row(payload["user"], identity.date_fields("user"))
+        user = from_json_row(payload["user"], identity.context.date_fields("user"))
         valid_until = min(_cache_expiry(raw), session["expiresAt"].timestamp())
-        session, user = identity.public_row("session", session), identity.public_row("user", user)
+        session = identity.context.public_row("session", session)
+        user = identity.context.public_row("user", user)
         nested = any(isinstance(v, dict | list) for v in (*session.values(), *user.values()))
         return _Remembered(valid_until, token, session, user, nested)
 
@@ -278,12 +278,12 @@ class LocalSessions:
     def _public(self, found: SessionWithUser) -> dict[str, Any]:
         identity = self._identity
         return {
-            "session": identity.public_row("session", found[0]),
-            "user": identity.public_row("user", found[1]),
+            "session": identity.context.public_row("session", found[0]),
+            "user": identity.context.public_row("user", found[1]),
         }
 
     def _ctx(self, cookie_header: str) -> Ctx[Any]:
-        return self._identity.new_ctx(
+        return self._identity.runner.new_ctx(
             self._endpoint, method="GET", headers={"cookie": cookie_header}
         )
 

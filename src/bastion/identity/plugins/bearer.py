@@ -1,7 +1,8 @@
 """The bearer plugin (spec §5.5): `Authorization: Bearer <token>` stands in for the cookie.
 
-Before every endpoint, a valid bearer token becomes the session_token cookie; after one that
-sets a session cookie, the response carries `set-auth-token` for clients without cookies.
+Before every endpoint, a valid bearer token becomes the session_token cookie; once the answer
+is final and sets a session cookie, it carries `set-auth-token` for clients without cookies.
+Decided last (`on_response`): an after-hook that signs the session out again leaves no token.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from urllib.parse import quote, unquote
 from ..cookies import cookie_name, parse_cookie_header
 from ..crypto import hmac_sign, hmac_verify
 from ..endpoint import Ctx, Endpoint
-from . import Hook, Plugin
+from . import EndpointHook, Plugin
 
 __all__ = ["bearer"]
 
@@ -25,7 +26,7 @@ def bearer(*, require_signature: bool = False) -> Plugin:
         if header[:7].lower() != "bearer ":
             return None
         token = header[7:].strip()
-        secret = ctx.options.secret
+        secret = ctx.context.secret
         if "." in token:
             signed = unquote(token) if "%" in token else token
         elif require_signature:
@@ -38,7 +39,7 @@ def bearer(*, require_signature: bool = False) -> Plugin:
         name = cookie_name(
             ctx.options.advanced.cookie_prefix,
             "session_token",
-            secure=ctx.identity.secure_cookies(ctx),
+            secure=ctx.context.secure_cookies,
         )
         cookies = {k: v for k, v in parse_cookie_header(ctx.headers.get("cookie", "")).items()}
         cookies[name] = quote(signed, safe="-_.!~*'()")
@@ -49,7 +50,7 @@ def bearer(*, require_signature: bool = False) -> Plugin:
         name = cookie_name(
             ctx.options.advanced.cookie_prefix,
             "session_token",
-            secure=ctx.identity.secure_cookies(ctx),
+            secure=ctx.context.secure_cookies,
         )
         last: str | None = None  # the browser keeps the last Set-Cookie of a name
         for line in ctx.set_cookies:
@@ -72,4 +73,8 @@ def bearer(*, require_signature: bool = False) -> Plugin:
     def every(_: Endpoint) -> bool:
         return True
 
-    return Plugin(id="bearer", before=(Hook(every, before),), after=(Hook(every, after),))
+    return Plugin(
+        id="bearer",
+        before=(EndpointHook(every, before),),
+        on_response=(EndpointHook(every, after),),
+    )

@@ -15,7 +15,6 @@ cookies is a risk this server does not take. Any OpenAPI viewer can read the doc
 from __future__ import annotations
 
 import typing
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +25,12 @@ from ..._openapi import query_parameters as _query_parameters
 from ..._openapi import status_text as _status_text
 from ..cookies import cookie_name
 from ..db import CORE_SCHEMA
-from ..endpoint import Ctx, Endpoint
-from ..routes.misc import ErrorPage
+from ..endpoint import Ctx, Endpoint, RawResponse
 from ..sessions import fresh_session, sensitive_session, session_required
 from . import Plugin
 
 if TYPE_CHECKING:
-    from ..app import Identity
+    from ..context import AuthContext
     from ..db import Field
 
 __all__ = ["identity_openapi", "open_api"]
@@ -56,19 +54,18 @@ _WITH_BODY = (405, 413, 415, 422)
 
 def open_api() -> Plugin:
     """`GET /open-api/generate-schema`: the OpenAPI 3.1 document of this Identity."""
-    documents: weakref.WeakKeyDictionary[Identity, dict[str, dict[str, Any]]]
-    documents = weakref.WeakKeyDictionary()
+    # Endpoints and options are fixed at construction: one document per Identity and base
+    # URL, the context kept beside it so that a reused id() is not taken for the same one.
+    documents: dict[tuple[int, str], tuple[AuthContext, dict[str, Any]]] = {}
 
     async def generate_schema(ctx: Ctx[Any]) -> dict[str, Any]:
-        # Endpoints and options are fixed at construction: one document per base URL.
-        by_url = documents.setdefault(ctx.identity, {})
-        document = by_url.get(ctx.base_url)
-        if document is None:
-            document = identity_openapi(
-                ctx.identity, ctx.base_url, secure_cookies=ctx.identity.secure_cookies(ctx)
-            )
-            if len(by_url) < 16:  # base URLs derived from requests: bounded
-                by_url[ctx.base_url] = document
+        key = (id(ctx.context), ctx.base_url)
+        kept = documents.get(key)
+        if kept is not None and kept[0] is ctx.context:
+            return kept[1]
+        document = identity_openapi(ctx.context, ctx.base_url)
+        if len(documents) < 16:  # base URLs derived from requests: bounded
+            documents[key] = (ctx.context, document)
         return document
 
     endpoint = Endpoint(
@@ -80,24 +77,21 @@ def open_api() -> Plugin:
     return Plugin(id="open-api", endpoints=(endpoint,))
 
 
-def identity_openapi(
-    identity: Identity, server_url: str, *, secure_cookies: bool
-) -> dict[str, Any]:
-    """The OpenAPI document of `identity`'s endpoints as served at `server_url`."""
-    owner = {id(e): p.id for p in identity.options.plugins for e in p.endpoints}
-    endpoints = [e for e in identity.endpoints.values() if not e.server_only]
+def identity_openapi(context: AuthContext, server_url: str) -> dict[str, Any]:
+    """The OpenAPI document of an Identity's endpoints (`identity.context`) as served at
+    `server_url`."""
+    served: list[tuple[str | None, Endpoint]] = list(context.endpoints)
     schemas = ModelSchemas(
-        model for e in endpoints for model in (e.body, e.query) if model is not None
+        model for _, e in served for model in (e.body, e.query) if model is not None
     )
-    has_bearer = any(p.id == "bearer" for p in identity.options.plugins)
+    has_bearer = "bearer" in context.plugin_ids
     signed_in: list[dict[str, list[str]]] = [{"sessionCookie": []}]
     if has_bearer:
         signed_in.append({"bearerAuth": []})
     paths: dict[str, dict[str, Any]] = {}
     used_ids: set[str] = set()
     tags: dict[str, str | None] = {DEFAULT_TAG: _DEFAULT_DESCRIPTION}
-    for endpoint in endpoints:
-        plugin = owner.get(id(endpoint))
+    for plugin, endpoint in served:
         if plugin is None:
             operation_tags = [DEFAULT_TAG, *endpoint.tags]
         else:
@@ -114,7 +108,7 @@ def identity_openapi(
             }
             takes_body = method not in ("GET", "HEAD", "DELETE")
             if takes_body:
-                operation["requestBody"] = _request_body(identity, endpoint, schemas)
+                operation["requestBody"] = _request_body(context, endpoint, schemas)
             operation["responses"] = _responses(endpoint, method, takes_body)
             paths.setdefault(endpoint.path, {})[method.lower()] = operation
     security_schemes: dict[str, Any] = {
@@ -122,7 +116,9 @@ def identity_openapi(
             "type": "apiKey",
             "in": "cookie",
             "name": cookie_name(
-                identity.options.advanced.cookie_prefix, "session_token", secure=secure_cookies
+                context.options.advanced.cookie_prefix,
+                "session_token",
+                secure=context.secure_cookies,
             ),
             "description": "The signed session cookie that sign-in sets",
         }
@@ -146,7 +142,7 @@ def identity_openapi(
         ],
         "paths": paths,
         "components": {
-            "schemas": {**_table_schemas(identity), **schemas.components, **_ERROR_SCHEMA},
+            "schemas": {**_table_schemas(context), **schemas.components, **_ERROR_SCHEMA},
             "securitySchemes": security_schemes,
         },
     }
@@ -178,13 +174,15 @@ def _parameters(endpoint: Endpoint, schemas: ModelSchemas) -> list[dict[str, Any
     return parameters
 
 
-def _request_body(identity: Identity, endpoint: Endpoint, schemas: ModelSchemas) -> dict[str, Any]:
+def _request_body(
+    context: AuthContext, endpoint: Endpoint, schemas: ModelSchemas
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object"}  # read, if at all, by the handler itself
     if endpoint.body is not None:
         schema = schemas.ref(endpoint.body)
     takes = _ADDITIONAL_INPUT.get(endpoint.path)
     if takes is not None:
-        extra = _additional_fields(identity, *takes)
+        extra = _additional_fields(context, *takes)
         if extra["properties"]:
             schema = extra if endpoint.body is None else {"allOf": [schema, extra]}
     content = {media: {"schema": schema} for media in _json_first(endpoint)}
@@ -200,12 +198,12 @@ _ADDITIONAL_INPUT: Mapping[str, tuple[str, bool]] = {
 }
 
 
-def _additional_fields(identity: Identity, model: str, create: bool) -> dict[str, Any]:
+def _additional_fields(context: AuthContext, model: str, create: bool) -> dict[str, Any]:
     """The fields of `model` that options and plugins add and a client may set."""
     core = CORE_SCHEMA.fields(model)
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for name, field in identity.schema.fields(model).items():
+    for name, field in context.schema.fields(model).items():
         if name in core or not field.input:
             continue
         properties[name] = _field_schema(field)
@@ -249,7 +247,7 @@ def _success(endpoint: Endpoint) -> tuple[str, dict[str, Any]]:
         returned = typing.get_type_hints(endpoint.handler).get("return", Any)
     except Exception:  # an annotation that does not resolve at run time: any JSON
         return "application/json", {}
-    if returned is ErrorPage:
+    if returned is RawResponse:  # an HTML page, as RawResponse sends by default
         return "text/html", {"type": "string"}
     try:
         return "application/json", TypeAdapter(returned).json_schema(mode="serialization")
@@ -266,12 +264,12 @@ _ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
-def _table_schemas(identity: Identity) -> dict[str, Any]:
+def _table_schemas(context: AuthContext) -> dict[str, Any]:
     """`User`, `Session`, ...: the tables as the endpoints return them (without the fields
     marked `returned=False`, such as password hashes)."""
     out: dict[str, Any] = {}
-    for model in identity.schema:
-        fields = identity.schema.fields(model)
+    for model in context.schema:
+        fields = context.schema.fields(model)
         properties: dict[str, Any] = {}
         required: list[str] = []
         for name, field in fields.items():

@@ -11,7 +11,7 @@ from ..db import CORE_SCHEMA, NOW, Field
 from ..email import EmailLink, send_or_log
 from ..endpoint import Ctx
 from ..errors import APIError, Code, ErrorCode, too_many_requests
-from ..ratelimit import AccountAttempt
+from ..ratelimit import MAIL_ACCOUNT_RULE, SIGN_IN_ACCOUNT_RULE, AccountAttempt, AccountRule
 from ..validation import (
     MAX_EMAIL_LENGTH,
     MAX_FIELD_LENGTH,
@@ -66,16 +66,20 @@ def check_password_not_too_long(ctx: Ctx[Any], password: str) -> None:
         raise APIError(400, Code.PASSWORD_TOO_LONG)
 
 
-async def guard_account(ctx: Ctx[Any], account: str) -> AccountAttempt:
+async def guard_account(
+    ctx: Ctx[Any], account: str, rule: AccountRule = SIGN_IN_ACCOUNT_RULE
+) -> AccountAttempt:
     """The per-account limit (S5) of an attempt about `account` from this client, on top
     of the per-IP one: 429 when refused, before any password is checked, counting nothing.
     The caller then counts a failure or remembers a successful client (see AccountRule: a
     third party's failures never lock the owner out of a place they signed in from). On
     when rate limiting is."""
-    limiter = ctx.identity.rate_limiter
+    limiter = ctx.context.rate_limiter
     if limiter is None:
         return AccountAttempt()
-    attempt = await limiter.account_attempt(ctx.endpoint.path, account, ctx.client_ip)
+    attempt = await limiter.account_attempt(
+        ctx.endpoint.path, account, ctx.client_ip, declared=ctx.endpoint.rate_limit, rule=rule
+    )
     if not attempt.result.allowed:
         raise too_many_requests(attempt.result.retry_after)
     return attempt
@@ -84,7 +88,7 @@ async def guard_account(ctx: Ctx[Any], account: str) -> AccountAttempt:
 async def throttle_account(ctx: Ctx[Any], account: str) -> None:
     """The per-account limit of a request that mails `account` (reset, verification):
     every such request counts, known or not to exist (S7), since each may cost a mail."""
-    attempt = await guard_account(ctx, account)
+    attempt = await guard_account(ctx, account, MAIL_ACCOUNT_RULE)
     await attempt.count()
 
 
@@ -166,7 +170,7 @@ def additional_input(
     """
     core = _CORE_FIELDS.get(model, frozenset())
     out: dict[str, Any] = {}
-    for name, spec in ctx.identity.schema.fields(model).items():
+    for name, spec in ctx.context.schema.fields(model).items():
         if name in core:
             continue
         if name in raw:
@@ -186,9 +190,9 @@ def additional_input(
 def synthetic_user(ctx: Ctx[Any], given: Mapping[str, Any], user_id: str) -> dict[str, Any]:
     """A user as sign-up would return it had it been created: the same keys in the same
     order, defaults filled in, nothing stored (S7: a duplicate sign-up must not show)."""
-    now = ctx.identity.now()
+    now = ctx.context.now()
     row: dict[str, Any] = {"id": user_id}
-    for name, spec in ctx.identity.schema.fields("user").items():
+    for name, spec in ctx.context.schema.fields("user").items():
         value = given.get(name)
         if value is None:  # as the database fills a row in (Database.create)
             if spec.default is NOW or spec.on_update is NOW:
@@ -202,11 +206,11 @@ def synthetic_user(ctx: Ctx[Any], given: Mapping[str, Any], user_id: str) -> dic
 
 
 def user_out(ctx: Ctx[Any], user: Mapping[str, Any]) -> dict[str, Any]:
-    return ctx.identity.public_row("user", user)
+    return ctx.context.public_row("user", user)
 
 
 def session_out(ctx: Ctx[Any], session: dict[str, Any]) -> dict[str, Any]:
-    return ctx.identity.public_row("session", session)
+    return ctx.context.public_row("session", session)
 
 
 def verification_url(ctx: Ctx[Any], token: str, callback_url: str | None) -> str:
@@ -233,7 +237,7 @@ async def send_verification_email(
         return True
     if claims is None:
         claims = {"email": str(user["email"]).lower(), "userId": user["id"]}
-    token = ctx.identity.sign_jwt(claims, ctx.options.email_verification.expires_in)
+    token = ctx.context.sign_jwt(claims, ctx.options.email_verification.expires_in)
     link = EmailLink(
         user=user_out(ctx, user), url=verification_url(ctx, token, callback_url), token=token
     )

@@ -15,17 +15,18 @@ out-of-band codes. Lower `reset_password_token_expires_in` to tighten the latter
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from ..._callbacks import call_user
 from ..crypto import generate_id
 from ..email import EmailLink, send_or_log
 from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code
+from ..ratelimit import CREDENTIAL_RULE, MAIL_RULE
 from ..security import query_callback_url
 from ..sessions import sensitive_session, set_session_cookie, start_session
 from ..validation import Body, Email
@@ -47,20 +48,20 @@ class ChangePasswordBody(Body):
 
 async def change_password(ctx: Ctx[ChangePasswordBody]) -> dict[str, Any]:
     assert ctx.session is not None
-    identity, body = ctx.identity, ctx.body
+    context, body = ctx.context, ctx.body
     user = ctx.session[1]
     check_password_length(ctx, body.new_password)
     check_password_not_too_long(ctx, body.current_password)
-    account = await identity.store.find_credential_account(user["id"])
+    account = await context.store.find_credential_account(user["id"])
     if account is None or not account.get("password"):
         raise APIError(400, Code.CREDENTIAL_ACCOUNT_NOT_FOUND)
-    new_hash = await identity.hasher.hash(body.new_password)  # first, as better-auth: timing
-    if not await identity.hasher.verify(account["password"], body.current_password):
+    new_hash = await context.hasher.hash(body.new_password)  # first, as better-auth: timing
+    if not await context.hasher.verify(account["password"], body.current_password):
         raise APIError(400, Code.INVALID_PASSWORD)  # S3: the current password is required
     # The new password, the revocation and the new session land together or not at all
     # (S41); the revocation goes first, and stays done whatever fails after it.
     session = None
-    async with identity.store.atomic() as store:
+    async with context.store.atomic() as store:
         if body.revoke_other_sessions:
             await store.delete_user_sessions(user["id"])
         await store.set_password(user["id"], new_hash)
@@ -84,15 +85,15 @@ async def request_password_reset(ctx: Ctx[RequestResetBody]) -> dict[str, Any]:
     options = ctx.options.email_and_password
     if options.send_reset_password is None:
         raise APIError(400, Code.RESET_PASSWORD_DISABLED)
-    identity = ctx.identity
+    context = ctx.context
     await throttle_account(ctx, ctx.body.email)
-    user = await identity.store.find_user_by_email(ctx.body.email)
+    user = await context.store.find_user_by_email(ctx.body.email)
     if user is None:
         # The same work as for a known email, so the answer tells nothing (S7).
-        await identity.store.find_verification(f"reset-password:{generate_id(24)}")
+        await context.store.find_verification(f"reset-password:{generate_id(24)}")
         return {"status": True, "message": _RESET_MESSAGE}
     token = generate_id(24)
-    await identity.store.create_verification(
+    await context.store.create_verification(
         f"reset-password:{token}", user["id"], options.reset_password_token_expires_in
     )
     redirect = quote(ctx.body.redirect_to, safe="") if ctx.body.redirect_to else ""
@@ -120,7 +121,7 @@ async def reset_password_callback(ctx: Ctx[Any]) -> None:
     if not callback:
         raise Redirect(_with_query(f"{ctx.base_url}/error", {"error": "INVALID_TOKEN"}))
     target = urljoin(ctx.base_url, callback)
-    row = await ctx.identity.store.find_verification(f"reset-password:{token}")
+    row = await ctx.context.store.find_verification(f"reset-password:{token}")
     raise Redirect(_with_query(target, {"token": token} if row else {"error": "INVALID_TOKEN"}))
 
 
@@ -139,33 +140,31 @@ class ResetPasswordBody(Body):
 
 async def reset_password(ctx: Ctx[ResetPasswordBody]) -> dict[str, Any]:
     """Set the password with a mailed token: checked first, consumed once (S8)."""
-    identity = ctx.identity
+    context = ctx.context
     token = ctx.body.token or ctx.query.get("token")
     if not token or not isinstance(token, str):
         raise APIError(400, Code.INVALID_TOKEN)
     check_password_length(ctx, ctx.body.new_password)  # before the token is used (errata 12)
     identifier = f"reset-password:{token}"
-    row = await identity.store.find_verification(identifier)
+    row = await context.store.find_verification(identifier)
     if row is None:
         raise APIError(400, Code.INVALID_TOKEN)
-    user = await identity.store.find_user_by_id(row["value"])
+    user = await context.store.find_user_by_id(row["value"])
     if user is None:
         raise APIError(400, Code.USER_NOT_FOUND)
-    password_hash = await identity.hasher.hash(ctx.body.new_password)
+    password_hash = await context.hasher.hash(ctx.body.new_password)
     options = ctx.options.email_and_password
     # The token, the revocation and the new password together or not at all (S41): a
     # storage that fails gives the token back for another try; sessions already revoked
     # stay revoked.
-    async with identity.store.atomic() as store:
+    async with context.store.atomic() as store:
         if await store.consume_verification(identifier) is None:
             raise APIError(400, Code.INVALID_TOKEN)  # another request used it meanwhile
         if options.revoke_sessions_on_password_reset:
             await store.delete_user_sessions(user["id"])  # S17
         await store.set_password(user["id"], password_hash)
     if options.on_password_reset is not None:
-        result = options.on_password_reset({"user": user}, ctx.request)
-        if inspect.isawaitable(result):
-            await result
+        await call_user(options.on_password_reset, {"user": user}, ctx.request)
     return {"status": True}
 
 
@@ -175,13 +174,13 @@ class PasswordBody(Body):
 
 async def verify_password(ctx: Ctx[PasswordBody]) -> dict[str, Any]:
     assert ctx.session is not None
-    identity, user = ctx.identity, ctx.session[1]
+    context, user = ctx.context, ctx.session[1]
     check_password_not_too_long(ctx, ctx.body.password)
-    account = await identity.store.find_credential_account(user["id"])
+    account = await context.store.find_credential_account(user["id"])
     if account is None or not account.get("password"):
-        await identity.hasher.dummy_verify(ctx.body.password)
+        await context.hasher.dummy_verify(ctx.body.password)
         raise APIError(400, Code.INVALID_PASSWORD)
-    if not await identity.hasher.verify(account["password"], ctx.body.password):
+    if not await context.hasher.verify(account["password"], ctx.body.password):
         raise APIError(400, Code.INVALID_PASSWORD)
     return {"status": True}
 
@@ -194,7 +193,8 @@ ENDPOINTS = (
         name="change_password",
         body=ChangePasswordBody,
         use=(sensitive_session,),
-        kind="change-password",
+        tags=("change-password",),
+        rate_limit=CREDENTIAL_RULE,
     ),
     Endpoint(
         "/request-password-reset",
@@ -202,6 +202,7 @@ ENDPOINTS = (
         request_password_reset,
         name="request_password_reset",
         body=RequestResetBody,
+        rate_limit=MAIL_RULE,
     ),
     Endpoint(
         "/reset-password/{token}",

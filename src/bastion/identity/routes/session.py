@@ -58,7 +58,7 @@ async def get_session(ctx: Ctx[Any]) -> dict[str, Any] | None:
 
 async def list_sessions(ctx: Ctx[Any]) -> list[dict[str, Any]]:
     assert ctx.session is not None
-    sessions = await ctx.identity.store.list_sessions(ctx.session[1]["id"])
+    sessions = await ctx.context.store.list_sessions(ctx.session[1]["id"])
     return [session_out(ctx, s) for s in sessions]
 
 
@@ -68,7 +68,7 @@ class TokenBody(Body):
 
 async def revoke_session(ctx: Ctx[TokenBody]) -> dict[str, Any]:
     assert ctx.session is not None
-    store = ctx.identity.store
+    store = ctx.context.store
     found = await store.find_session(ctx.body.token)
     if found is not None and found[0]["userId"] == ctx.session[1]["id"]:
         await store.delete_session(ctx.body.token)
@@ -79,7 +79,7 @@ async def revoke_session(ctx: Ctx[TokenBody]) -> dict[str, Any]:
 
 async def revoke_sessions(ctx: Ctx[Any]) -> dict[str, Any]:
     assert ctx.session is not None
-    await ctx.identity.store.delete_user_sessions(ctx.session[1]["id"])
+    await ctx.context.store.delete_user_sessions(ctx.session[1]["id"])
     clear_session_cookies(ctx)  # the current session was one of them
     return {"status": True}
 
@@ -87,14 +87,14 @@ async def revoke_sessions(ctx: Ctx[Any]) -> dict[str, Any]:
 async def revoke_other_sessions(ctx: Ctx[Any]) -> dict[str, Any]:
     assert ctx.session is not None
     session, user = ctx.session
-    await ctx.identity.store.delete_user_sessions(user["id"], keep_token=session["token"])
+    await ctx.context.store.delete_user_sessions(user["id"], keep_token=session["token"])
     return {"status": True}
 
 
 async def sign_out(ctx: Ctx[Any]) -> dict[str, Any]:
     token = session_token_from_cookie(ctx)
     if token is not None:
-        await ctx.identity.store.delete_session(token)
+        await ctx.context.store.delete_session(token)
     clear_session_cookies(ctx)
     return {"success": True}
 
@@ -106,7 +106,7 @@ async def update_session(ctx: Ctx[Any]) -> dict[str, Any]:
     if not values:
         raise APIError(400, None, "No fields to update")
     session, user = ctx.session
-    updated = await ctx.identity.store.update_session(session["token"], values)
+    updated = await ctx.context.store.update_session(session["token"], values)
     if updated is None:  # revoked meanwhile
         clear_session_cookies(ctx)
         raise APIError(401, Code.FAILED_TO_GET_SESSION)

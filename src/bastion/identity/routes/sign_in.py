@@ -17,8 +17,9 @@ from pydantic import Field as PydanticField
 
 from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
 from ..errors import APIError, Code
+from ..ratelimit import CREDENTIAL_RULE
 from ..security import form_csrf
-from ..sessions import create_session_for
+from ..sessions import complete_sign_in
 from ..validation import Body, is_email
 from .common import (
     check_password_not_too_long,
@@ -38,7 +39,7 @@ class SignInBody(Body):
 
 
 async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
-    identity, body = ctx.identity, ctx.body
+    context, body = ctx.context, ctx.body
     options = ctx.options.email_and_password
     if not options.enabled:
         raise APIError(400, Code.EMAIL_PASSWORD_DISABLED)
@@ -46,13 +47,13 @@ async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
         raise APIError(400, Code.INVALID_EMAIL)
     check_password_not_too_long(ctx, body.password)  # errata 3
     attempt = await guard_account(ctx, body.email)  # 429 before any password check
-    user = await identity.store.find_user_by_email(body.email)
-    account = await identity.store.find_credential_account(user["id"]) if user else None
+    user = await context.store.find_user_by_email(body.email)
+    account = await context.store.find_credential_account(user["id"]) if user else None
     if user is None or account is None or not account.get("password"):
-        await identity.hasher.dummy_verify(body.password)  # same cost as a real check (S7)
+        await context.hasher.dummy_verify(body.password)  # same cost as a real check (S7)
         await attempt.count()  # an unknown account counts as a known one does (S7)
         raise APIError(401, Code.INVALID_EMAIL_OR_PASSWORD)
-    if not await identity.hasher.verify(account["password"], body.password):
+    if not await context.hasher.verify(account["password"], body.password):
         await attempt.count()
         raise APIError(401, Code.INVALID_EMAIL_OR_PASSWORD)
     if options.require_email_verification and not user["emailVerified"]:
@@ -60,7 +61,7 @@ async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
             await send_verification_email(ctx, user, body.callback_url)
         raise APIError(403, Code.EMAIL_NOT_VERIFIED)
     await attempt.remember_client()
-    session = await create_session_for(ctx, user, dont_remember=body.remember_me is False)
+    session = await complete_sign_in(ctx, user, dont_remember=body.remember_me is False)
     result: dict[str, Any] = {"redirect": False, "token": session["token"]}
     if body.callback_url:
         ctx.response_headers["location"] = body.callback_url
@@ -77,7 +78,8 @@ ENDPOINTS = (
         name="sign_in_email",
         body=SignInBody,
         media_types=JSON_OR_FORM,
-        kind="sign-in",
+        tags=("sign-in",),
         use=(form_csrf,),
+        rate_limit=CREDENTIAL_RULE,
     ),
 )

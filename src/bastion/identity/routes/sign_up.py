@@ -17,6 +17,7 @@ from ..crypto import generate_id
 from ..db import DatabaseError, DatabaseUnavailable
 from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
 from ..errors import APIError, Code
+from ..ratelimit import CREDENTIAL_RULE
 from ..security import form_csrf
 from ..sessions import set_session_cookie, start_session
 from ..validation import Body, Email, Image, Name, NonEmpty
@@ -46,7 +47,7 @@ _RESERVED = {"name", "email", "password", "image", "callbackURL", "rememberMe"}
 
 
 async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
-    identity, body = ctx.identity, ctx.body
+    context, body = ctx.context, ctx.body
     options = ctx.options.email_and_password
     if not options.enabled or options.disable_sign_up:
         raise APIError(400, Code.EMAIL_PASSWORD_SIGN_UP_DISABLED)
@@ -56,21 +57,21 @@ async def sign_up_email(ctx: Ctx[SignUpBody]) -> dict[str, Any]:
     )
     email = body.email.lower()
     generic = options.require_email_verification or not options.auto_sign_in
-    if await identity.store.find_user_by_email(email) is not None:
+    if await context.store.find_user_by_email(email) is not None:
         if not generic:
             raise APIError(422, Code.USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL)
         # The same answer as a new sign-up, with the same cost: no account enumeration (S7).
-        await identity.hasher.hash(body.password)
+        await context.hasher.hash(body.password)
         given = {"name": body.name, "email": email, "image": body.image, **extra}
         return {"token": None, "user": synthetic_user(ctx, given, generate_id(32))}
 
-    password_hash = await identity.hasher.hash(body.password)
+    password_hash = await context.hasher.hash(body.password)
     session = None
     try:
         # The user, their password account and their session (in the database or secondary
         # storage) exist together or not at all: a storage that fails leaves no user behind,
         # and the same sign-up can be tried again (S41).
-        async with identity.store.atomic() as store:
+        async with context.store.atomic() as store:
             user = await store.create_user(
                 {"name": body.name, "email": email, "emailVerified": False, "image": body.image}
                 | extra
@@ -114,7 +115,8 @@ ENDPOINTS = (
         name="sign_up_email",
         body=SignUpBody,
         media_types=JSON_OR_FORM,
-        kind="sign-up",
+        tags=("sign-up",),
         use=(form_csrf,),
+        rate_limit=CREDENTIAL_RULE,
     ),
 )

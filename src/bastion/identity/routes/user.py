@@ -11,18 +11,19 @@ deleting a user deletes all of its sessions.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from ..._callbacks import call_user
 from ..crypto import LOWER_ALPHANUMERIC, random_string
 from ..db import CORE_SCHEMA
 from ..email import EmailLink, send_or_log
 from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code, ErrorCode
+from ..ratelimit import CREDENTIAL_RULE
 from ..security import query_callback_url
 from ..sessions import (
     clear_session_cookies,
@@ -80,7 +81,7 @@ async def update_user(ctx: Ctx[Any]) -> dict[str, Any]:
     if not values:
         raise APIError(400, None, "No fields to update")
     session, _ = ctx.session
-    user = await ctx.identity.store.update_user(session["userId"], values)
+    user = await ctx.context.store.update_user(session["userId"], values)
     if user is None:
         raise APIError(400, Code.FAILED_TO_UPDATE_USER)
     set_session_cookie(ctx, session, user, dont_remember=_dont_remember(ctx))
@@ -115,7 +116,7 @@ async def change_email(ctx: Ctx[ChangeEmailBody]) -> dict[str, Any]:
     if not (update_now or can_send):
         # Before the lookup: a taken address must not answer differently (S7).
         raise APIError(400, None, "Verification email isn't enabled")
-    store = ctx.identity.store
+    store = ctx.context.store
     claims = {
         "email": user["email"],
         "updateTo": new_email,
@@ -124,7 +125,7 @@ async def change_email(ctx: Ctx[ChangeEmailBody]) -> dict[str, Any]:
     }
     expires_in = ctx.options.email_verification.expires_in
     if await store.find_user_by_email(new_email) is not None:
-        ctx.identity.sign_jwt(claims, expires_in)  # the work a free address costs
+        ctx.context.sign_jwt(claims, expires_in)  # the work a free address costs
         return {"status": True}
     callback = ctx.body.callback_url
     if update_now:
@@ -136,7 +137,7 @@ async def change_email(ctx: Ctx[ChangeEmailBody]) -> dict[str, Any]:
         return {"status": True}
     if confirm_first:
         # The current address approves first; /verify-email then mails the new one.
-        token = ctx.identity.sign_jwt(
+        token = ctx.context.sign_jwt(
             {**claims, "requestType": "change-email-confirmation"}, expires_in
         )
         link = EmailLink(
@@ -167,20 +168,20 @@ async def delete_user(ctx: Ctx[DeleteUserBody]) -> dict[str, Any]:
     assert ctx.session is not None
     session, user = ctx.session
     body = ctx.body
-    identity = ctx.identity
+    context = ctx.context
     if body.password:
         check_password_not_too_long(ctx, body.password)
-        account = await identity.store.find_credential_account(user["id"])
+        account = await context.store.find_credential_account(user["id"])
         if account is None or not account.get("password"):
             raise APIError(400, Code.CREDENTIAL_ACCOUNT_NOT_FOUND)
-        if not await identity.hasher.verify(account["password"], body.password):
+        if not await context.hasher.verify(account["password"], body.password):
             raise APIError(400, Code.INVALID_PASSWORD)
     if body.token:
         await _delete_with_token(ctx, body.token)
         return {"success": True, "message": "User deleted"}
     if options.send_delete_account_verification is not None:
         token = random_string(32, LOWER_ALPHANUMERIC)
-        await identity.store.create_verification(
+        await context.store.create_verification(
             f"delete-account-{token}", user["id"], options.delete_token_expires_in
         )
         url = (
@@ -193,7 +194,7 @@ async def delete_user(ctx: Ctx[DeleteUserBody]) -> dict[str, Any]:
         return {"success": True, "message": "Verification email sent"}
     if not body.password:
         fresh_age = ctx.options.session.fresh_age
-        age = (identity.now() - session["createdAt"]).total_seconds()
+        age = (context.now() - session["createdAt"]).total_seconds()
         if fresh_age and age >= fresh_age:
             raise APIError(400, Code.SESSION_EXPIRED)
     await _delete(ctx, user)
@@ -204,15 +205,11 @@ async def _delete(ctx: Ctx[Any], user: dict[str, Any]) -> None:
     """The user, its accounts and all its sessions (S17), and this request's cookies."""
     options = ctx.options.user.delete_user
     if options.before_delete is not None:
-        await _maybe_await(options.before_delete(user, ctx.request))
-    await ctx.identity.store.delete_user(user["id"])
+        await call_user(options.before_delete, user, ctx.request)
+    await ctx.context.store.delete_user(user["id"])
     clear_session_cookies(ctx)
     if options.after_delete is not None:
-        await _maybe_await(options.after_delete(user, ctx.request))
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+        await call_user(options.after_delete, user, ctx.request)
 
 
 class DeleteCallbackQuery(BaseModel):
@@ -239,7 +236,7 @@ async def _delete_with_token(ctx: Ctx[Any], token: str) -> None:
     """Consumed at once (single use, S8) and bound to the signed-in user."""
     assert ctx.session is not None
     user = ctx.session[1]
-    row = await ctx.identity.store.consume_verification(f"delete-account-{token}")
+    row = await ctx.context.store.consume_verification(f"delete-account-{token}")
     if row is None or row["value"] != user["id"]:
         raise APIError(404, Code.INVALID_TOKEN)
     await _delete(ctx, user)
@@ -260,6 +257,7 @@ ENDPOINTS = (
         name="change_email",
         body=ChangeEmailBody,
         use=(sensitive_session,),
+        rate_limit=CREDENTIAL_RULE,
     ),
     Endpoint(
         "/delete-user",

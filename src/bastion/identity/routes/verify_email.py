@@ -13,7 +13,6 @@ Signed in, a mail that could not be sent is a 502 FAILED_TO_SEND_EMAIL.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,9 +20,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from ..._callbacks import call_user
 from ..crypto import TokenError, TokenExpired
 from ..endpoint import Ctx, Endpoint, Redirect
 from ..errors import APIError, Code
+from ..ratelimit import MAIL_RULE
 from ..security import query_callback_url
 from ..sessions import resolve_session, set_session_cookie, start_session
 from ..validation import Body, Email, is_email
@@ -56,9 +57,9 @@ def _done(ctx: Ctx[Any], result: dict[str, Any] | None = None) -> dict[str, Any]
 
 
 async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
-    identity = ctx.identity
+    context = ctx.context
     try:
-        claims = identity.verify_jwt(ctx.query["token"])
+        claims = context.verify_jwt(ctx.query["token"])
     except TokenExpired:
         raise _fail(ctx, Code.TOKEN_EXPIRED) from None
     except TokenError:
@@ -77,7 +78,7 @@ async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
         if not ctx.options.user.change_email.enabled:
             raise _fail(ctx, Code.INVALID_TOKEN)
         return await _change_email(ctx, claims)
-    user = await identity.store.find_user_by_email(email)
+    user = await context.store.find_user_by_email(email)
     if user is None:
         raise _fail(ctx, Code.USER_NOT_FOUND)
     if user_id is not None and user_id != user["id"]:
@@ -86,19 +87,19 @@ async def verify_email(ctx: Ctx[Any]) -> dict[str, Any]:
         return _done(ctx)
     options = ctx.options.email_verification
     if options.before_email_verification is not None:
-        await _maybe_await(options.before_email_verification(user, ctx.request))
+        await call_user(options.before_email_verification, user, ctx.request)
     auto_sign_in = options.auto_sign_in_after_verification
     current = await resolve_session(ctx, disable_cookie_cache=True) if auto_sign_in else None
     if current is not None and current[1]["id"] != user["id"]:
         current = None  # another user's session: the verified user gets a new one
     # Verified and (with auto sign-in) signed in together, or neither (S41).
     session = None
-    async with identity.store.atomic() as store:
+    async with context.store.atomic() as store:
         user = await store.update_user(user["id"], {"emailVerified": True}) or user
         if auto_sign_in and current is None:
             session = await start_session(ctx, user, store=store)
     if options.after_email_verification is not None:
-        await _maybe_await(options.after_email_verification(user, ctx.request))
+        await call_user(options.after_email_verification, user, ctx.request)
     if current is not None:
         set_session_cookie(ctx, current[0], user)
     elif session is not None:
@@ -116,12 +117,12 @@ async def _change_email(ctx: Ctx[Any], claims: dict[str, Any]) -> dict[str, Any]
     an unverified one stays unverified). A token without `requestType` (older releases)
     moves the address at once, unverified, and mails a verification to it.
     """
-    identity = ctx.identity
+    context = ctx.context
     new_email = str(claims["updateTo"]).lower()
     user_id = claims.get("userId")
     if not user_id:
         raise _fail(ctx, Code.INVALID_TOKEN)
-    user = await identity.store.find_user_by_id(user_id)
+    user = await context.store.find_user_by_id(user_id)
     if user is None:
         raise _fail(ctx, Code.USER_NOT_FOUND)
     if user["email"].lower() != claims["email"]:
@@ -144,28 +145,24 @@ async def _change_email(ctx: Ctx[Any], claims: dict[str, Any]) -> dict[str, Any]
             },
         )
         return _done(ctx, {"status": True})
-    taken = await identity.store.find_user_by_email(new_email)
+    taken = await context.store.find_user_by_email(new_email)
     if taken is not None and taken["id"] != user["id"]:
         raise _fail(ctx, Code.USER_ALREADY_EXISTS, 400)  # taken since the link was sent
     verified = bool(user["emailVerified"]) and request_type == "change-email-verification"
-    updated = await identity.store.update_user(
+    updated = await context.store.update_user(
         user["id"], {"email": new_email, "emailVerified": verified}
     )
     if updated is None:
         raise _fail(ctx, Code.USER_NOT_FOUND)
     options = ctx.options.email_verification
     if verified and options.after_email_verification is not None:
-        await _maybe_await(options.after_email_verification(updated, ctx.request))
+        await call_user(options.after_email_verification, updated, ctx.request)
     if request_type != "change-email-verification":
         await send_verification_email(ctx, updated, callback)
     if session is not None:
         set_session_cookie(ctx, session[0], updated)
         ctx.new_session = None
     return _done(ctx, {"status": True, "user": user_out(ctx, updated)})
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
 
 
 class SendVerificationBody(Body):
@@ -194,13 +191,13 @@ async def send_verification(ctx: Ctx[SendVerificationBody]) -> dict[str, Any]:
     await throttle_account(ctx, email)
     started = time.monotonic()
     try:
-        user = await ctx.identity.store.find_user_by_email(email)
+        user = await ctx.context.store.find_user_by_email(email)
         if user is not None and not user["emailVerified"]:
             # Sent or not (logged), the same answer: better-auth 1.7.25 rethrows here, a
             # 500 for exactly the unverified accounts that exist (S7).
             await send_verification_email(ctx, user, ctx.body.callback_url)
         else:
-            ctx.identity.sign_jwt({"email": email}, ctx.options.email_verification.expires_in)
+            ctx.context.sign_jwt({"email": email}, ctx.options.email_verification.expires_in)
     except Exception:
         await _pad(started)  # a failed send must not answer sooner either
         raise
@@ -227,5 +224,6 @@ ENDPOINTS = (
         send_verification,
         name="send_verification_email",
         body=SendVerificationBody,
+        rate_limit=MAIL_RULE,
     ),
 )

@@ -6,7 +6,7 @@ the memory routes and runs share the owner checks of scope.py; sse.py streams ev
 """
 
 from .agents import add_agent_routes
-from .common import ApiError, json_response, read_json_object
+from .common import HTTPError, json_response, read_json_object
 from .custom import CustomRoute, add_custom_routes, route
 from .memory import add_memory_routes
 from .router import Handler, Router, route_path
@@ -14,8 +14,8 @@ from .system import add_system_routes
 from .tools import add_tool_routes
 
 __all__ = [
-    "ApiError",
     "CustomRoute",
+    "HTTPError",
     "Handler",
     "Router",
     "add_agent_routes",

@@ -15,7 +15,7 @@ from ..agents import Agent
 from ..memory import Memory
 from ..models import ModelError
 from .bodies import RunBody
-from .common import ApiError
+from .common import HTTPError
 from .router import Router
 from .runs import parse_messages, read_run
 from .sse import EventStream
@@ -43,7 +43,7 @@ def add_agent_routes(
     def find(agent_id: str) -> Agent:
         agent = agents.get(agent_id)
         if agent is None:
-            raise ApiError(404, f"Agent {agent_id} not found")
+            raise HTTPError(404, f"Agent {agent_id} not found")
         return agent
 
     async def list_agents(request: Request, context: RequestContext) -> Any:
@@ -62,7 +62,7 @@ def add_agent_routes(
             )
         except ModelError as exc:
             logger.warning("model of agent %s failed: %s", agent.id, exc)
-            raise ApiError(502, str(exc) or "The model failed") from None
+            raise HTTPError(502, str(exc) or "The model failed") from None
         await run.save(generation.messages)
         return {**generation.to_json(), **run.thread_json()}
 

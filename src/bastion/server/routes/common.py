@@ -10,27 +10,18 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ...auth.context import RequestContext, strip_reserved
+from ...errors import HTTPError
 from ...identity.untrusted import InvalidInput, NotJSON, describe_path, parse_json
 
 __all__ = [
     "JSON",
-    "ApiError",
+    "HTTPError",
     "json_response",
     "merge_request_context",
     "read_json_object",
 ]
 
 DEFAULT_MAX_BODY = 1024 * 1024
-
-
-class ApiError(Exception):
-    """An answer `{"error": message}` with this status, instead of the handler's result."""
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
 
 
 class JSON(Response):
@@ -69,31 +60,33 @@ async def read_json_object(request: Request, limit: int = DEFAULT_MAX_BODY) -> d
     cross-site requests.
     """
     if not _is_json(request.headers.get("content-type")):
-        raise ApiError(415, "Content-Type must be application/json")
+        raise HTTPError(415, "Content-Type must be application/json")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "Request body too large")
+        raise HTTPError(413, "Request body too large")
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, "Request body too large")
+                raise HTTPError(413, "Request body too large")
             chunks.append(chunk)
     except ClientDisconnect:  # hung up, or cut off by the server's body timeout
-        raise ApiError(400, "The client disconnected before the body arrived") from None
+        raise HTTPError(400, "The client disconnected before the body arrived") from None
     raw = b"".join(chunks)
     if not raw.strip():
         return {}
     try:
         body = parse_json(raw)
     except NotJSON:
-        raise ApiError(400, "Invalid JSON body") from None
+        raise HTTPError(400, "Invalid JSON body") from None
     except InvalidInput as exc:  # too deep, a NUL, a lone surrogate: refused before use
-        raise ApiError(400, f"{describe_path(exc.path, 'The request body')} {exc.reason}") from None
+        raise HTTPError(
+            400, f"{describe_path(exc.path, 'The request body')} {exc.reason}"
+        ) from None
     if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object")
+        raise HTTPError(400, "The request body must be a JSON object")
     return body
 
 
@@ -103,5 +96,5 @@ def merge_request_context(context: RequestContext, body: Mapping[str, Any]) -> N
     if values is None:
         return
     if not isinstance(values, dict):
-        raise ApiError(400, "requestContext must be an object")
+        raise HTTPError(400, "requestContext must be an object")
     context.values.update(strip_reserved(values))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ..._callbacks import as_async
+from ..._routes import compile_template
 from ...auth.context import RequestContext
-from .router import Handler, Router, compile_template
+from .router import Handler, Router
 
 __all__ = ["CustomRoute", "add_custom_routes", "route"]
 
@@ -68,25 +68,12 @@ def route(
 
 
 def _adapt(handler: Callable[[Request], Any]) -> Handler:
-    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-        getattr(handler, "__call__", None)  # noqa: B004 - an object with `async def __call__`
-    ):
+    call = as_async(handler)  # contextvars, so current_context(), follow into a thread
 
-        async def call_async(request: Request, context: RequestContext) -> Any:
-            return await handler(request)
+    async def adapted(request: Request, context: RequestContext) -> Any:
+        return await call(request)
 
-        return _named(call_async, handler)
-
-    async def call_sync(request: Request, context: RequestContext) -> Any:
-        # contextvars follow into the worker thread, so current_context() works there too.
-        result = await run_in_threadpool(handler, request)
-        return await result if inspect.isawaitable(result) else result
-
-    return _named(call_sync, handler)
-
-
-def _named(adapted: Handler, handler: Callable[[Request], Any]) -> Handler:
-    """The adapter under the handler's name and docstring (the OpenAPI document shows them)."""
+    # The handler's name and docstring, which the OpenAPI document shows.
     adapted.__name__ = getattr(handler, "__name__", type(handler).__name__)
     adapted.__doc__ = handler.__doc__
     return adapted

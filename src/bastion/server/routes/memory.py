@@ -17,7 +17,7 @@ from ..._openapi import Doc
 from ...auth.context import RequestContext
 from ..memory import UNSET, Memory
 from .bodies import MessagesQuery, NewThreadBody, ResourceQuery, ThreadChangeBody, ThreadsQuery
-from .common import ApiError, json_response, read_json_object
+from .common import HTTPError, json_response, read_json_object
 from .router import Router
 from .scope import (
     MEMORY_NOT_CONFIGURED,
@@ -35,28 +35,28 @@ def _count(query: Mapping[str, str], name: str) -> int | None:
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
-        raise ApiError(400, f"{name} must be a non-negative integer")
+        raise HTTPError(400, f"{name} must be a non-negative integer")
     return int(raw)
 
 
 def _optional_text(body: Mapping[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
-        raise ApiError(400, f"{key} must be a string")
+        raise HTTPError(400, f"{key} must be a string")
     return value
 
 
 def _metadata(body: Mapping[str, Any]) -> dict[str, Any] | None:
     value = body.get("metadata")
     if value is not None and not isinstance(value, dict):
-        raise ApiError(400, "metadata must be an object")
+        raise HTTPError(400, "metadata must be an object")
     return value
 
 
 def add_memory_routes(router: Router, memory: Memory | None) -> None:
     def store() -> Memory:
         if memory is None:
-            raise ApiError(404, MEMORY_NOT_CONFIGURED)
+            raise HTTPError(404, MEMORY_NOT_CONFIGURED)
         return memory
 
     async def list_threads(request: Request, context: RequestContext) -> Any:

@@ -17,10 +17,8 @@ read-only or full SQLite file) is a 503 `{"error": "The database is unavailable"
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from re import Pattern
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -29,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..._openapi import Doc
+from ..._routes import RouteTable
 from ...auth.context import RequestContext, bind_context
 from ...auth.errors import AuthError
 from ...auth.pipeline import (
@@ -40,22 +39,21 @@ from ...auth.pipeline import (
 )
 from ...auth.rbac import RoutePermission
 from ...identity.db import DatabaseUnavailable
-from .common import ApiError, json_response
+from .common import HTTPError, json_response
 
-__all__ = ["Handler", "Router", "compile_template", "database_unavailable", "route_path"]
+__all__ = ["Handler", "Router", "database_unavailable", "route_path"]
 
 logger = logging.getLogger("bastion.server")
 
 Handler = Callable[[Request, RequestContext], Awaitable[Any]]
 
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _RETRY_AFTER = "5"  # seconds, for a 503 of a database outage
 
 
-def database_unavailable() -> ApiError:
+def database_unavailable() -> HTTPError:
     """The answer while the database cannot be used: 503 with Retry-After."""
-    return ApiError(503, "The database is unavailable", {"Retry-After": _RETRY_AFTER})
+    return HTTPError(503, "The database is unavailable", {"Retry-After": _RETRY_AFTER})
 
 
 def route_path(scope: Scope) -> str:
@@ -67,28 +65,6 @@ def route_path(scope: Scope) -> str:
     return path
 
 
-def compile_template(template: str) -> tuple[Pattern[str] | None, str]:
-    """The regex of a `{name}` template (None when it has no parameter), and its shape:
-    the template with its parameter names blanked, to find two routes that would clash."""
-    if not template.startswith("/"):
-        raise ValueError(f"a route path starts with '/': {template!r}")
-    if template != "/" and template.endswith("/"):
-        raise ValueError(f"a route path does not end with '/': {template!r}")
-    if "{" in _PARAM.sub("", template) or "}" in _PARAM.sub("", template):
-        raise ValueError(f"bad parameter in route path {template!r}: use {{name}}")
-    names = _PARAM.findall(template)
-    if not names:
-        return None, template
-    if len(set(names)) != len(names):
-        raise ValueError(f"a parameter name appears twice in {template!r}")
-    # split() alternates literal text and parameter names.
-    pieces = _PARAM.split(template)
-    body = "".join(
-        re.escape(piece) if i % 2 == 0 else f"(?P<{piece}>[^/]+)" for i, piece in enumerate(pieces)
-    )
-    return re.compile(body), _PARAM.sub("{}", template)  # fullmatch: `$` allows a final "\n"
-
-
 @dataclass(frozen=True, slots=True)
 class _Endpoint:
     handler: Handler
@@ -96,20 +72,11 @@ class _Endpoint:
     doc: Doc | None = None  # what the OpenAPI document says of it (server/openapi_doc.py)
 
 
-@dataclass(slots=True)
-class _Route:
-    template: str
-    regex: Pattern[str] | None
-    endpoints: dict[str, _Endpoint] = field(default_factory=dict)
-
-
 class Router:
     def __init__(self, pipeline: AuthPipeline, *, prefix: str = "/api") -> None:
         self.pipeline = pipeline
         self.prefix = prefix
-        self._static: dict[str, _Route] = {}
-        self._dynamic: list[_Route] = []
-        self._shapes: dict[str, _Route] = {}
+        self._table: RouteTable[_Endpoint] = RouteTable()
 
     def add(
         self,
@@ -122,17 +89,6 @@ class Router:
         derive_permission: bool = True,
         doc: Doc | None = None,
     ) -> None:
-        regex, shape = compile_template(template)
-        route = self._shapes.get(shape)
-        if route is None:
-            route = _Route(template, regex)
-            self._shapes[shape] = route
-            if regex is None:
-                self._static[template] = route
-            else:
-                self._dynamic.append(route)
-        elif route.template != template:
-            raise ValueError(f"route {template!r} clashes with {route.template!r}")
         required: tuple[str, ...] | None = None
         if requires_permission is not None:
             required = (
@@ -142,12 +98,11 @@ class Router:
             )
             if not required or not all(isinstance(p, str) and p for p in required):
                 raise ValueError(f"{template}: requires_permission lists permission strings")
+        endpoints: dict[str, _Endpoint] = {}
         for method in methods:
             method = method.upper()
             if method not in _METHODS:
                 raise ValueError(f"{template}: unknown HTTP method {method!r}")
-            if method in route.endpoints:
-                raise ValueError(f"{method} {template} is registered twice")
             auth = RouteAuth(
                 requires_auth=requires_auth,
                 requires_permission=required,
@@ -157,28 +112,20 @@ class Router:
                     else None
                 ),
             )
-            route.endpoints[method] = _Endpoint(handler, auth, doc)
+            endpoints[method] = _Endpoint(handler, auth, doc)
+        for method, endpoint in endpoints.items():
+            self._table.add(template, (method,), endpoint)
 
     @property
     def routes(self) -> dict[str, tuple[str, ...]]:
         """What is served: each route's template and its methods, in the order added."""
-        return {route.template: tuple(route.endpoints) for route in self._shapes.values()}
+        return {route.template: tuple(route.methods) for route in self._table.routes}
 
     def operations(self) -> Iterator[tuple[str, str, Handler, RouteAuth, Doc | None]]:
         """Each route's template, method, handler, auth settings and doc, in the order added."""
-        for route in self._shapes.values():
-            for method, endpoint in route.endpoints.items():
+        for route in self._table.routes:
+            for method, endpoint in route.methods.items():
                 yield route.template, method, endpoint.handler, endpoint.auth, endpoint.doc
-
-    def _find(self, path: str) -> tuple[_Route | None, dict[str, str]]:
-        route = self._static.get(path)
-        if route is not None:
-            return route, {}
-        for candidate in self._dynamic:
-            found = candidate.regex.fullmatch(path) if candidate.regex else None
-            if found:
-                return candidate, found.groupdict()
-        return None, {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.handle(scope, receive, send, route_path(scope))
@@ -189,12 +136,12 @@ class Router:
         # regex pattern cannot miss a path the router serves.
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
-        route, params = self._find(path)
+        route, params = self._table.find(path)
         endpoint: _Endpoint | None = None
         if route is not None:
-            endpoint = route.endpoints.get(method)
+            endpoint = route.methods.get(method)
             if endpoint is None and method == "HEAD":
-                endpoint = route.endpoints.get("GET")
+                endpoint = route.methods.get("GET")
         scope["path_params"] = params
         request = Request(scope, receive)
         auth = endpoint.auth if endpoint is not None else PATTERN_DECIDES
@@ -212,7 +159,7 @@ class Router:
             if endpoint is not None:
                 response = await self._run(endpoint.handler, request, context)
             elif route is not None:
-                allow = ", ".join(sorted(route.endpoints))
+                allow = ", ".join(sorted(route.methods))
                 response = json_response({"error": "Method not allowed"}, 405, {"Allow": allow})
             else:
                 response = json_response({"error": "Not found"}, 404)
@@ -225,16 +172,11 @@ class Router:
             if isinstance(result, Response):
                 return result
             return json_response(result)
-        except ApiError as exc:
-            return json_response({"error": exc.message}, exc.status, exc.headers)
-        except AuthError as exc:  # a handler may refuse a caller the way the pipeline does
+        except HTTPError as exc:  # a handler's refusal, or one in the pipeline's words
             return error_response(exc)
         except DatabaseUnavailable as exc:  # down, read-only or full: an outage, not a bug
             logger.error("%s %s: %s", request.method, request.url.path, exc)
-            unavailable = database_unavailable()
-            return json_response(
-                {"error": unavailable.message}, unavailable.status, unavailable.headers
-            )
+            return error_response(database_unavailable())
         except HTTPException as exc:
             return json_response({"error": exc.detail}, exc.status_code, exc.headers)
         except ClientDisconnect:  # a custom route read the body of a client that hung up

@@ -28,7 +28,7 @@ from ..agents import Agent
 from ..memory import Memory
 from ..memory.checks import check_message
 from ..models import Message
-from .common import ApiError, merge_request_context, read_json_object
+from .common import HTTPError, merge_request_context, read_json_object
 from .router import database_unavailable
 from .scope import MEMORY_NOT_CONFIGURED, memory_errors, resource_id_of
 
@@ -43,22 +43,22 @@ def parse_messages(value: Any) -> list[Message]:
     """`messages` of a request: one string (a user message) or a list of
     `{"role": "user" | "assistant" | "system", "content": str}`."""
     if value is None:
-        raise ApiError(400, "messages is required")
+        raise HTTPError(400, "messages is required")
     if isinstance(value, str):
         return [Message(role="user", content=value)]
     if not isinstance(value, list):
-        raise ApiError(400, "messages must be a string or a list of messages")
+        raise HTTPError(400, "messages must be a string or a list of messages")
     if not value:
-        raise ApiError(400, "messages must not be empty")
+        raise HTTPError(400, "messages must not be empty")
     messages: list[Message] = []
     for index, item in enumerate(value):
         if not isinstance(item, dict):
-            raise ApiError(400, f"messages[{index}] must be an object")
+            raise HTTPError(400, f"messages[{index}] must be an object")
         role, content = item.get("role"), item.get("content")
         if role not in _ROLES:
-            raise ApiError(400, f"messages[{index}].role must be one of: {', '.join(_ROLES)}")
+            raise HTTPError(400, f"messages[{index}].role must be one of: {', '.join(_ROLES)}")
         if not isinstance(content, str):
-            raise ApiError(400, f"messages[{index}].content must be a string")
+            raise HTTPError(400, f"messages[{index}].content must be a string")
         messages.append(Message(role=role, content=content))
     return messages
 
@@ -68,7 +68,7 @@ def _max_steps(value: Any, agent: Agent) -> int | None:
         return None
     # A client may lower the agent's step limit, never raise it (each step is a model call).
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= agent.max_steps:
-        raise ApiError(400, f"maxSteps must be an integer from 1 to {agent.max_steps}")
+        raise HTTPError(400, f"maxSteps must be an integer from 1 to {agent.max_steps}")
     return value
 
 
@@ -106,7 +106,7 @@ class Run:
             logger.error(
                 "could not save thread %s: %s", self.thread_id, type(exc).__name__, exc_info=exc
             )
-            raise ApiError(500, "The conversation could not be saved") from None
+            raise HTTPError(500, "The conversation could not be saved") from None
 
     def thread_json(self) -> dict[str, str]:
         """`{"threadId": ...}` for the answer, when the run used a thread."""
@@ -136,17 +136,17 @@ async def read_run(
     max_steps = _max_steps(body.get("maxSteps"), agent)
     thread_id = body.get("threadId")
     if thread_id is not None and not isinstance(thread_id, str):
-        raise ApiError(400, "threadId must be a string")
+        raise HTTPError(400, "threadId must be a string")
     claimed = body.get("resourceId")
     if claimed is not None and not isinstance(claimed, str):
-        raise ApiError(400, "resourceId must be a string")
+        raise HTTPError(400, "resourceId must be a string")
     merge_request_context(context, body)
     if thread_id is None:
         if claimed is not None and context.authenticated:
             resource_id_of(context, claimed)  # naming another resource is refused anyway
         return Run(messages, max_steps, [])
     if memory is None:
-        raise ApiError(400, f"{MEMORY_NOT_CONFIGURED}: threadId cannot be used")
+        raise HTTPError(400, f"{MEMORY_NOT_CONFIGURED}: threadId cannot be used")
     owner = resource_id_of(context, claimed)
     with memory_errors():
         for message in messages:  # refused now, not after the model has run

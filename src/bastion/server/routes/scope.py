@@ -28,7 +28,7 @@ from ..memory import (
     ThreadExists,
     ThreadNotFound,
 )
-from .common import ApiError
+from .common import HTTPError
 
 __all__ = [
     "MEMORY_NOT_CONFIGURED",
@@ -49,16 +49,16 @@ def resource_id_of(context: RequestContext, claimed: Any) -> str:
     """The resource id the request acts for. `claimed` is the client's `resourceId` (None
     when it sent none)."""
     if claimed is not None and not isinstance(claimed, str):
-        raise ApiError(400, "resourceId must be a string")
+        raise HTTPError(400, "resourceId must be a string")
     if context.authenticated:
         owner = context.resource_id
         if not owner:  # fail closed: never fall back to what the client says
-            raise ApiError(403, "No resource id for this user")
+            raise HTTPError(403, "No resource id for this user")
         if claimed is not None and claimed != owner:
-            raise ApiError(403, "resourceId does not match the authenticated user")
+            raise HTTPError(403, "resourceId does not match the authenticated user")
         return owner
     if not claimed:
-        raise ApiError(400, "resourceId is required")
+        raise HTTPError(400, "resourceId is required")
     return claimed
 
 
@@ -78,14 +78,14 @@ def memory_errors() -> Iterator[None]:
     except ThreadNotFound as exc:
         if isinstance(exc, ThreadAccessDenied):  # worth a line in the log: a probe, or a bug
             logger.info("refused a thread of another resource")
-        raise ApiError(404, THREAD_NOT_FOUND) from None
+        raise HTTPError(404, THREAD_NOT_FOUND) from None
     except ThreadExists:
-        raise ApiError(409, "Thread already exists") from None
+        raise HTTPError(409, "Thread already exists") from None
     except InvalidMemoryInput as exc:
-        raise ApiError(400, str(exc)) from None
+        raise HTTPError(400, str(exc)) from None
 
 
 async def owned_thread(memory: Memory, thread_id: str, resource_id: str) -> Thread:
-    """The thread if `resource_id` owns it, else ApiError 404."""
+    """The thread if `resource_id` owns it, else HTTPError 404."""
     with memory_errors():
         return await memory.get_owned_thread(thread_id, resource_id)

@@ -6,7 +6,7 @@ is there (one ASGI `send` per event: nothing is buffered). Three things a plain
 
 - **The status is decided by the first event.** The iterator is advanced once before the
   headers go out, so a failure before anything was produced (the model is down) is still an
-  ordinary JSON error with its status (`ApiError`, e.g. 502). After the first byte the
+  ordinary JSON error with its status (`HTTPError`, e.g. 502). After the first byte the
   status is spent: a failure becomes an `error` event, and the stream ends.
 - **A client that hangs up stops the work.** A watcher waits for `http.disconnect` and
   cancels the iterator where it stands (in the model's stream, in a tool), even when no
@@ -27,7 +27,7 @@ from pydantic_core import to_json
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .common import ApiError, json_response
+from .common import HTTPError, json_response
 
 __all__ = ["EventStream", "encode_event"]
 
@@ -48,7 +48,7 @@ def encode_event(event: str, data: Mapping[str, Any]) -> bytes:
 class EventStream(Response):
     """A `text/event-stream` answer of the encoded events `chunks` yields.
 
-    `chunks` raises `ApiError` to refuse: before its first event that is the response (a
+    `chunks` raises `HTTPError` to refuse: before its first event that is the response (a
     JSON error with that status); afterwards, an `error` event with the message. Any other
     exception is logged and answered as a 500, or an `error` event "Internal server error".
     """
@@ -96,8 +96,8 @@ class EventStream(Response):
             first: bytes | None = await anext(self.chunks)
         except StopAsyncIteration:
             first = None
-        except ApiError as exc:
-            await self._refuse(exc.status, exc.message, exc.headers, scope, send)
+        except HTTPError as exc:
+            await self._refuse(exc.status, exc.body()["error"], exc.headers(), scope, send)
             return
         except Exception as exc:
             _log(scope, exc)
@@ -110,8 +110,8 @@ class EventStream(Response):
                 try:
                     async for chunk in self.chunks:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                except ApiError as exc:
-                    await _send_error(send, exc.message)
+                except HTTPError as exc:
+                    await _send_error(send, exc.body()["error"])
                 except OSError:  # an ASGI 2.4 server: the client is gone
                     raise
                 except Exception as exc:

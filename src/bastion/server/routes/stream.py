@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from ...auth.context import RequestContext
 from ..agents import Agent, FinishEvent
 from ..models import ModelError
-from .common import ApiError
+from .common import HTTPError
 from .runs import Run
 from .sse import encode_event
 
@@ -31,7 +31,7 @@ logger = logging.getLogger("bastion.server")
 
 
 async def run_events(agent: Agent, run: Run, context: RequestContext) -> AsyncIterator[bytes]:
-    """The encoded events of one run; ModelError becomes ApiError 502."""
+    """The encoded events of one run; ModelError becomes HTTPError 502."""
     events = agent.stream(run.transcript, context=context, max_steps=run.max_steps)
     try:
         async for event in events:
@@ -42,6 +42,6 @@ async def run_events(agent: Agent, run: Run, context: RequestContext) -> AsyncIt
                 yield encode_event(event.event, event.data())
     except ModelError as exc:
         logger.warning("model of agent %s failed: %s", agent.id, exc)
-        raise ApiError(502, str(exc) or "The model failed") from None
+        raise HTTPError(502, str(exc) or "The model failed") from None
     finally:
         await events.aclose()

@@ -13,7 +13,7 @@ from ...auth.context import RequestContext
 from ..agents import AgentTool
 from ..tools import ToolInputError
 from .bodies import ExecuteBody
-from .common import ApiError, merge_request_context, read_json_object
+from .common import HTTPError, merge_request_context, read_json_object
 from .router import Router
 
 __all__ = ["add_tool_routes", "tool_json"]
@@ -29,7 +29,7 @@ def add_tool_routes(router: Router, tools: Mapping[str, AgentTool]) -> None:
     def find(tool_id: str) -> AgentTool:
         tool = tools.get(tool_id)
         if tool is None:
-            raise ApiError(404, f"Tool {tool_id} not found")
+            raise HTTPError(404, f"Tool {tool_id} not found")
         return tool
 
     async def list_tools(request: Request, context: RequestContext) -> Any:
@@ -43,17 +43,17 @@ def add_tool_routes(router: Router, tools: Mapping[str, AgentTool]) -> None:
         body = await read_json_object(request)
         args = body.get("data", {})
         if not isinstance(args, dict):
-            raise ApiError(400, "data must be an object")
+            raise HTTPError(400, "data must be an object")
         merge_request_context(context, body)
         try:
             result = await tool.execute(args, context)
         except ToolInputError as exc:
-            raise ApiError(400, str(exc)) from None
+            raise HTTPError(400, str(exc)) from None
         except PermissionError as exc:  # the tool refused this caller
-            raise ApiError(403, str(exc) or "Access denied") from None
+            raise HTTPError(403, str(exc) or "Access denied") from None
         except Exception as exc:
             logger.exception("tool %s raised %s", tool.id, type(exc).__name__)
-            raise ApiError(500, f"Tool {tool.id} failed") from None
+            raise HTTPError(500, f"Tool {tool.id} failed") from None
         return {"result": result}
 
     tags = ("Tools",)
