@@ -1,15 +1,15 @@
 """Property-based (hypothesis): hostile input at every endpoint of both servers (issue 11).
 
-Every identity endpoint of the default app (core, bearer and the memory tables; server-only
-ones have no URL) and every agent-server route gets bodies, queries and path parameters
-made of what broke the servers before: nesting up to 1,200 levels, lone surrogates, NUL
-(in values and keys), strings up to a million characters, wrong types for every field
-(numbers, arrays, objects, null, booleans), unknown keys, JSON that is not an object and
-text that is not JSON. Requests carry the signed-in user's session cookie and bearer token
-and a trusted Origin, so that they reach the code behind the guards. The app is the
-default's (`bastion.standalone`: its Identity options, demo agent, tools and memory) with
-rate limits off, so that the limiter's 429 does not stand between the examples and the
-handlers.
+Every identity endpoint of the default app (core, bearer, open-api and the memory tables;
+server-only ones have no URL) and every agent-server route (`/api/openapi.json` too) gets
+bodies, queries and path parameters made of what broke the servers before: nesting up to
+1,200 levels, lone surrogates, NUL (in values and keys), strings up to a million
+characters, wrong types for every field (numbers, arrays, objects, null, booleans), unknown
+keys, JSON that is not an object and text that is not JSON. Requests carry the signed-in
+user's session cookie and bearer token and a trusted Origin, so that they reach the code
+behind the guards. The app is the default's (`bastion.standalone`: its Identity options,
+demo agent, tools and memory) plus the open-api plugin, with rate limits off, so that the
+limiter's 429 does not stand between the examples and the handlers.
 
 Asserted for each request: no 5xx; the answer is JSON (or a redirect, an empty 404, the
 identity's HTML error page, or an event stream without an error event). After each
@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.auth.providers.identity import IdentityAuth
-from bastion.identity import Identity, bearer
+from bastion.identity import Identity, bearer, open_api
 from bastion.identity.email import ConsoleMailer, reset_password_sender, verification_sender
 from bastion.identity.endpoint import JSON_OR_FORM, Endpoint
 from bastion.server import Bastion, Memory, memory_plugin
@@ -71,7 +71,7 @@ def build(database_url: str) -> tuple[Identity, Bastion]:
             {"enabled": True, "send_reset_password": reset_password_sender(mailer)}
         ),
         email_verification={"send_verification_email": verification_sender(mailer)},
-        plugins=[bearer(), memory_plugin()],
+        plugins=[bearer(), memory_plugin(), open_api()],
         rate_limit={"enabled": False},
     )
     app = Bastion(

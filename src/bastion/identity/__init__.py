@@ -39,6 +39,7 @@ from .options import (
 )
 from .plugins import EndpointHook, Plugin, SignInCheck
 from .plugins.bearer import bearer
+from .plugins.open_api import open_api
 from .ratelimit import RateRule
 from .sessions import (
     clear_session_cookies,
@@ -112,6 +113,7 @@ __all__ = [
     "complete_sign_in",
     "delete_account_sender",
     "fresh_session",
+    "open_api",
     "reset_password_sender",
     "sensitive_session",
     "session_required",

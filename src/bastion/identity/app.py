@@ -97,6 +97,10 @@ class Identity:
             env=env,
         )
         self.endpoints = self._endpoints()
+        owner = {id(e): p.id for p in self.plugins for e in p.endpoints}
+        self.context.endpoints = tuple(
+            (owner.get(id(e)), e) for e in self.endpoints.values() if not e.server_only
+        )
         table: RouteTable[Endpoint] = RouteTable()
         for endpoint in self.endpoints.values():
             if not endpoint.server_only:

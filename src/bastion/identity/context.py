@@ -36,6 +36,7 @@ class AuthContext:
         "_output",
         "_static_origins",
         "_trusted",
+        "endpoints",
         "hasher",
         "now",
         "options",
@@ -72,6 +73,10 @@ class AuthContext:
         self.now = now
         self.plugin_ids = plugin_ids
         self.sign_in_checks = tuple(sign_in_checks)
+        # The served endpoints, each with the id of the plugin that declared it (None: core),
+        # for a plugin that describes the API (open-api). Set by the Identity once built;
+        # typed loosely, as the context knows no Endpoint (it would be a cycle).
+        self.endpoints: tuple[tuple[str | None, Any], ...] = ()
         self._env = env
         self._output: dict[str, set[str]] = {
             model: {n for n, f in schema.fields(model).items() if f.returned} for model in schema

@@ -40,6 +40,7 @@ from .agents import ID_PATTERN as AGENT_ID
 from .agents import Agent, AgentTool
 from .cors import CORS, CORSMiddleware
 from .memory import Memory
+from .openapi_doc import add_openapi_route
 from .routes import (
     CustomRoute,
     Router,
@@ -71,6 +72,7 @@ class Bastion:
         memory: Memory | None = None,
         cors: CORS | Sequence[str] | None = None,
         name: str = "bastion",
+        openapi: bool = True,
     ) -> None:
         if memory is not None and not isinstance(memory, Memory):
             raise TypeError(f"memory: {memory!r} is not a bastion.server.memory.Memory")
@@ -88,6 +90,8 @@ class Bastion:
         add_tool_routes(self.router, self.tools)
         add_memory_routes(self.router, memory)
         add_custom_routes(self.router, routes, API_PREFIX)
+        if openapi:  # last: the document lists every route above
+            add_openapi_route(self.router, self.pipeline, name)
         # (prefix, app): requests under a prefix go to that app, with the prefix added to
         # root_path as Starlette's Mount does.
         self._mounts: list[tuple[str, ASGIApp]] = []

@@ -9,10 +9,12 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..._openapi import Doc
 from ...auth.context import RequestContext
 from ..agents import Agent
 from ..memory import Memory
 from ..models import ModelError
+from .bodies import RunBody
 from .common import HTTPError
 from .router import Router
 from .runs import parse_messages, read_run
@@ -69,7 +71,27 @@ def add_agent_routes(
         run = await read_run(request, context, agent, memory)
         return EventStream(run_events(agent, run, context))
 
-    router.add("/api/agents", ["GET"], list_agents)
-    router.add("/api/agents/{agentId}", ["GET"], get_agent)
-    router.add("/api/agents/{agentId}/generate", ["POST"], generate)
-    router.add("/api/agents/{agentId}/stream", ["POST"], stream)
+    tags = ("Agents",)
+    run_errors = (400, 403, 404, 502, 503)  # the body, a thread's owner, the model, memory
+    router.add("/api/agents", ["GET"], list_agents, doc=Doc("List the agents", tags))
+    router.add(
+        "/api/agents/{agentId}", ["GET"], get_agent, doc=Doc("An agent", tags, errors=(404,))
+    )
+    router.add(
+        "/api/agents/{agentId}/generate",
+        ["POST"],
+        generate,
+        doc=Doc("Run an agent", tags, body=RunBody, errors=run_errors),
+    )
+    router.add(
+        "/api/agents/{agentId}/stream",
+        ["POST"],
+        stream,
+        doc=Doc(
+            "Run an agent, its events as server-sent events",
+            tags,
+            body=RunBody,
+            media_type="text/event-stream",
+            errors=run_errors,
+        ),
+    )

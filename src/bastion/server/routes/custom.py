@@ -73,6 +73,9 @@ def _adapt(handler: Callable[[Request], Any]) -> Handler:
     async def adapted(request: Request, context: RequestContext) -> Any:
         return await call(request)
 
+    # The handler's name and docstring, which the OpenAPI document shows.
+    adapted.__name__ = getattr(handler, "__name__", type(handler).__name__)
+    adapted.__doc__ = handler.__doc__
     return adapted
 
 

@@ -13,8 +13,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..._openapi import Doc
 from ...auth.context import RequestContext
 from ..memory import UNSET, Memory
+from .bodies import MessagesQuery, NewThreadBody, ResourceQuery, ThreadChangeBody, ThreadsQuery
 from .common import HTTPError, json_response, read_json_object
 from .router import Router
 from .scope import (
@@ -114,9 +116,54 @@ def add_memory_routes(router: Router, memory: Memory | None) -> None:
             messages = await threads.list_messages(thread_id, limit=limit)
         return {"messages": [message.to_json() for message in messages]}
 
-    router.add("/api/memory/threads", ["GET"], list_threads)
-    router.add("/api/memory/threads", ["POST"], create_thread)
-    router.add("/api/memory/threads/{threadId}", ["GET"], get_thread)
-    router.add("/api/memory/threads/{threadId}", ["PATCH"], update_thread)
-    router.add("/api/memory/threads/{threadId}", ["DELETE"], delete_thread)
-    router.add("/api/memory/threads/{threadId}/messages", ["GET"], list_messages)
+    # 400: a bad value or resourceId; 403: another user's resourceId; 404: no memory, or
+    # not the caller's thread; 503: the database is down.
+    errors = (400, 403, 404, 503)
+    tags = ("Memory",)
+    threads, thread = "/api/memory/threads", "/api/memory/threads/{threadId}"
+    router.add(
+        threads,
+        ["GET"],
+        list_threads,
+        doc=Doc("The caller's threads", tags, query=ThreadsQuery, errors=errors),
+    )
+    router.add(
+        threads,
+        ["POST"],
+        create_thread,
+        doc=Doc(
+            "Create a thread",
+            tags,
+            body=NewThreadBody,
+            query=ResourceQuery,
+            status=201,
+            errors=(*errors, 409),
+        ),
+    )
+    router.add(
+        thread, ["GET"], get_thread, doc=Doc("A thread", tags, query=ResourceQuery, errors=errors)
+    )
+    router.add(
+        thread,
+        ["PATCH"],
+        update_thread,
+        doc=Doc(
+            "Rename a thread or change its metadata",
+            tags,
+            body=ThreadChangeBody,
+            query=ResourceQuery,
+            errors=errors,
+        ),
+    )
+    router.add(
+        thread,
+        ["DELETE"],
+        delete_thread,
+        doc=Doc("Delete a thread", tags, query=ResourceQuery, errors=errors),
+    )
+    router.add(
+        thread + "/messages",
+        ["GET"],
+        list_messages,
+        doc=Doc("A thread's messages", tags, query=MessagesQuery, errors=errors),
+    )

@@ -17,7 +17,7 @@ read-only or full SQLite file) is a 503 `{"error": "The database is unavailable"
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ..._openapi import Doc
 from ..._routes import RouteTable
 from ...auth.context import RequestContext, bind_context
 from ...auth.errors import AuthError
@@ -68,6 +69,7 @@ def route_path(scope: Scope) -> str:
 class _Endpoint:
     handler: Handler
     auth: RouteAuth
+    doc: Doc | None = None  # what the OpenAPI document says of it (server/openapi_doc.py)
 
 
 class Router:
@@ -85,6 +87,7 @@ class Router:
         requires_auth: bool | None = None,
         requires_permission: str | Sequence[str] | None = None,
         derive_permission: bool = True,
+        doc: Doc | None = None,
     ) -> None:
         required: tuple[str, ...] | None = None
         if requires_permission is not None:
@@ -109,7 +112,7 @@ class Router:
                     else None
                 ),
             )
-            endpoints[method] = _Endpoint(handler, auth)
+            endpoints[method] = _Endpoint(handler, auth, doc)
         for method, endpoint in endpoints.items():
             self._table.add(template, (method,), endpoint)
 
@@ -117,6 +120,12 @@ class Router:
     def routes(self) -> dict[str, tuple[str, ...]]:
         """What is served: each route's template and its methods, in the order added."""
         return {route.template: tuple(route.methods) for route in self._table.routes}
+
+    def operations(self) -> Iterator[tuple[str, str, Handler, RouteAuth, Doc | None]]:
+        """Each route's template, method, handler, auth settings and doc, in the order added."""
+        for route in self._table.routes:
+            for method, endpoint in route.methods.items():
+                yield route.template, method, endpoint.handler, endpoint.auth, endpoint.doc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.handle(scope, receive, send, route_path(scope))

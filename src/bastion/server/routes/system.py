@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ... import __version__
+from ..._openapi import Doc
 from ...auth.context import RequestContext
 from .router import Router
 
@@ -23,5 +24,5 @@ def add_system_routes(router: Router, name: str) -> None:
         return {"status": "ok"}
 
     # Both public by the default patterns (`/api`, `/health`).
-    router.add("/api", ["GET"], api_root)
-    router.add("/health", ["GET"], health)
+    router.add("/api", ["GET"], api_root, doc=Doc("The server's name and version", ("System",)))
+    router.add("/health", ["GET"], health, doc=Doc("Liveness", ("System",)))

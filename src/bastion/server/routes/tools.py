@@ -8,9 +8,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..._openapi import Doc
 from ...auth.context import RequestContext
 from ..agents import AgentTool
 from ..tools import ToolInputError
+from .bodies import ExecuteBody
 from .common import HTTPError, merge_request_context, read_json_object
 from .router import Router
 
@@ -54,6 +56,13 @@ def add_tool_routes(router: Router, tools: Mapping[str, AgentTool]) -> None:
             raise HTTPError(500, f"Tool {tool.id} failed") from None
         return {"result": result}
 
-    router.add("/api/tools", ["GET"], list_tools)
-    router.add("/api/tools/{toolId}", ["GET"], get_tool)
-    router.add("/api/tools/{toolId}/execute", ["POST"], execute)
+    tags = ("Tools",)
+    router.add("/api/tools", ["GET"], list_tools, doc=Doc("List the tools", tags))
+    router.add("/api/tools/{toolId}", ["GET"], get_tool, doc=Doc("A tool", tags, errors=(404,)))
+    router.add(
+        "/api/tools/{toolId}/execute",
+        ["POST"],
+        execute,
+        # 400: input the tool's schema refuses; 403: the tool refused the caller.
+        doc=Doc("Run a tool", tags, body=ExecuteBody, errors=(400, 403, 404)),
+    )
