@@ -2,7 +2,7 @@
 
 - About 970 levels of JSON nesting (a 2 KB unauthenticated body) made the parser raise
   RecursionError: a plain-text 500 with a traceback on every identity endpoint, a JSON 500
-  on `/api`. The depth is now counted on the text before parsing (identity/untrusted.py,
+  on `/api`. The depth is now counted on the text before parsing (identity/_untrusted.py,
   shared by both servers): 400.
 - Lone surrogates (`"\\ud800"`, valid JSON that JavaScript clients send) reached scrypt,
   the database drivers and the JSON encoders: 500 on sign-in, change-password,

@@ -18,7 +18,9 @@ from starlette.types import Receive, Scope, Send
 
 from .._callbacks import call_user
 from .._routes import RouteTable
-from .asgi import IdentityHTTP
+from ._asgi import IdentityHTTP
+from ._runner import Runner
+from ._secret import generated_secret
 from .context import AuthContext
 from .crypto import password_hashing
 from .db import CORE_SCHEMA, Database, Schema, TableSpec
@@ -29,8 +31,6 @@ from .options import IdentityOptions
 from .plugins import Plugin
 from .ratelimit import RATE_LIMIT_SCHEMA, ClientIP, RateLimiter, StorageKind
 from .routes import CORE_ENDPOINTS
-from .runner import Runner
-from .secret import generated_secret
 from .store import Store
 
 __all__ = ["API", "Identity"]
@@ -70,7 +70,7 @@ class Identity:
             self.db = database
         else:
             self.db = Database(database, schema=self.schema, clock=clock)
-        if self.options.secret is None:  # never a constant: see identity/secret.py
+        if self.options.secret is None:  # never a constant: see identity/_secret.py
             self.options = dataclasses.replace(self.options, secret=generated_secret(self.db.url))
         assert self.options.secret is not None  # set above
         self.error_codes = _merge_error_codes(self.plugins)

@@ -11,13 +11,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ._session_cookies import SessionCookies
 from .crypto import PasswordHashing, sign_jwt, verify_jwt
 from .db import Schema
 from .options import IdentityOptions
 from .origins import TrustedOrigins
 from .origins import resolve as resolve_origins
 from .ratelimit import RateLimiter
-from .session_cookies import SessionCookies
 from .store import Store
 
 __all__ = ["AuthContext"]

@@ -17,11 +17,11 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 
+from ._untrusted import InvalidInput, NotJSON, check_value, parse_json
 from .cookies import CookieAttributes, parse_cookie_header, serialize_cookie
 from .db.types import format_iso
 from .errors import APIError, Code
 from .ratelimit import RateRule
-from .untrusted import InvalidInput, NotJSON, check_value, parse_json
 from .validation import Body, describe_errors, js_type
 
 if TYPE_CHECKING:

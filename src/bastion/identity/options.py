@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .secret import InsecureSecret
+from ._secret import InsecureSecret
 
 if TYPE_CHECKING:
     from .db import Database, Field
@@ -193,7 +193,7 @@ class IdentityOptions:
     def resolve(self, env: Mapping[str, str] = os.environ) -> IdentityOptions:
         """Fill what the environment gives: secret, base URL, production mode. Without a
         secret, `secret` stays None outside production: the Identity then makes one for its
-        database (`bastion.identity.secret`); in production that is refused."""
+        database (`bastion.identity._secret`); in production that is refused."""
         production = self.production or env.get("BASTION_ENV", "").lower() == "production"
         secret = self.secret or env.get("BASTION_SECRET") or env.get("BETTER_AUTH_SECRET")
         if not secret and production:

@@ -47,10 +47,8 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from .._callbacks import call_user
-from .client_ip import ClientIP, check_subnet, client_ip, normalize_ip
-from .crypto import sha256_base64url
-from .db import Database
-from .ratelimit_storage import (
+from ._client_ip import ClientIP, check_subnet, client_ip, normalize_ip
+from ._ratelimit_storage import (
     ALLOWED,
     RATE_LIMIT_MODEL,
     RATE_LIMIT_SCHEMA,
@@ -62,6 +60,8 @@ from .ratelimit_storage import (
     RateRule,
     SecondaryRateLimitStorage,
 )
+from .crypto import sha256_base64url
+from .db import Database
 from .storage import SecondaryStorage
 
 __all__ = [

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from ..auth.context import RequestContext, current_context
-from ..identity.untrusted import InvalidInput, check_value, describe_path, string_problem
+from ..identity._untrusted import InvalidInput, check_value, describe_path, string_problem
 from .models import (
     Finish,
     Message,

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..identity.untrusted import InvalidInput, NotJSON, describe_path, parse_json
+from ..identity._untrusted import InvalidInput, NotJSON, describe_path, parse_json
 from .models import (
     Finish,
     Message,

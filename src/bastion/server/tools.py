@@ -37,7 +37,7 @@ from pydantic_core import PydanticSerializationError, to_json, to_jsonable_pytho
 
 from .._callbacks import as_async
 from ..auth.context import RequestContext, bind_context, current_context
-from ..identity.untrusted import InvalidInput, check_value
+from ..identity._untrusted import InvalidInput, check_value
 from .models import ToolSpec
 from .tool_schema import (
     check_against_schema,

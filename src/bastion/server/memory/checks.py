@@ -18,14 +18,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, get_args
 
-from ...identity.db import Dialect
-from ...identity.untrusted import (
+from ...identity._untrusted import (
     MAX_JSON_DEPTH,
     InvalidInput,
     check_value,
     describe_path,
     string_problem,
 )
+from ...identity.db import Dialect
 from ..models import Message, Role
 from .errors import InvalidMemoryInput
 from .records import tool_calls_json

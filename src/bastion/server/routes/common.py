@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from ...auth.context import RequestContext, strip_reserved
 from ...errors import HTTPError
-from ...identity.untrusted import InvalidInput, NotJSON, describe_path, parse_json
+from ...identity._untrusted import InvalidInput, NotJSON, describe_path, parse_json
 
 __all__ = [
     "JSON",

@@ -14,10 +14,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from .._routes import RouteTable
+from ._runner import Runner, failure
 from .endpoint import APIResponse, Endpoint, dump_json, parse_body, response_of
 from .errors import APIError, Code, too_many_requests
 from .ratelimit import ClientIP, RateLimiter
-from .runner import Runner, failure
 
 __all__ = ["IdentityHTTP"]
 
