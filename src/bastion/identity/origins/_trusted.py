@@ -3,11 +3,11 @@ request when `trusted_origins` is a callable."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias, TypeVar
 
+from ..._callbacks import call_user
 from ._matchers import Candidate, Matcher, base_origin, compile_all
 from ._urls import (
     DANGEROUS_SCHEMES,
@@ -118,8 +118,7 @@ async def resolve(
     """
     added: list[str | None] = [base_origin(base_url)] if base_url else []
     if source is not None:
-        result = source(request)
-        values = await result if inspect.isawaitable(result) else result
+        values = await call_user(source, request)
         if isinstance(values, str):
             raise TypeError("trusted_origins callable returned a string, not a list")
         added.extend(values)
