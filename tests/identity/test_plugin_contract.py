@@ -5,6 +5,7 @@ bearer's token decided after every hook."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -185,3 +186,24 @@ def test_clashing_error_codes_are_refused() -> None:
 
     with pytest.raises(ValueError, match="USER_NOT_FOUND"):
         Identity(env={}, secret="s" * 32, plugins=[Plugin(id="clash", error_codes=Clash)])
+
+
+async def test_init_runs_once_when_first_requests_race() -> None:
+    started: list[int] = []
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def init(context: AuthContext) -> None:
+        started.append(1)
+        entered.set()
+        await release.wait()  # the other first requests arrive meanwhile
+
+    plugin = Plugin(id="slow-start", init=init)
+    async with running(plugins=[plugin]) as (_, client):
+        calls = [asyncio.create_task(client.get("/ok")) for _ in range(5)]
+        await entered.wait()
+        for _ in range(10):  # every other request reaches the start-up step
+            await asyncio.sleep(0)
+        release.set()
+        answers = await asyncio.gather(*calls)
+    assert [a.status_code for a in answers] == [200] * 5
+    assert started == [1]

@@ -7,6 +7,7 @@ runner (`runner.py`), the ASGI shell (`asgi.py`) and the route table (`bastion._
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -124,6 +125,7 @@ class Identity:
             on_shutdown=self.close,
         )
         self._started = False
+        self._starting: asyncio.Lock | None = None
         self.api = API(self)
 
     # -- construction ----------------------------------------------------------------
@@ -189,10 +191,15 @@ class Identity:
         start-up does it; call it yourself to fail early)."""
         if self._started:
             return
-        for plugin in self.plugins:
-            if plugin.init is not None:
-                await call_user(plugin.init, self.context)
-        self._started = True
+        if self._starting is None:  # made on the loop that serves: requests may race here
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._started:
+                return
+            for plugin in self.plugins:
+                if plugin.init is not None:
+                    await call_user(plugin.init, self.context)
+            self._started = True
 
     async def migrate(self) -> None:
         from .db import migrate
