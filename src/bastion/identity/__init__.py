@@ -3,9 +3,11 @@
 identity = Identity(email_and_password={"enabled": True}, plugins=[bearer()])
 app = Starlette(routes=[Mount("/api/auth", identity.app)])
 await identity.api.get_session(headers={"cookie": "..."})
+result = await identity.get_session(request.headers)   # SessionResult, outside the endpoints
 """
 
 from .app import API, Identity
+from .db import DatabaseUnavailable
 from .endpoint import APIResponse, Ctx, Endpoint
 from .errors import APIError, Code, ErrorCode
 from .options import (
@@ -23,6 +25,8 @@ from .options import (
 )
 from .plugins import EndpointHook, Plugin
 from .plugins.bearer import bearer
+from .session_read import SessionResult, TrustCookieCache
+from .storage import StorageUnavailable
 
 __all__ = [
     "API",
@@ -33,6 +37,7 @@ __all__ = [
     "Code",
     "CookieCache",
     "Ctx",
+    "DatabaseUnavailable",
     "DeleteUser",
     "EmailAndPassword",
     "EmailVerification",
@@ -45,6 +50,9 @@ __all__ = [
     "Plugin",
     "RateLimitOptions",
     "SessionOptions",
+    "SessionResult",
+    "StorageUnavailable",
+    "TrustCookieCache",
     "UserOptions",
     "bearer",
 ]
