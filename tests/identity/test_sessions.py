@@ -7,12 +7,17 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.routing import Mount, Route
 
-from bastion.identity import APIError
+from bastion.identity import APIError, SessionResult
 from bastion.identity import bearer as bearer_plugin
 from bastion.identity.cookies import sign_cookie_value
 from bastion.identity.db import Field, eq
@@ -926,3 +931,159 @@ async def test_expose_headers_are_merged(make_identity: MakeIdentity) -> None:
     async with serve(make_identity, hooks={"after": expose_jwt}) as (_, client):
         response = await sign_up(client)
         assert response.headers["access-control-expose-headers"] == "set-auth-jwt, set-auth-token"
+
+
+# -- identity.get_session: the same answers outside the endpoints -------------------------------
+
+
+async def test_identity_get_session_answers_as_the_endpoint(make_identity: MakeIdentity) -> None:
+    """The session and user the get-session endpoint answers (public fields only), from the
+    Cookie header whatever its case or form (HTTP/2 sends cookies as separate headers)."""
+    async with serve(make_identity, session=CACHE) as (identity, client):
+        browser = Browser()
+        token = (await sign_up(client, browser)).json()["token"]
+        endpoint = (await get_session(client, browser)).json()
+        cookies = [f"{name}={value}" for name, value in browser.jar.items()]
+        for headers in (
+            {"cookie": "; ".join(cookies)},
+            {"Cookie": "; ".join(cookies)},
+            {"cookie": cookies},
+            Headers(raw=[(b"cookie", c.encode()) for c in cookies]),
+            httpx.Headers([("Cookie", c) for c in cookies]),
+        ):
+            for trust in ("always", "reads", "never"):
+                result = await identity.get_session(headers, trust_cookie_cache=trust)
+                assert result.session is not None and result.user is not None, (headers, trust)
+                assert result.session["token"] == token
+                assert result.user["id"] == endpoint["user"]["id"]
+                assert set(result.session) == set(endpoint["session"])
+                assert set(result.user) == set(endpoint["user"])
+                assert result.set_cookies == ()
+        # Each call has its own copy: a caller editing its user edits nothing else.
+        result.user["name"] = "changed"
+        again = await identity.get_session({"cookie": "; ".join(cookies)})
+        assert again.user is not None and again.user["name"] == "Ada"
+
+        assert await identity.get_session({}) == SessionResult(None, None)
+        with pytest.raises(ValueError, match="trust_cookie_cache"):
+            await identity.get_session({}, trust_cookie_cache="sometimes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("form", ["signed", "raw"])
+async def test_identity_get_session_from_a_bearer_token(
+    make_identity: MakeIdentity, form: str
+) -> None:
+    """The bearer token from `Authorization: Bearer` or `bearer=`: signed (`set-auth-token`)
+    or raw (the sign-in body's token, signed here as Mastra #19110); a session cookie wins,
+    and `require_signature` refuses a raw token."""
+    async with serve(make_identity) as (identity, client):
+        response = await sign_up(client)
+        raw = response.json()["token"]
+        token = response.headers["set-auth-token"] if form == "signed" else raw
+        for result in (
+            await identity.get_session(bearer(token)),
+            await identity.get_session({"Authorization": f"Bearer {token}"}),
+            await identity.get_session({}, bearer=token),
+        ):
+            assert result.session is not None and result.session["token"] == raw
+            assert result.set_cookies == ()  # a bearer client keeps no cookie
+        refused = await identity.get_session(bearer(token), require_signature=True)
+        assert (refused.session is None) == (form == "raw")
+        assert (await identity.get_session({"authorization": f"Basic {token}"})).session is None
+
+        await sign_up(client, email="bob@example.com", name="Bob")
+        bob = (
+            await client.post(
+                "/sign-in/email", json={"email": "bob@example.com", "password": PASSWORD}
+            )
+        ).json()
+        both = {"cookie": f"{TOKEN_NAME}={signed(bob['token'])}", **bearer(token)}
+        result = await identity.get_session(both)
+        assert result.user is not None and result.user["id"] == bob["user"]["id"]
+
+
+async def test_identity_get_session_hands_the_client_its_cookies(
+    make_identity: MakeIdentity,
+) -> None:
+    """A sliding refresh writes the new session cookie; a dead session's cookies are cleared;
+    for a bearer token the session is extended and nothing is set."""
+    clock = Clock()
+    async with serve(make_identity, clock=clock) as (identity, client):
+        browser = Browser()
+        token = (await sign_up(client, browser)).json()["token"]
+        clock.advance(days=1)
+        result = await identity.get_session(browser.headers())
+        assert result.set_cookies == (
+            f"{TOKEN_NAME}={signed(token)}; Max-Age=604800; {ATTRIBUTES}",
+        )
+        row = await session_row(identity, token)
+        assert row is not None and row["expiresAt"] == clock.now + timedelta(days=7)
+        clock.advance(days=1)
+        refreshed = await identity.get_session(bearer(token))
+        assert refreshed.session is not None and refreshed.set_cookies == ()
+        row = await session_row(identity, token)
+        assert row is not None and row["expiresAt"] == clock.now + timedelta(days=7)
+
+        await client.post("/sign-out", headers=browser.headers())
+        gone = await identity.get_session(browser.headers())
+        assert gone.session is None and gone.user is None
+        assert set(gone.set_cookies) == {
+            EXPIRED[TOKEN_NAME],
+            EXPIRED[DATA_NAME],
+            EXPIRED[REMEMBER_NAME],
+        }
+
+
+async def test_identity_get_session_s16_trust_of_the_cookie_cache(
+    make_identity: MakeIdentity,
+) -> None:
+    """S16: once the session is revoked, its cookie cache still reads where it is trusted
+    ("always", or "reads" for a GET); a write under "reads", and anything under "never",
+    asks storage and is refused, its cookies cleared."""
+    async with serve(make_identity, session=CACHE) as (identity, client):
+        browser = Browser()
+        token = (await sign_up(client, browser)).json()["token"]
+        headers = {"cookie": browser.cookie_header()}
+        assert (await identity.get_session(headers, method="POST")).session is not None
+        await identity.db.delete("session", eq("token", token))  # revoked elsewhere
+
+        assert (await identity.get_session(headers)).session is not None
+        trusted = await identity.get_session(headers, method="POST", trust_cookie_cache="always")
+        assert trusted.session is not None
+        for method, trust in (("POST", "reads"), ("DELETE", "reads"), ("GET", "never")):
+            refused = await identity.get_session(headers, method=method, trust_cookie_cache=trust)
+            assert refused.session is None, (method, trust)
+            assert EXPIRED[TOKEN_NAME] in refused.set_cookies
+
+
+async def test_the_get_session_example_of_the_docs_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/identity-auth.md's `identity.get_session` example, served beside the Identity."""
+    docs = (Path(__file__).parents[2] / "docs" / "identity-auth.md").read_text()
+    section = docs[docs.index("## Reading a session yourself") :]
+    found = re.search(r"```python\n(.*?)```", section, re.S)
+    assert found is not None
+    monkeypatch.chdir(tmp_path)  # the example's SQLite file
+    namespace: dict[str, Any] = {}
+    exec(compile(found.group(1), "identity-auth.md", "exec"), namespace)
+    identity = namespace["identity"]
+    await identity.migrate()
+    app = Starlette(
+        routes=[Route("/whoami", namespace["whoami"]), Mount("/api/auth", identity.app)]
+    )
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            assert (await client.get("/whoami")).status_code == 401
+            response = await client.post(
+                "/api/auth/sign-up/email",
+                json={"name": "Ada", "email": "ada@example.com", "password": PASSWORD},
+                headers={"origin": "http://localhost"},
+            )
+            assert response.status_code == 200, response.text
+            whoami = await client.get("/whoami")  # the client keeps the session cookie
+            assert whoami.status_code == 200
+            assert whoami.json() == {"email": "ada@example.com"}
+    finally:
+        await identity.close()

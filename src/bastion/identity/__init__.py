@@ -3,11 +3,14 @@
 identity = Identity(email_and_password={"enabled": True}, plugins=[bearer()])
 app = Starlette(routes=[Mount("/api/auth", identity.app)])
 await identity.api.get_session(headers={"cookie": "..."})
+result = await identity.get_session(request.headers)   # SessionResult, outside the endpoints
 """
 
+from ._session_read import SessionResult, TrustCookieCache
 from .app import API, Identity
 from .context import AuthContext
 from .cookies import CookieAttributes
+from .db import DatabaseUnavailable
 from .email import (
     ConsoleMailer,
     EmailDeliveryError,
@@ -76,6 +79,7 @@ __all__ = [
     "CookieCache",
     "Ctx",
     "DatabaseHooks",
+    "DatabaseUnavailable",
     "DeleteUser",
     "EmailAndPassword",
     "EmailDeliveryError",
@@ -102,10 +106,12 @@ __all__ = [
     "SMTPMailer",
     "SecondaryStorage",
     "SessionOptions",
+    "SessionResult",
     "SessionWithUser",
     "SignInCheck",
     "StorageError",
     "StorageUnavailable",
+    "TrustCookieCache",
     "UserOptions",
     "bearer",
     "change_email_sender",

@@ -22,6 +22,7 @@ from .._routes import RouteTable
 from ._asgi import IdentityHTTP
 from ._runner import Runner
 from ._secret import generated_secret
+from ._session_read import SessionReader, SessionResult, TrustCookieCache
 from .context import AuthContext
 from .crypto import password_hashing
 from .db import CORE_SCHEMA, Database, Schema, TableSpec
@@ -107,6 +108,7 @@ class Identity:
             if not endpoint.server_only:
                 table.add(endpoint.path, endpoint.methods, endpoint)
         self.runner = Runner(self.context, list(self.endpoints.values()), self.plugins)
+        self._sessions = SessionReader(self.context, self.runner, self.endpoints["get_session"])
         advanced = self.options.advanced
         # A base URL with a path gives the base path (spec §1.1), as the runner does.
         base_url_path = urlsplit(self.options.base_url or "").path.rstrip("/")
@@ -208,6 +210,41 @@ class Identity:
 
     async def close(self) -> None:
         await self.db.close()
+
+    # -- sessions --------------------------------------------------------------------
+
+    async def get_session(
+        self,
+        headers: Mapping[str, Any],
+        *,
+        method: str = "GET",
+        bearer: str | None = None,
+        trust_cookie_cache: TrustCookieCache = "reads",
+        require_signature: bool = False,
+    ) -> SessionResult:
+        """The session of a request with these `headers`, as get-session resolves it.
+
+        The session cookie (the Cookie header, read case-insensitively; HTTP/2's split
+        headers joined), else the `bearer` token (default: `Authorization: Bearer`), signed
+        or raw (signed here with the secret; `require_signature` refuses raw ones).
+        `trust_cookie_cache`: when a valid cookie cache stands for the session without a
+        storage read — "reads" (a GET, HEAD or OPTIONS `method`), "always", "never".
+        Raises `DatabaseUnavailable` or `StorageUnavailable` when storage cannot say.
+        """
+        if not self._started:
+            await self.start()
+        return await self._sessions.read(
+            headers,
+            method=method,
+            bearer=bearer,
+            trust_cookie_cache=trust_cookie_cache,
+            require_signature=require_signature,
+        )
+
+    @property
+    def session_cookie_name(self) -> str:
+        """The name of the session_token cookie (prefix and `__Secure-` included)."""
+        return self._sessions.session_cookie_name
 
     # -- serving ---------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
-"""IdentityAuth on PostgreSQL: the session lookup runs on a few asyncpg connections of the
-provider's own (docs/identity-auth.md, "performance"). They are bounded, survive a server
-that drops them, and close with the provider or with the Identity."""
+"""IdentityAuth on PostgreSQL: the session lookup is the Identity's own (`Store.find_session`
+on its direct reads): no connection beside the Identity's pool, bounded, replaced when the
+server drops them, closed with the Identity (docs/identity-auth.md, "performance")."""
 
 from __future__ import annotations
 
@@ -24,14 +24,12 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 async def backends(identity: Identity) -> int:
-    """The provider's connections to this database: those whose last statement was its
-    session lookup (its columns are labelled c0, c1, ...)."""
+    """The connections to this database other than the one asking."""
     async with identity.db.connect() as conn:
         found = await conn.execute(
             text(
                 "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND query LIKE 'SELECT session.id AS c0%'"
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         )
         return int(found.scalar_one())
@@ -65,17 +63,17 @@ async def everyone(auth: IdentityAuth, people: list[Credentials]) -> list[str | 
     return [None if user is None else user["user"]["id"] for user in results]
 
 
-async def test_concurrent_checks_share_a_bounded_set_of_connections(postgres_url: str) -> None:
+async def test_concurrent_checks_use_the_identitys_own_connections(postgres_url: str) -> None:
     async with running(postgres_url) as (identity, client):
         people = [await sign_up(client, f"user{i}@example.com") for i in range(5)] * 10
         auth = IdentityAuth(identity)
-        try:
-            assert await everyone(auth, people) == [p.user_id for p in people]
-            # 50 concurrent checks, at most 8 connections of the provider's.
-            assert 1 <= await backends(identity) <= 8
-        finally:
-            await auth.aclose()
-        assert await settled_backends(identity, 0) == 0
+        assert await everyone(auth, people) == [p.user_id for p in people]
+        # 50 concurrent checks, within the Identity's pool (20 connections): no pool beside it.
+        assert 1 <= await backends(identity) <= 20
+        await auth.aclose()
+        # The provider held nothing of its own: the connections are the Identity's, and they
+        # serve it after the provider is closed.
+        assert await everyone(IdentityAuth(identity), people[:5]) == [p.user_id for p in people[:5]]
 
 
 async def test_connections_dropped_by_the_server_are_replaced(postgres_url: str) -> None:
@@ -91,16 +89,14 @@ async def test_connections_dropped_by_the_server_are_replaced(postgres_url: str)
             await auth.aclose()
 
 
-async def test_closing_the_identity_closes_the_provider_connections(postgres_url: str) -> None:
+async def test_closing_the_identity_closes_every_connection(postgres_url: str) -> None:
     async with running(postgres_url) as (identity, client):
         ada = await sign_up(client)
         auth = IdentityAuth(identity)
         assert await auth.authenticate_token(ada.raw, request()) is not None
-        await identity.close()  # disposes the engine, and the provider's connections with it
+        await identity.close()
         assert await settled_backends(identity, 0) == 0
         # Used again, it opens new ones (as the engine does).
         assert (await auth.authenticate_token(ada.raw, request()))["user"]["id"] == ada.user_id
-        await auth.aclose()
         await identity.close()
         assert await settled_backends(identity, 0) == 0
-        await identity.close()

@@ -25,7 +25,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,9 +37,8 @@ from bastion.identity.cookies import SECURE_PREFIX, cookie_name, parse_cookie_he
 
 from ..._url_masking import mask_userinfo
 from ..errors import ProviderUnavailable
-from ._identity_local import Resolution
 
-__all__ = ["RemoteSessions", "TTLCache"]
+__all__ = ["RemoteSessions", "Resolution", "TTLCache"]
 
 logger = logging.getLogger("bastion.auth.identity")
 
@@ -47,6 +46,15 @@ _COOKIE_SAFE = "-_.!~*'()"
 _MISSING: Any = object()
 IDENTITY_SERVER = "The identity server"  # what a 503 names
 _MAX_RETRY_AFTER = 3600
+
+
+@dataclass(slots=True)
+class Resolution:
+    """A session (`{"session", "user"}`) or None, and the `Set-Cookie` lines the client
+    should receive (a refreshed session, a rewritten cookie cache, cookies to clear)."""
+
+    user: dict[str, Any] | None
+    set_cookies: Sequence[str] = ()
 
 
 class TTLCache:

@@ -1,5 +1,6 @@
-"""`IdentityAuth`: the sessions of an Identity as an auth provider — in-process, or asked of a
-remote better-auth-compatible server.
+"""`IdentityAuth`: the sessions of an Identity as an auth provider — in-process (through
+`Identity.get_session`, the Identity's one way to read a session), or asked of a remote
+better-auth-compatible server.
 
     IdentityAuth(identity)                           # this process's Identity
     IdentityAuth(url="https://auth.example.com/api/auth")   # Bastion or TypeScript better-auth
@@ -25,22 +26,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from starlette.requests import HTTPConnection
 
-from bastion.identity.db import DatabaseUnavailable
-from bastion.identity.storage import RedisStorage, StorageUnavailable
+from bastion.identity import (
+    DatabaseUnavailable,
+    Identity,
+    RedisStorage,
+    SessionResult,
+    StorageUnavailable,
+    TrustCookieCache,
+)
 
 from ..errors import ProviderUnavailable, redact
 from ..pipeline import RESPONSE_HEADERS
 from ..provider import AuthorizeUser, AuthProvider, MapUserToResourceId, RoutePattern
-from ._identity_local import LocalSessions, TrustCookieCache
 from ._identity_remote import RemoteSessions
-
-if TYPE_CHECKING:
-    from bastion.identity import Identity
 
 __all__ = ["IdentityAuth", "TrustCookieCache"]
 
@@ -111,16 +114,18 @@ class IdentityAuth(AuthProvider):
         }
         # The Bastion app mounts a given Identity at /api/auth.
         self.identity: Identity | None = identity
-        self._local: LocalSessions | None = None
         self._remote: RemoteSessions | None = None
         if identity is not None:
             given = sorted(k for k, v in remote_options.items() if v is not None)
             if given:
                 raise TypeError(f"{', '.join(given)}: options of IdentityAuth(url=...) only")
-            self._local = LocalSessions(
-                identity, trust_cookie_cache=trust_cookie_cache, require_signature=require_signature
-            )
-            self.session_cookie_name = self._local.names.session_token
+            if trust_cookie_cache not in ("reads", "always", "never"):
+                raise ValueError(
+                    f"trust_cookie_cache: 'reads', 'always' or 'never', not {trust_cookie_cache!r}"
+                )
+            self._trust: TrustCookieCache = trust_cookie_cache
+            self._require_signature = require_signature
+            self.session_cookie_name = identity.session_cookie_name
             storage = identity.options.secondary_storage
             self._secondary_name = (
                 SECONDARY_REDIS if isinstance(storage, RedisStorage) else SECONDARY_STORAGE
@@ -147,15 +152,24 @@ class IdentityAuth(AuthProvider):
         """`{"session", "user"}` of the request's session, or None; `ProviderUnavailable`
         when storage (or the remote server) cannot say."""
         try:
-            cookie_header, method = _cookie_and_method(request)
-            if self._local is not None:
-                user = self._local.remembered(cookie_header, method)
-                if user is not None:
-                    return user
-                resolution = await self._local.resolve(token or "", cookie_header, method)
+            headers, method = _headers_and_method(request)
+            identity = self.identity
+            if identity is not None:
+                found: SessionResult = await identity.get_session(
+                    headers,
+                    method=method,
+                    bearer=token or "",
+                    trust_cookie_cache=self._trust,
+                    require_signature=self._require_signature,
+                )
+                user = (
+                    None if found.user is None else {"session": found.session, "user": found.user}
+                )
+                set_cookies: Sequence[str] = found.set_cookies
             else:
                 assert self._remote is not None
-                resolution = await self._remote.resolve(token or "", cookie_header)
+                resolution = await self._remote.resolve(token or "", _cookie_header(headers))
+                user, set_cookies = resolution.user, resolution.set_cookies
         except ProviderUnavailable:
             raise
         except DatabaseUnavailable as exc:
@@ -168,11 +182,11 @@ class IdentityAuth(AuthProvider):
             # The exception's text may quote the credential (a driver echoing parameters).
             logger.warning("identity session check failed: %s", type(exc).__name__)
             return None
-        if resolution.set_cookies and isinstance(request, HTTPConnection):
+        if set_cookies and isinstance(request, HTTPConnection):
             state = request.scope.setdefault("state", {})
             pending: list[tuple[str, str]] = state.setdefault(RESPONSE_HEADERS, [])
-            pending.extend(("set-cookie", line) for line in resolution.set_cookies)
-        return resolution.user
+            pending.extend(("set-cookie", line) for line in set_cookies)
+        return user
 
     async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:
         """A session and a user, both with an id (MastraAuthBetterAuth's default)."""
@@ -187,39 +201,45 @@ class IdentityAuth(AuthProvider):
         )
 
     async def aclose(self) -> None:
-        """Close what the provider opened: the HTTP client (remote), its own database
-        connections (in-process, PostgreSQL); cached answers are forgotten."""
+        """Close what the provider opened: the HTTP client and the cached answers (remote).
+        In-process, the provider opens nothing: the Identity's storage is the Identity's."""
         if self._remote is not None:
             await self._remote.aclose()
-        if self._local is not None:
-            await self._local.aclose()
 
 
-def _cookie_and_method(request: Any) -> tuple[str, str]:
-    """The Cookie header and the method of a Starlette connection (anything with an ASGI
+def _headers_and_method(request: Any) -> tuple[Mapping[str, Any], str]:
+    """The headers (for `Identity.get_session`: only the Cookie header is read, the bearer
+    token is the pipeline's) and the method of a Starlette connection (anything with an ASGI
     `scope`), or of anything with `headers` (a mapping, read case-insensitively: the lesson
-    of Mastra #21253) and `method`. Cookie headers sent apart (HTTP/2) are joined."""
+    of Mastra #21253) and `method`."""
     # The scope itself rather than isinstance(request, HTTPConnection): an ABC check, and
     # this runs on every request.
     scope = getattr(request, "scope", None)
     if isinstance(scope, dict):
-        # ASGI header names are lower-case bytes: no need to build a Headers object.
+        # ASGI header names are lower-case bytes: no need to build a Headers object. Cookie
+        # headers sent apart (HTTP/2) are joined.
         cookie = b""
         for name, value in scope["headers"]:
             if name == b"cookie":
                 cookie = cookie + b"; " + value if cookie else value
         # No method on a WebSocket, which opens with a GET.
-        return cookie.decode("latin-1"), scope.get("method", "GET")
+        return {"cookie": cookie.decode("latin-1")}, scope.get("method", "GET")
     method = getattr(request, "method", None)
     method = method.upper() if isinstance(method, str) else "GET"
     headers = getattr(request, "headers", None)
     if headers is None and isinstance(request, Mapping):
         headers = request
     if not isinstance(headers, Mapping):
-        return "", method
-    for key, value in headers.items():
-        if isinstance(key, str) and key.lower() == "cookie":
-            if isinstance(value, list | tuple):
-                return "; ".join(str(v) for v in value), method
-            return str(value), method
-    return "", method
+        return {}, method
+    # Only the Cookie header: a bearer token in it is the pipeline's to hand over.
+    return {
+        k: v for k, v in headers.items() if isinstance(k, str) and k.lower() == "cookie"
+    }, method
+
+
+def _cookie_header(headers: Mapping[str, Any]) -> str:
+    """The Cookie header of what `_headers_and_method` gave; a list of values joined."""
+    values: list[Any] = []
+    for value in headers.values():
+        values.extend(value if isinstance(value, list | tuple) else [value])
+    return "; ".join(str(v) for v in values)

@@ -1,0 +1,323 @@
+"""Reading the session of a request from outside the endpoints: `Identity.get_session`.
+
+`resolve_session` (sessions.py) is the one definition of what a session is (cookie cache,
+expiry, sliding refresh, cookies to clear); the get-session endpoint and the guards run it
+on their request. This module serves callers that hold only headers (an auth provider, a
+plugin's middleware) and answers without it only where the answer is a pure read that
+`resolve_session` would give as well:
+
+* a valid cookie cache (`session_data`) on a request allowed to trust it: verified once per
+  Cookie header, then remembered (bounded) until the cache or the session expires; a request
+  that may not trust it takes the same remembered verification, and storage confirms the
+  session (S16);
+* a session found in storage, unexpired, needing no refresh and no cookie cache to be written
+  (a bearer client keeps none; with `trust_cookie_cache="never"` no cache is rewritten that
+  the caller ignores).
+
+Everything else (an expired row to delete, a refresh, a cookie cache to rewrite, a
+verification that fails) is handed to `resolve_session` on a context made for the purpose,
+so those rare cases cost one more lookup, never a different answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, unquote
+
+from .cookies import (
+    decode_cookie_cache,
+    decode_cookie_value,
+    join_chunks,
+    parse_cookie_header,
+    sign_cookie_value,
+)
+from .crypto import decode_base64_any
+from .db.types import utc_now
+from .sessions import clear_session_cookies, resolve_session
+from .store import SessionWithUser, from_json_row
+
+if TYPE_CHECKING:
+    from ._runner import Runner
+    from .context import AuthContext
+    from .endpoint import Ctx, Endpoint
+
+__all__ = ["SessionReader", "SessionResult", "TrustCookieCache"]
+
+# When a valid cookie cache may stand for the session without asking storage:
+# "reads" (GET, HEAD, OPTIONS; as the Identity's own guards), "always" (as better-auth's
+# get-session), "never" (every request reads storage: revocation shows at once).
+TrustCookieCache = Literal["reads", "always", "never"]
+_TRUST = frozenset({"reads", "always", "never"})
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_COOKIE_SAFE = "-_.!~*'()"  # encodeURIComponent's unescaped punctuation
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """The request's session and user as the get-session endpoint answers them (public
+    fields only), or None for both; and the `Set-Cookie` lines the client should receive (a
+    refreshed session, a rewritten cookie cache, the cookies of a dead session to clear)."""
+
+    session: dict[str, Any] | None
+    user: dict[str, Any] | None
+    set_cookies: tuple[str, ...] = ()
+
+
+_NONE = SessionResult(None, None)
+
+
+@dataclass(slots=True, frozen=True)
+class _Remembered:
+    """A cookie cache that verified, for the session `token`."""
+
+    valid_until: float  # epoch seconds: when the cache or the session expires, if sooner
+    token: str
+    session: dict[str, Any]
+    user: dict[str, Any]
+    nested: bool  # some value is a dict or a list (a JSON or array field)
+
+    def answer(self) -> SessionResult:
+        """Copies of its own: a caller that edits its user must not edit what later requests
+        are given."""
+        if self.nested:
+            return SessionResult(copy.deepcopy(self.session), copy.deepcopy(self.user))
+        return SessionResult(dict(self.session), dict(self.user))
+
+
+class SessionReader:
+    """One Identity's session reads by headers; built once per Identity."""
+
+    def __init__(
+        self,
+        context: AuthContext,
+        runner: Runner,
+        endpoint: Endpoint,
+        *,
+        memo_size: int = 10_000,
+    ) -> None:
+        if memo_size < 0:
+            raise ValueError("memo_size must be >= 0")
+        self._context = context
+        self._runner = runner
+        self._endpoint = endpoint  # get-session: what the context of `resolve_session` serves
+        self._secret = context.secret
+        # The Identity's own check of signed cookies, which remembers the values that verified.
+        self._unsign = context.session_cookies.unsign
+        self._token_name, self._data_name, self._remember_name = context.session_cookies.names(
+            context.secure_cookies
+        )
+        session_options = context.options.session
+        self._cache_enabled: bool = session_options.cookie_cache.enabled
+        self._cache_version: str = session_options.cookie_cache.version
+        self._expires_in = timedelta(seconds=session_options.expires_in)
+        self._update_age = timedelta(seconds=session_options.update_age)
+        self._refresh: bool = not session_options.disable_session_refresh
+        self._find = context.store.find_session
+        # Cookie caches that verified, keyed by the whole Cookie header. Only a header with a
+        # session cookie is remembered, and that cookie wins over the bearer token, so the
+        # header alone decides the answer: any other session cookie, cache or chunk is another
+        # key. Consulted whatever the method: a request that must not trust the cache still
+        # confirms the remembered session with storage (S16).
+        self._memo: dict[str, _Remembered] = {}
+        self._memo_size = memo_size if self._cache_enabled else 0
+        # The Identity's clock, read cheaply when it is the real one (tests move their own).
+        now = context.now
+        self._seconds: Callable[[], float] = (
+            time.time if now is utc_now else lambda: now().timestamp()
+        )
+
+    @property
+    def session_cookie_name(self) -> str:
+        return self._token_name
+
+    async def read(
+        self,
+        headers: Mapping[str, Any],
+        *,
+        method: str = "GET",
+        bearer: str | None = None,
+        trust_cookie_cache: TrustCookieCache = "reads",
+        require_signature: bool = False,
+    ) -> SessionResult:
+        """The session of a request with these headers (see `Identity.get_session`)."""
+        if trust_cookie_cache not in _TRUST:
+            raise ValueError(
+                f"trust_cookie_cache: 'reads', 'always' or 'never', not {trust_cookie_cache!r}"
+            )
+        cookie_header = _header(headers, "cookie", "; ")
+        never = trust_cookie_cache == "never"
+        trusts = self._cache_enabled and (
+            trust_cookie_cache == "always"
+            or (trust_cookie_cache == "reads" and method.upper() in _READS)
+        )
+        if self._memo_size and not never:
+            entry = self._memo.get(cookie_header)
+            if entry is not None:
+                if self._seconds() < entry.valid_until:
+                    if trusts:  # the usual read: no I/O, no cookie to set
+                        return entry.answer()
+                    return await self._confirm(entry, cookie_header)
+                del self._memo[cookie_header]
+
+        cookies = parse_cookie_header(cookie_header) if cookie_header else {}
+        from_bearer = False
+        if self._token_name not in cookies:
+            # Mastra's fix for #13639 and #19110: the bearer token becomes the session
+            # cookie (a raw one signed with the secret), unless a session cookie is there.
+            if bearer is None:
+                bearer = _bearer(_header(headers, "authorization", ", "))
+            signed = self._signed(bearer, require_signature)
+            if signed is None:
+                return _NONE
+            cookies[self._token_name] = quote(signed, safe=_COOKIE_SAFE)
+            cookie_header = "; ".join(f"{n}={v}" for n, v in cookies.items())
+            from_bearer = True
+        session_token = self._unsign(cookies[self._token_name])
+        if session_token is None:
+            return _NONE  # badly signed: not a session, and nothing to ask storage
+
+        now = self._context.now()
+        if from_bearer or not self._cache_enabled or never:
+            # Storage alone: no cookie cache to read, or to rewrite (a bearer client keeps
+            # none; with "never" no cache is refreshed that the caller ignores).
+            found = await self._find(session_token)
+            if found is None:
+                if from_bearer:
+                    return _NONE
+                ctx = self._ctx(cookie_header)
+                clear_session_cookies(ctx)
+                return SessionResult(None, None, tuple(ctx.set_cookies))
+            session = found[0]
+            if session["expiresAt"] > now and not self._needs_refresh(session, cookies, now):
+                return self._public(found)
+            return await self._resolve(
+                cookie_header, never=never, trusts=trusts, from_bearer=from_bearer
+            )
+        cached = self._read_cookie_cache(cookies, session_token, now)
+        if cached is None:
+            return await self._resolve(cookie_header, never=never, trusts=trusts)
+        if self._memo_size:
+            self._remember(cookie_header, cached)
+        if trusts:
+            return cached.answer()
+        return await self._confirm(cached, cookie_header)
+
+    async def _confirm(self, cached: _Remembered, cookie_header: str) -> SessionResult:
+        """A valid cookie cache on a request that must not trust it alone (S16): storage
+        confirms the session."""
+        found = await self._find(cached.token)
+        if found is not None and found[0]["expiresAt"] > self._context.now():
+            return self._public(found)
+        return await self._resolve(cookie_header, never=False, trusts=False)
+
+    async def _resolve(
+        self, cookie_header: str, *, never: bool, trusts: bool, from_bearer: bool = False
+    ) -> SessionResult:
+        """`resolve_session`'s own answer, for every case the short paths leave."""
+        ctx = self._ctx(cookie_header)
+        resolved = await resolve_session(ctx, disable_cookie_cache=never, verify_cache=not trusts)
+        set_cookies = () if from_bearer else tuple(ctx.set_cookies)
+        if resolved is None:
+            return SessionResult(None, None, set_cookies)
+        public = self._public(resolved)
+        return SessionResult(public.session, public.user, set_cookies)
+
+    def _signed(self, token: str, require_signature: bool) -> str | None:
+        """`token.signature` for a bearer token, or None when there is none to use."""
+        if token[:7].lower() == "bearer ":
+            token = token[7:]
+        token = token.strip()
+        if not token:
+            return None
+        if "." in token:
+            return unquote(token) if "%" in token else token
+        if require_signature:
+            return None
+        return unquote(sign_cookie_value(self._secret, token))
+
+    def _needs_refresh(
+        self, session: Mapping[str, Any], cookies: Mapping[str, str], now: datetime
+    ) -> bool:
+        if not self._refresh:
+            return False
+        raw = cookies.get(self._remember_name)
+        if raw is not None and self._unsign(raw) == "true":
+            return False  # rememberMe: false sessions are never extended
+        expires: datetime = session["expiresAt"]
+        return expires - self._expires_in + self._update_age <= now
+
+    def _read_cookie_cache(
+        self, cookies: Mapping[str, str], token: str, now: datetime
+    ) -> _Remembered | None:
+        """The session in a valid `session_data` cookie for `token` (the checks of
+        `resolve_session`), or None; a bad one is left for `resolve_session` to expire."""
+        raw = join_chunks(cookies, self._data_name)
+        if raw is None:
+            return None
+        now_ms = int(now.timestamp() * 1000)
+        payload = decode_cookie_cache(self._secret, raw, now_ms)
+        if payload is None or payload.get("version") != self._cache_version:
+            return None
+        context = self._context
+        session = from_json_row(payload["session"], context.date_fields("session"))
+        if session.get("token") != token or not session["expiresAt"] > now:
+            return None
+        user = from_json_row(payload["user"], context.date_fields("user"))
+        valid_until = min(_cache_expiry(raw), session["expiresAt"].timestamp())
+        session = context.public_row("session", session)
+        user = context.public_row("user", user)
+        nested = any(isinstance(v, dict | list) for v in (*session.values(), *user.values()))
+        return _Remembered(valid_until, token, session, user, nested)
+
+    def _remember(self, key: str, entry: _Remembered) -> None:
+        memo = self._memo
+        if len(memo) >= self._memo_size:
+            del memo[next(iter(memo))]  # the oldest; all live at most one cookie-cache age
+        memo[key] = entry
+
+    def _public(self, found: SessionWithUser) -> SessionResult:
+        context = self._context
+        return SessionResult(
+            context.public_row("session", found[0]), context.public_row("user", found[1])
+        )
+
+    def _ctx(self, cookie_header: str) -> Ctx[Any]:
+        return self._runner.new_ctx(self._endpoint, method="GET", headers={"cookie": cookie_header})
+
+
+def _header(headers: Mapping[str, Any], name: str, separator: str) -> str:
+    """The header `name` (lower-case), whatever the case of the mapping's keys; values sent
+    apart (HTTP/2 splits Cookie) or given as a list are joined."""
+    if type(headers) is dict:  # the usual case, and fast: a lower-case key
+        value = headers.get(name)
+        if isinstance(value, str):
+            return value
+    getlist = getattr(headers, "getlist", None) or getattr(headers, "get_list", None)
+    if callable(getlist):  # Starlette's and httpx's Headers: case-insensitive, every value
+        values: list[Any] = list(getlist(name))
+    else:
+        values = []
+        for key, value in headers.items():
+            if isinstance(key, str) and key.lower() == name:
+                values.extend(value if isinstance(value, list | tuple) else [value])
+    return separator.join(str(v) for v in values)
+
+
+def _bearer(authorization: str) -> str:
+    """The token of an `Authorization: Bearer` header ("" for none or another scheme)."""
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:]
+    return ""
+
+
+def _cache_expiry(raw: str) -> float:
+    """The `expiresAt` (epoch seconds) of a `session_data` value `decode_cookie_cache` has
+    just accepted."""
+    body = json.loads(decode_base64_any(decode_cookie_value(raw)))
+    return float(body["expiresAt"]) / 1000
