@@ -27,7 +27,7 @@ from .context import AuthContext
 from .crypto import password_hashing
 from .db import CORE_SCHEMA, Database, Schema, TableSpec
 from .db.types import utc_now
-from .endpoint import APIResponse, Endpoint
+from .endpoint import Endpoint
 from .errors import APIError, Code, ErrorCode
 from .options import IdentityOptions
 from .plugins import Plugin
@@ -247,10 +247,6 @@ class Identity:
         return self._sessions.session_cookie_name
 
     # -- serving ---------------------------------------------------------------------
-
-    async def run(self, endpoint: Endpoint, ctx: Any) -> APIResponse:
-        """Run `endpoint` for a context made by `new_ctx`; never raises for a request."""
-        return await self.runner.run(endpoint, ctx)
 
     @property
     def app(self) -> Identity:
