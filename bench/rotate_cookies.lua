@@ -1,0 +1,21 @@
+-- wrk: each request carries the next Cookie header of COOKIES_FILE (one header value a line),
+-- in turn, starting over after the last. bench/get_session.py sets COOKIES_FILE above this
+-- text. Taken in turn rather than at random, every session comes back only after all the
+-- others: the worst case for a memo that drops its oldest entries first, as Bastion's do.
+
+local cookies = {}
+for line in io.lines(COOKIES_FILE) do
+  if #line > 0 then
+    cookies[#cookies + 1] = line
+  end
+end
+if #cookies == 0 then
+  error("no cookie in " .. COOKIES_FILE)
+end
+
+local turn = 0
+
+request = function()
+  turn = turn % #cookies + 1
+  return wrk.format(nil, nil, { Cookie = cookies[turn] })
+end
