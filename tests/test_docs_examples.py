@@ -22,19 +22,17 @@ import asyncio
 import inspect
 import os
 import re
-import socket
 import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.test_cli import bastion_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -93,45 +91,11 @@ def test_the_documents_have_python_examples_and_marked_fragments_say_why() -> No
 # -- the surroundings ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def demo_server(cwd: Path, env: dict[str, str]) -> Iterator[str]:
     """`bastion serve` (the demo app) in `cwd` on a free port, until /health answers."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("bastion")), "serve", "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://{address}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"bastion serve did not start:\n{process.communicate()[0]}")
-            time.sleep(0.1)
-        yield address
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+    with bastion_serve(cwd=cwd, env=env) as server:
+        yield server.url.removeprefix("http://")
 
 
 def example_env(folder: Path) -> dict[str, str]:
