@@ -439,6 +439,71 @@ def test_cookie_cache_needs_session_and_user_objects() -> None:
     assert decode_cookie_cache(SECRET, to_b64url(data), now) is None
 
 
+def _signed_cache(payload: dict[str, Any], expires_at: int, body: Any) -> str:
+    """A session_data value for `payload`, signed as better-auth signs it, its body written
+    by `body(payload, expires_at, signature)`."""
+    signed = json.dumps(
+        {**payload, "expiresAt": expires_at}, separators=(",", ":"), ensure_ascii=False
+    )
+    signature = hmac_sign(SECRET, signed, urlsafe=True)
+    raw = body(payload, expires_at, signature).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+_PAYLOAD: dict[str, Any] = {"session": {"id": "s"}, "user": {"name": "Zoë"}, "updatedAt": 0}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Spaces, another key order, escaped characters: not JSON.stringify's own text, but
+        # the same values, so the signature still holds.
+        lambda p, e, s: json.dumps({"signature": s, "expiresAt": e, "session": p}, indent=1),
+        lambda p, e, s: json.dumps({"session": p, "expiresAt": e, "signature": s}),
+        lambda p, e, s: json.dumps(  # "ë" written as \u00eb
+            {"session": p, "expiresAt": e, "signature": s}, separators=(",", ":")
+        ),
+    ],
+)
+def test_cookie_cache_accepts_any_layout_of_a_signed_payload(body: Any) -> None:
+    value = _signed_cache(_PAYLOAD, 5_000, body)
+    assert decode_cookie_cache(SECRET, value, 0) == _PAYLOAD
+
+
+def test_cookie_cache_with_an_expires_at_in_its_payload() -> None:
+    # {...payload, expiresAt}: the payload's own key keeps its place and takes the new value.
+    payload = {"session": {"id": "s"}, "expiresAt": 1, "user": {"id": "u"}}
+    value = _signed_cache(
+        payload,
+        5_000,
+        lambda p, e, s: json.dumps(
+            {"session": p, "expiresAt": e, "signature": s}, separators=(",", ":")
+        ),
+    )
+    assert decode_cookie_cache(SECRET, value, 0) == payload
+    assert decode_cookie_cache(SECRET, value, 5_001) is None
+
+
+def test_cookie_cache_reads_only_what_was_signed() -> None:
+    # The text before `,"expiresAt":` is what the fast check verifies. A member slipped in
+    # beside the payload, a second payload object, or a payload cut short must never be read
+    # as the session: either the genuine payload or nothing.
+    genuine = decode_cookie_cache(SECRET, GOLDEN_SESSION_DATA, GOLDEN_CACHE_UPDATED_AT)
+    text = json.dumps(b64url_json(GOLDEN_SESSION_DATA), separators=(",", ":"), ensure_ascii=False)
+    forged = [
+        text.replace(',"expiresAt":', ',"user":{"id":"mallory"},"expiresAt":', 1),
+        text.replace('{"session":{', '{"session":{"user":{"id":"mallory"}},"session":{', 1),
+        text.replace('},"updatedAt":', '},"user":{"id":"mallory"},"updatedAt":', 1),
+        text.replace('"},"expiresAt":', '"}},"expiresAt":', 1),
+    ]
+    for body in forged:
+        assert body != text
+        value = base64.urlsafe_b64encode(body.encode()).rstrip(b"=").decode()
+        read = decode_cookie_cache(SECRET, value, GOLDEN_CACHE_UPDATED_AT)
+        assert read is None or read == genuine, body
+        assert "mallory" not in json.dumps(read)
+
+
 def test_cookie_cache_max_age_must_be_positive() -> None:
     with pytest.raises(ValueError):
         encode_cookie_cache(SECRET, {}, {}, 0, 0)

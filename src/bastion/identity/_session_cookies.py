@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .cookies import cookie_name, unsign_cookie_value, verify_cookie_cache
+from .crypto import hmac_key
 from .store import SessionWithUser, from_json_row
 
 __all__ = ["SessionCookies"]
@@ -30,7 +31,7 @@ class SessionCookies:
     def __init__(
         self, secret: str, prefix: str, cache_version: str, dates: Mapping[str, set[str]]
     ) -> None:
-        self._secret = secret
+        self._key = hmac_key(secret)  # encoded once, not on every check
         self._prefix = prefix
         self._version = cache_version
         self._dates = dates
@@ -54,7 +55,7 @@ class SessionCookies:
         """`unsign_cookie_value` with this Identity's secret."""
         value = self._signed.get(raw)
         if value is None:
-            value = unsign_cookie_value(self._secret, raw)
+            value = unsign_cookie_value(self._key, raw)
             if value is not None:
                 _remember(self._signed, raw, value)
         return value
@@ -64,7 +65,7 @@ class SessionCookies:
         configured version (`decode_cookie_cache`), dates as datetimes; fresh copies."""
         found = self._caches.get(raw)
         if found is None:
-            verified = verify_cookie_cache(self._secret, raw)
+            verified = verify_cookie_cache(self._key, raw)
             if verified is None:
                 return None
             payload, expires_at = verified
@@ -72,7 +73,7 @@ class SessionCookies:
                 return None
             session = from_json_row(payload["session"], self._dates["session"])
             user = from_json_row(payload["user"], self._dates["user"])
-            nested = any(isinstance(v, dict | list) for v in (*session.values(), *user.values()))
+            nested = _nested(session) or _nested(user)
             found = (expires_at, session, user, nested)
             _remember(self._caches, raw, found)
         expires_at, session, user, nested = found
@@ -81,6 +82,15 @@ class SessionCookies:
         if nested:  # a caller may change what it is given; the memo must not change
             return copy.deepcopy(session), copy.deepcopy(user)
         return dict(session), dict(user)
+
+
+def _nested(row: Mapping[str, Any]) -> bool:
+    """Some value is a dict or a list (a JSON or array field). A loop rather than any() over
+    a generator: half the cost, paid for every cookie cache verified."""
+    for value in row.values():  # noqa: SIM110
+        if isinstance(value, dict | list):
+            return True
+    return False
 
 
 def _remember(memo: dict[str, Any], key: str, value: Any) -> None:

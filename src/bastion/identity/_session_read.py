@@ -22,7 +22,6 @@ so those rare cases cost one more lookup, never a different answer.
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,13 +30,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote
 
 from .cookies import (
-    decode_cookie_cache,
-    decode_cookie_value,
     join_chunks,
     parse_cookie_header,
     sign_cookie_value,
+    verify_cookie_cache,
 )
-from .crypto import decode_base64_any
 from .db.types import utc_now
 from .sessions import clear_session_cookies, resolve_session
 from .store import SessionWithUser, from_json_row
@@ -260,16 +257,20 @@ class SessionReader:
         raw = join_chunks(cookies, self._data_name)
         if raw is None:
             return None
-        now_ms = int(now.timestamp() * 1000)
-        payload = decode_cookie_cache(self._secret, raw, now_ms)
-        if payload is None or payload.get("version") != self._cache_version:
+        verified = verify_cookie_cache(self._secret, raw)
+        if verified is None:
+            return None
+        payload, cache_expires_ms = verified
+        if cache_expires_ms < int(now.timestamp() * 1000):
+            return None
+        if payload.get("version") != self._cache_version:
             return None
         context = self._context
         session = from_json_row(payload["session"], context.date_fields("session"))
         if session.get("token") != token or not session["expiresAt"] > now:
             return None
         user = from_json_row(payload["user"], context.date_fields("user"))
-        valid_until = min(_cache_expiry(raw), session["expiresAt"].timestamp())
+        valid_until = min(cache_expires_ms / 1000, session["expiresAt"].timestamp())
         session = context.public_row("session", session)
         user = context.public_row("user", user)
         nested = any(isinstance(v, dict | list) for v in (*session.values(), *user.values()))
@@ -314,10 +315,3 @@ def _bearer(authorization: str) -> str:
     if authorization[:7].lower() == "bearer ":
         return authorization[7:]
     return ""
-
-
-def _cache_expiry(raw: str) -> float:
-    """The `expiresAt` (epoch seconds) of a `session_data` value `decode_cookie_cache` has
-    just accepted."""
-    body = json.loads(decode_base64_any(decode_cookie_value(raw)))
-    return float(body["expiresAt"]) / 1000

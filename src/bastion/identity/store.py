@@ -54,10 +54,12 @@ def to_json_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_json_row(row: Mapping[str, Any], date_fields: set[str]) -> dict[str, Any]:
-    return {
-        k: to_utc_ms(datetime.fromisoformat(v)) if k in date_fields and isinstance(v, str) else v
-        for k, v in row.items()
-    }
+    out = dict(row)
+    for name in date_fields:  # a few dates among many fields
+        value = out.get(name)
+        if isinstance(value, str):
+            out[name] = to_utc_ms(datetime.fromisoformat(value))
+    return out
 
 
 class Store:

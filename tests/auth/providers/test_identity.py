@@ -291,13 +291,13 @@ async def test_cookie_cache_is_verified_once_whatever_the_method(
     """A write's cookie cache is verified once, then remembered as a read's is: later writes
     cost one storage read each, and reads none."""
     decoded: list[str] = []
-    decode = session_read.decode_cookie_cache
+    verify = session_read.verify_cookie_cache
 
-    def counting(secret: str, value: str, now_ms: int) -> dict[str, Any] | None:
+    def counting(secret: str, value: str) -> tuple[dict[str, Any], float] | None:
         decoded.append(value)
-        return decode(secret, value, now_ms)
+        return verify(secret, value)
 
-    monkeypatch.setattr(session_read, "decode_cookie_cache", counting)
+    monkeypatch.setattr(session_read, "verify_cookie_cache", counting)
     async with identity_and_client(sqlite_url, session=CACHE) as (identity, client):
         ada = await sign_up(client)
         auth = IdentityAuth(identity)
