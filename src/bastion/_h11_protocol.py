@@ -37,8 +37,8 @@ class H11DeadlineProtocol(H11Protocol):
         self._follow()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._head.cancel()
-        self._body.cancel()
+        self._head.stop()
+        self._body.stop()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -51,14 +51,14 @@ class H11DeadlineProtocol(H11Protocol):
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         self._upgraded = True  # the connection is the WebSocket protocol's now
-        self._head.cancel()
-        self._body.cancel()
+        self._head.stop()
+        self._body.stop()
         super().handle_websocket_upgrade(event)
 
     def _follow(self) -> None:
         if self._upgraded or self.transport.is_closing():
-            self._head.cancel()
-            self._body.cancel()
+            self._head.stop()
+            self._body.stop()
             return
         state = self.conn.their_state
         if state is h11.IDLE:

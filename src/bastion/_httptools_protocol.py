@@ -42,8 +42,8 @@ class HttpToolsDeadlineProtocol(HttpToolsProtocol):
         self._head.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._head.cancel()
-        self._body.cancel()
+        self._head.stop()
+        self._body.stop()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -59,8 +59,8 @@ class HttpToolsDeadlineProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True  # the connection is the WebSocket protocol's now
-        self._head.cancel()
-        self._body.cancel()
+        self._head.stop()
+        self._body.stop()
         super().handle_websocket_upgrade()
 
     # httptools callbacks

@@ -210,6 +210,20 @@ def test_item07_keep_alive_works_then_an_idle_connection_is_closed(slow_server: 
         assert until_closed(sock) == b""  # silent after the third answer
 
 
+def test_item07_a_busy_kept_alive_connection_outlives_the_deadlines(slow_server: Server) -> None:
+    # Each request comes 0.6 s after the previous answer, within the 1 s limits, for 3 s in
+    # all: each deadline restarts with each request, and none left over from an earlier one
+    # closes the connection.
+    with connect(slow_server) as sock:
+        for _ in range(5):
+            time.sleep(0.6)
+            sock.sendall(b"GET /api/auth/ok HTTP/1.1\r\nHost: t\r\n\r\n")
+            head, body = response(sock)
+            assert head.startswith(b"HTTP/1.1 200 ")
+            assert json.loads(body) == {"ok": True}
+        assert until_closed(sock) == b""  # then idle: closed
+
+
 def test_item07_normal_requests_and_a_stream_longer_than_the_timeouts(
     slow_server: Server,
 ) -> None:
