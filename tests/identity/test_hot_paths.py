@@ -297,3 +297,19 @@ async def test_hash_threads_run_at_a_lower_priority(monkeypatch: pytest.MonkeyPa
     await PasswordHasher(max_concurrency=2).hash("correct-horse-battery")
     assert seen == [min(19, base + 10)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # not the loop's
+
+
+@pytest.mark.parametrize("cookie_cache", [False, True])
+async def test_answers_are_written_as_json_stringify_writes_them(
+    make_identity: MakeIdentity, cookie_cache: bool
+) -> None:
+    """Non-ASCII as UTF-8 and dates as toISOString, from storage and from the cookie
+    cache."""
+    options = {"session": {"cookie_cache": {"enabled": cookie_cache}}}
+    async with serve(make_identity, **options) as (_, client):
+        browser = Browser()
+        await sign_up(client, browser, name="Zoë 日本 😀")
+        answer = await get_session(client, browser)
+        assert '"name":"Zoë 日本 😀"'.encode() in answer.content
+        created = answer.json()["user"]["createdAt"]
+        assert created == format_iso(datetime.fromisoformat(created))

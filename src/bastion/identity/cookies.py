@@ -26,6 +26,8 @@ from email.utils import format_datetime
 from typing import Any, Final, Literal, Self
 from urllib.parse import quote, unquote, unquote_to_bytes
 
+import orjson
+
 from bastion.identity.crypto import decode_base64_any, hmac_sha256, hmac_sign, hmac_verify
 
 __all__ = [
@@ -287,6 +289,15 @@ def _reject_constant(name: str) -> Any:
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+def _parse_json(text: str) -> Any:
+    """JSON.parse: orjson (~3x faster), and the json module for the lone surrogates orjson
+    refuses. NaN and Infinity are not JSON for either. ValueError when it is not JSON."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _DECODER.decode(text)
+
+
 def encode_cookie_cache(
     secret: str,
     session: Mapping[str, Any],
@@ -368,7 +379,7 @@ def _verify_as_written(secret: str | bytes, text: str) -> tuple[dict[str, Any], 
     # Signed by a holder of the secret, who signs only JSON.stringify of an object: the
     # payload text parses to that object without its `expiresAt`.
     try:
-        payload = _DECODER.decode(payload_text)
+        payload = _parse_json(payload_text)
     except (ValueError, RecursionError):
         return None
     if not isinstance(payload, dict) or not _has_rows(payload):
@@ -380,7 +391,7 @@ def _verify_parsed(secret: str | bytes, text: str) -> tuple[dict[str, Any], floa
     """The general check: parse the body, and verify the signature against the payload
     written again as JSON.stringify writes it (any spacing, key order or escapes)."""
     try:
-        data = _DECODER.decode(text)
+        data = _parse_json(text)
     except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict):

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import parse_qsl
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from ._untrusted import InvalidInput, NotJSON, check_value, parse_json
@@ -198,7 +199,15 @@ _parse_cookies = functools.lru_cache(maxsize=256)(parse_cookie_header)
 
 
 def dump_json(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode()
+    """`value` as JSON, as JSON.stringify writes it (non-ASCII as UTF-8, datetimes as
+    toISOString)."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
+    except TypeError:
+        # What orjson refuses: a lone surrogate (written as an escape, as JSON.stringify
+        # does), an integer past 64 bits, a key that is not a string; or what neither writes,
+        # which raises again here.
+        return _ENCODER.encode(value).encode()
 
 
 def _json_default(value: Any) -> Any:
@@ -207,6 +216,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+# Dates through _json_default (toISOString's form, not orjson's); a dataclass is not JSON.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 # What json.dumps(value, default=_json_default, separators=(",", ":")) builds on every call;
 # an encoder keeps no state between calls, so one serves all.
 _ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))
