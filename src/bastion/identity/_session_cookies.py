@@ -29,27 +29,26 @@ class SessionCookies:
     """
 
     def __init__(
-        self, secret: str, prefix: str, cache_version: str, dates: Mapping[str, set[str]]
+        self,
+        secret: str,
+        prefix: str,
+        cache_version: str,
+        dates: Mapping[str, set[str]],
+        *,
+        secure: bool,
     ) -> None:
         self._key = hmac_key(secret)  # encoded once, not on every check
-        self._prefix = prefix
         self._version = cache_version
         self._dates = dates
-        self._names: dict[bool, tuple[str, str, str]] = {}
+        # session_token, session_data and dont_remember, named once.
+        self.names: tuple[str, str, str] = (
+            cookie_name(prefix, "session_token", secure=secure),
+            cookie_name(prefix, "session_data", secure=secure),
+            cookie_name(prefix, "dont_remember", secure=secure),
+        )
         self._signed: dict[str, str] = {}
         # session_data value -> (its expiresAt in ms, session, user, holds nested values)
         self._caches: dict[str, tuple[float, dict[str, Any], dict[str, Any], bool]] = {}
-
-    def names(self, secure: bool) -> tuple[str, str, str]:
-        """session_token, session_data and dont_remember."""
-        names = self._names.get(secure)
-        if names is None:
-            names = self._names[secure] = (
-                cookie_name(self._prefix, "session_token", secure=secure),
-                cookie_name(self._prefix, "session_data", secure=secure),
-                cookie_name(self._prefix, "dont_remember", secure=secure),
-            )
-        return names
 
     def unsign(self, raw: str) -> str | None:
         """`unsign_cookie_value` with this Identity's secret."""

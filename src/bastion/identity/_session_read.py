@@ -106,9 +106,7 @@ class SessionReader:
         self._secret = context.secret
         # The Identity's own check of signed cookies, which remembers the values that verified.
         self._unsign = context.session_cookies.unsign
-        self._token_name, self._data_name, self._remember_name = context.session_cookies.names(
-            context.secure_cookies
-        )
+        self._token_name, self._data_name, self._remember_name = context.session_cookies.names
         session_options = context.options.session
         self._cache_enabled: bool = session_options.cookie_cache.enabled
         self._cache_version: str = session_options.cookie_cache.version

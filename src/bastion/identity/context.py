@@ -91,6 +91,7 @@ class AuthContext:
             options.advanced.cookie_prefix,
             options.session.cookie_cache.version,
             self._dates,
+            secure=self.secure_cookies,
         )
         configured = options.trusted_origins
         # Static entries are checked now: a typo fails at start-up, not on a request.
@@ -102,6 +103,8 @@ class AuthContext:
     def public_row(self, model: str, row: Mapping[str, Any]) -> dict[str, Any]:
         """The row without its `returned=False` fields (password hashes, OAuth tokens)."""
         keep = self._output[model]
+        if row.keys() <= keep:  # the usual case, checked in C: a plain copy
+            return dict(row)
         return {k: v for k, v in row.items() if k in keep}
 
     def date_fields(self, model: str) -> set[str]:

@@ -33,7 +33,7 @@ __all__ = [
 
 
 def _names(ctx: Ctx[Any]) -> tuple[str, str, str]:
-    return ctx.context.session_cookies.names(ctx.context.secure_cookies)
+    return ctx.context.session_cookies.names
 
 
 def _attributes(ctx: Ctx[Any], max_age: int | None) -> CookieAttributes:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Integer, Text
@@ -29,7 +30,12 @@ def to_utc_ms(value: datetime) -> datetime:
 
 
 def utc_now() -> datetime:
-    return to_utc_ms(datetime.now(UTC))
+    """Now, in milliseconds (as JavaScript's clock), UTC: half the cost of truncating
+    datetime.now(UTC), read on every request."""
+    return _EPOCH + timedelta(milliseconds=time.time_ns() // 1_000_000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # The same instants are written again and again (a session's dates, on every get-session):
