@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .cookies import cookie_name, unsign_cookie_value, verify_cookie_cache
-from .crypto import hmac_key
+from .crypto import HmacKey
 from .store import SessionWithUser, from_json_row
 
 __all__ = ["SessionCookies"]
@@ -37,7 +37,7 @@ class SessionCookies:
         *,
         secure: bool,
     ) -> None:
-        self._key = hmac_key(secret)  # encoded once, not on every check
+        self._key = HmacKey(secret)
         self._version = cache_version
         self._dates = dates
         # session_token, session_data and dont_remember, named once.

@@ -35,6 +35,7 @@ from .cookies import (
     sign_cookie_value,
     verify_cookie_cache,
 )
+from .crypto import HmacKey
 from .db.types import utc_now
 from .sessions import clear_session_cookies, resolve_session
 from .store import SessionWithUser, from_json_row
@@ -103,7 +104,7 @@ class SessionReader:
         self._context = context
         self._runner = runner
         self._endpoint = endpoint  # get-session: what the context of `resolve_session` serves
-        self._secret = context.secret
+        self._key = HmacKey(context.secret)
         # The Identity's own check of signed cookies, which remembers the values that verified.
         self._unsign = context.session_cookies.unsign
         self._token_name, self._data_name, self._remember_name = context.session_cookies.names
@@ -234,7 +235,7 @@ class SessionReader:
             return unquote(token) if "%" in token else token
         if require_signature:
             return None
-        return unquote(sign_cookie_value(self._secret, token))
+        return unquote(sign_cookie_value(self._key, token))
 
     def _needs_refresh(
         self, session: Mapping[str, Any], cookies: Mapping[str, str], now: datetime
@@ -255,7 +256,7 @@ class SessionReader:
         raw = join_chunks(cookies, self._data_name)
         if raw is None:
             return None
-        verified = verify_cookie_cache(self._secret, raw)
+        verified = verify_cookie_cache(self._key, raw)
         if verified is None:
             return None
         payload, cache_expires_ms = verified

@@ -28,7 +28,13 @@ from urllib.parse import quote, unquote, unquote_to_bytes
 
 import orjson
 
-from bastion.identity.crypto import decode_base64_any, hmac_sha256, hmac_sign, hmac_verify
+from bastion.identity.crypto import (
+    HmacKey,
+    decode_base64_any,
+    hmac_sha256,
+    hmac_sign,
+    hmac_verify,
+)
 
 __all__ = [
     "CACHE_VERSION",
@@ -110,7 +116,7 @@ class CookieNames:
 # Signed values (§5.2)
 
 
-def sign_cookie_value(secret: str, value: str) -> str:
+def sign_cookie_value(secret: str | HmacKey, value: str) -> str:
     """`encodeURIComponent(value + "." + base64(HMAC-SHA256(secret, value)))`."""
     return quote(f"{value}.{hmac_sign(secret, value)}", safe="-_.!~*'()")
 
@@ -130,7 +136,7 @@ def decode_cookie_value(raw: str) -> str:
         return raw
 
 
-def unsign_cookie_value(secret: str | bytes, raw: str) -> str | None:
+def unsign_cookie_value(secret: str | HmacKey, raw: str) -> str | None:
     """The value of a signed cookie, or None when it is absent, malformed or badly signed.
 
     As better-call reads it: URL-decode when it holds `%`, split at the last `.`, require a
@@ -343,7 +349,7 @@ def decode_cookie_cache(secret: str, value: str, now_ms: int) -> dict[str, Any] 
     return verified[0]
 
 
-def verify_cookie_cache(secret: str | bytes, value: str) -> tuple[dict[str, Any], float] | None:
+def verify_cookie_cache(secret: str | HmacKey, value: str) -> tuple[dict[str, Any], float] | None:
     """`(payload, expiresAt)` of a `compact` `session_data` value that decodes and is well
     signed, expired or not; None otherwise. `decode_cookie_cache` adds the expiry check."""
     try:
@@ -361,7 +367,7 @@ _BODY_START: Final = '{"session":'
 _BODY_END: Final = re.compile(r',"expiresAt":([0-9]{1,16}),"signature":"([A-Za-z0-9_-]{43})"}')
 
 
-def _verify_as_written(secret: str | bytes, text: str) -> tuple[dict[str, Any], float] | None:
+def _verify_as_written(secret: str | HmacKey, text: str) -> tuple[dict[str, Any], float] | None:
     """The payload of a body written by JSON.stringify, checked against the signature of its
     own text: no parse and re-encoding of the whole body. None when the body is not in that
     form or its text does not verify (`_verify_parsed` then decides)."""
@@ -387,7 +393,7 @@ def _verify_as_written(secret: str | bytes, text: str) -> tuple[dict[str, Any], 
     return payload, int(expires_text)
 
 
-def _verify_parsed(secret: str | bytes, text: str) -> tuple[dict[str, Any], float] | None:
+def _verify_parsed(secret: str | HmacKey, text: str) -> tuple[dict[str, Any], float] | None:
     """The general check: parse the body, and verify the signature against the payload
     written again as JSON.stringify writes it (any spacing, key order or escapes)."""
     try:
