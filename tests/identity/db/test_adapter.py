@@ -207,6 +207,14 @@ async def test_other_constraints_are_not_unique_violations(db: Database) -> None
     assert not isinstance(raised.value, UniqueViolation)
 
 
+async def test_a_required_column_left_out_is_a_constraint_violation(db: Database) -> None:
+    # MySQL reports it as errno 1364 ("no default value"), an OperationalError like a lost
+    # connection: it is the statement's fault, not an unavailable database.
+    with pytest.raises(ConstraintViolation) as raised:
+        await db.create("uniqueness", {})
+    assert not isinstance(raised.value, DatabaseUnavailable | UniqueViolation)
+
+
 async def test_a_missing_table_says_to_migrate(database_url: str) -> None:
     async with Database(database_url, schema=SCHEMA) as fresh:
         with pytest.raises(DatabaseError, match="run `bastion migrate`") as raised:

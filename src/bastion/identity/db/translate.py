@@ -8,6 +8,10 @@ the server's version and language:
                        MySQL/MariaDB errno 1062 ER_DUP_ENTRY (also 1169, 1586)
     missing table      PostgreSQL 42P01 / 42703 (undefined table or column), MySQL 1146;
                        SQLite reports it only as SQLITE_ERROR, so there the message is read
+    required column    MySQL/MariaDB errno 1364 ER_NO_DEFAULT_FOR_FIELD, which the driver
+                       raises as an OperationalError, as it does a lost connection
+    bad value          MySQL/MariaDB 1264, 1265, 1292, 1366, 1406 (out of range, truncated,
+                       bad date or string, too long): OperationalErrors too
 
 Other integrity errors are ConstraintViolation; a connection that failed is
 DatabaseUnavailable; anything else is DatabaseError.
@@ -29,6 +33,9 @@ _UNIQUE: Final[dict[Dialect, frozenset[int | str]]] = {
     "postgresql": frozenset({"23505"}),
     "mysql": frozenset({1062, 1169, 1586}),
 }
+# MySQL errors raised as OperationalError that are the statement's fault, not the connection's.
+_REQUIRED_COLUMN: Final = 1364
+_BAD_VALUE: Final = frozenset({1264, 1265, 1292, 1366, 1406})
 _MISSING_TABLE: Final[dict[Dialect, frozenset[int | str]]] = {
     "sqlite": frozenset(),
     "postgresql": frozenset({"42P01", "42703"}),
@@ -67,6 +74,12 @@ def translate(exc: DBAPIError, url: DatabaseURL) -> DatabaseError:
     text = reason(exc)
     if _missing_table(exc, url.dialect):
         return DatabaseError(f"{text} in {url.masked}: run `bastion migrate`")
+    if url.dialect == "mysql" and not exc.connection_invalidated:
+        code = driver_code(exc, url.dialect)
+        if code == _REQUIRED_COLUMN:
+            return ConstraintViolation(text)
+        if code in _BAD_VALUE:
+            return DatabaseError(text)
     if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
         return DatabaseUnavailable(f"database {url.masked} failed: {text}")
     return DatabaseError(text)
