@@ -1,15 +1,18 @@
 """CPU time per request of the identity app itself, without HTTP: a tool for profiling.
 
     python bench/inprocess.py [--requests 20000] [--concurrency 16] [--rounds 3]
-                              [--profile out.prof]
+                              [--sessions 20000] [--profile out.prof]
 
 Calls the ASGI app (`identity.app`) directly — no socket, no uvicorn — with `--concurrency`
 callers on uvloop, on a scratch PostgreSQL database `bastion_bench_*` (dropped at the end), and
 prints the process CPU time per request (the lowest of `--rounds` rounds) for: `/ok`;
 get-session with a valid cookie, without and with the cookie cache; `Store.find_session`
-alone. These are the app's own costs (plus this script's few µs of ASGI plumbing); the
-figures of docs/benchmarks.md add uvicorn's (≈ 0.08-0.09 ms per request on the benchmark
-machine).
+alone; and get-session with the cookie cache where each request carries the next of
+`--sessions` distinct session cookies (default 20,000: more than the memo of verified values
+holds, so each is verified afresh; made as bench/get_session.py makes them, from the
+sign-in's own, for sessions the cache vouches for without storage). These are the app's own
+costs (plus this script's few µs of ASGI plumbing); the figures of docs/benchmarks.md add
+those of the HTTP server (≈ 0.04-0.05 ms per request on the benchmark machine).
 `--profile` writes a cProfile of the get-session runs (open it with `python -m pstats`).
 """
 
@@ -27,6 +30,13 @@ import uvloop
 from _harness import EMAIL, PASSWORD, SECRET, install_limits, log, scratch_database, seed
 
 from bastion.identity import Identity, bearer
+from bastion.identity.cookies import (
+    encode_cookie_cache,
+    parse_cookie_header,
+    sign_cookie_value,
+    verify_cookie_cache,
+)
+from bastion.identity.crypto import generate_id
 
 ORIGIN = "http://127.0.0.1:8000"
 
@@ -145,8 +155,45 @@ async def measure(
             profile.disable()
         label = "+cache" if cache else ""
         print(f"get-session {label:<12} {cpu:7.3f} ms CPU  {wall:7.3f} ms wall")
+        if cache and args.sessions:
+            many = distinct_sessions(headers[0][1].decode(), args.sessions)
+            turn = 0
+
+            async def get_many() -> None:
+                nonlocal turn
+                turn += 1
+                status, _, body = await call(
+                    app, "GET", "/api/auth/get-session", many[turn % len(many)]
+                )
+                assert status == 200 and body != b"null", (status, body)
+
+            cpu, wall = await cpu_per_call(get_many, *runs)
+            label = f"+cache, {args.sessions} sessions"
+            print(f"get-session {label:<12} {cpu:7.3f} ms CPU  {wall:7.3f} ms wall")
     finally:
         await identity.close()
+
+
+def distinct_sessions(cookie: str, count: int) -> list[list[tuple[bytes, bytes]]]:
+    """`count` Cookie headers, each a session of its own with its own session_data: the
+    sign-in's cookie cache re-encoded with a new session id and token."""
+    jar = parse_cookie_header(cookie)
+    data_name = next(name for name in jar if name.endswith("session_data"))
+    token_name = next(name for name in jar if name.endswith("session_token"))
+    verified = verify_cookie_cache(SECRET, jar[data_name])
+    assert verified is not None, "the sign-in's session_data does not verify"
+    payload, expires_at = verified
+    now_ms = int(time.time() * 1000)
+    made = []
+    for _ in range(count):
+        token = generate_id()
+        session = {**payload["session"], "id": generate_id(), "token": token}
+        data = encode_cookie_cache(
+            SECRET, session, payload["user"], max(int(expires_at - now_ms) // 1000, 1), now_ms
+        )
+        line = f"{token_name}={sign_cookie_value(SECRET, token)}; {data_name}={data}"
+        made.append([(b"cookie", line.encode())])
+    return made
 
 
 async def run(database_url: str, args: argparse.Namespace) -> None:
@@ -164,6 +211,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="report the lowest of these")
     parser.add_argument("--profile", help="write a cProfile of the get-session runs here")
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        default=20_000,
+        help="distinct sessions of the last row (0: no such row)",
+    )
     args = parser.parse_args()
     install_limits(900)
     with scratch_database() as database_url:
