@@ -28,6 +28,9 @@ class HttpToolsDeadlineProtocol(HttpToolsProtocol):
         self._max_head_size = limits.max_head_size
         self._head = Deadline(self.loop, limits.header_timeout, self._head_too_slow)
         self._body = Deadline(self.loop, limits.body_timeout, self._body_too_slow)
+        # uvicorn's keep-alive timeout, as a Deadline: uvicorn schedules a new timer after
+        # every response and cancels it on the next request's first byte.
+        self._idle = Deadline(self.loop, self.timeout_keep_alive, self.timeout_keep_alive_handler)
         self._in_head = False
         self._head_size = 0
         self._upgraded = False
@@ -36,15 +39,19 @@ class HttpToolsDeadlineProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         # uvicorn arms its keep-alive timer only after a response: a connection that never
         # sends anything goes idle too.
-        self.timeout_keep_alive_task = self.loop.call_later(
-            self.timeout_keep_alive, self.timeout_keep_alive_handler
-        )
+        self._idle.arm()
         self._head.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._idle.stop()
         self._head.stop()
         self._body.stop()
         super().connection_lost(exc)
+
+    def _unset_keepalive_if_required(self) -> None:
+        # uvicorn calls it when data arrives, a response ends or the connection goes.
+        self._idle.cancel()
+        super()._unset_keepalive_if_required()
 
     def data_received(self, data: bytes) -> None:
         inside = self._in_head
@@ -59,6 +66,7 @@ class HttpToolsDeadlineProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True  # the connection is the WebSocket protocol's now
+        self._idle.stop()
         self._head.stop()
         self._body.stop()
         super().handle_websocket_upgrade()
@@ -83,10 +91,20 @@ class HttpToolsDeadlineProtocol(HttpToolsProtocol):
             self._head.arm()  # answered before its body ended: now the next head is due
 
     def on_response_complete(self) -> None:
+        # uvicorn's own (0.55), with the keep-alive timer a Deadline.
         # The next head is due unless one is queued (pipelined) or this body is still coming.
         head_due = not self.pipeline and not self._body.armed
-        super().on_response_complete()
-        if head_due and not self._upgraded and not self.transport.is_closing():
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()  # reads paused while the response was written
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._idle.arm()
+        if head_due and not self._upgraded:
             self._head.arm()
 
     def _head_too_slow(self) -> None:
