@@ -8,7 +8,7 @@ from typing import Any
 
 from .cookies import cookie_name, unsign_cookie_value, verify_cookie_cache
 from .crypto import HmacKey
-from .store import SessionWithUser, from_json_row
+from .store import SessionWithUser, from_json_row, has_nested_values
 
 __all__ = ["SessionCookies"]
 
@@ -62,6 +62,11 @@ class SessionCookies:
     def read_cache(self, raw: str, now_ms: int) -> SessionWithUser | None:
         """The rows of a session_data value that verifies, has not expired and has the
         configured version (`decode_cookie_cache`), dates as datetimes; fresh copies."""
+        found = self.read_cache_until(raw, now_ms)
+        return None if found is None else found[0]
+
+    def read_cache_until(self, raw: str, now_ms: int) -> tuple[SessionWithUser, float] | None:
+        """`read_cache`, with the cache's own `expiresAt` (epoch ms)."""
         found = self._caches.get(raw)
         if found is None:
             verified = verify_cookie_cache(self._key, raw)
@@ -72,24 +77,15 @@ class SessionCookies:
                 return None
             session = from_json_row(payload["session"], self._dates["session"])
             user = from_json_row(payload["user"], self._dates["user"])
-            nested = _nested(session) or _nested(user)
+            nested = has_nested_values(session) or has_nested_values(user)
             found = (expires_at, session, user, nested)
             _remember(self._caches, raw, found)
         expires_at, session, user, nested = found
         if expires_at < now_ms:
             return None
         if nested:  # a caller may change what it is given; the memo must not change
-            return copy.deepcopy(session), copy.deepcopy(user)
-        return dict(session), dict(user)
-
-
-def _nested(row: Mapping[str, Any]) -> bool:
-    """Some value is a dict or a list (a JSON or array field). A loop rather than any() over
-    a generator: half the cost, paid for every cookie cache verified."""
-    for value in row.values():  # noqa: SIM110
-        if isinstance(value, dict | list):
-            return True
-    return False
+            return (copy.deepcopy(session), copy.deepcopy(user)), expires_at
+        return (dict(session), dict(user)), expires_at
 
 
 def _remember(memo: dict[str, Any], key: str, value: Any) -> None:

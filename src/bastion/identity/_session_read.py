@@ -33,12 +33,11 @@ from .cookies import (
     join_chunks,
     parse_cookie_header,
     sign_cookie_value,
-    verify_cookie_cache,
 )
 from .crypto import HmacKey
 from .db.types import utc_now
 from .sessions import clear_session_cookies, resolve_session
-from .store import SessionWithUser, from_json_row
+from .store import SessionWithUser, has_nested_values
 
 if TYPE_CHECKING:
     from ._runner import Runner
@@ -110,7 +109,6 @@ class SessionReader:
         self._token_name, self._data_name, self._remember_name = context.session_cookies.names
         session_options = context.options.session
         self._cache_enabled: bool = session_options.cookie_cache.enabled
-        self._cache_version: str = session_options.cookie_cache.version
         self._expires_in = timedelta(seconds=session_options.expires_in)
         self._update_age = timedelta(seconds=session_options.update_age)
         self._refresh: bool = not session_options.disable_session_refresh
@@ -256,23 +254,18 @@ class SessionReader:
         raw = join_chunks(cookies, self._data_name)
         if raw is None:
             return None
-        verified = verify_cookie_cache(self._key, raw)
-        if verified is None:
+        # The Identity's own check, and its memo of the values that verified.
+        found = self._context.session_cookies.read_cache_until(raw, int(now.timestamp() * 1000))
+        if found is None:
             return None
-        payload, cache_expires_ms = verified
-        if cache_expires_ms < int(now.timestamp() * 1000):
-            return None
-        if payload.get("version") != self._cache_version:
-            return None
-        context = self._context
-        session = from_json_row(payload["session"], context.date_fields("session"))
+        (session, user), cache_expires_ms = found
         if session.get("token") != token or not session["expiresAt"] > now:
             return None
-        user = from_json_row(payload["user"], context.date_fields("user"))
         valid_until = min(cache_expires_ms / 1000, session["expiresAt"].timestamp())
+        context = self._context
         session = context.public_row("session", session)
         user = context.public_row("user", user)
-        nested = any(isinstance(v, dict | list) for v in (*session.values(), *user.values()))
+        nested = has_nested_values(session) or has_nested_values(user)
         return _Remembered(valid_until, token, session, user, nested)
 
     def _remember(self, key: str, entry: _Remembered) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "SessionWithUser",
     "Store",
     "from_json_row",
+    "has_nested_values",
     "to_json_row",
 ]
 
@@ -60,6 +61,16 @@ def from_json_row(row: Mapping[str, Any], date_fields: set[str]) -> dict[str, An
         if isinstance(value, str):
             out[name] = to_utc_ms(datetime.fromisoformat(value))
     return out
+
+
+def has_nested_values(row: Mapping[str, Any]) -> bool:
+    """Some value is a dict or a list (a JSON or array field): a copy of the row must be a
+    deep one. A loop rather than any() over a generator: half the cost, paid for every cookie
+    cache verified."""
+    for value in row.values():  # noqa: SIM110
+        if isinstance(value, dict | list):
+            return True
+    return False
 
 
 class Store:

@@ -17,7 +17,7 @@ import pytest
 
 from bastion.auth.providers.identity import IdentityAuth
 from bastion.identity import Identity
-from bastion.identity import _session_read as session_read
+from bastion.identity import _session_cookies as session_cookies
 from bastion.identity.cookies import sign_cookie_value
 from bastion.identity.db import Field, eq
 from tests.auth.providers.identity_support import (
@@ -291,13 +291,13 @@ async def test_cookie_cache_is_verified_once_whatever_the_method(
     """A write's cookie cache is verified once, then remembered as a read's is: later writes
     cost one storage read each, and reads none."""
     decoded: list[str] = []
-    verify = session_read.verify_cookie_cache
+    verify = session_cookies.verify_cookie_cache
 
     def counting(secret: str, value: str) -> tuple[dict[str, Any], float] | None:
         decoded.append(value)
         return verify(secret, value)
 
-    monkeypatch.setattr(session_read, "verify_cookie_cache", counting)
+    monkeypatch.setattr(session_cookies, "verify_cookie_cache", counting)
     async with identity_and_client(sqlite_url, session=CACHE) as (identity, client):
         ada = await sign_up(client)
         auth = IdentityAuth(identity)
