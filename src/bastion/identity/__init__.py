@@ -27,6 +27,8 @@ from .email import (
 from .endpoint import JSON, JSON_OR_FORM, APIResponse, Ctx, Endpoint, RawResponse, Redirect
 from .errors import APIError, Code, ErrorCode
 from .options import (
+    AccountLinking,
+    AccountOptions,
     Advanced,
     ChangeEmail,
     CookieCache,
@@ -42,16 +44,21 @@ from .options import (
 )
 from .plugins import EndpointHook, Plugin, SignInCheck
 from .plugins.bearer import bearer
+from .plugins.generic_oauth import generic_oauth
 from .plugins.open_api import open_api
 from .ratelimit import RateRule
 from .sessions import (
+    auth_cookie,
     clear_session_cookies,
     complete_sign_in,
+    cookie_attributes,
+    expire_auth_cookie,
     fresh_session,
     sensitive_session,
     session_required,
     set_session_cookie,
 )
+from .social import SocialProvider
 from .storage import (
     MemoryStorage,
     RedisNotInstalled,
@@ -69,6 +76,8 @@ __all__ = [
     "JSON_OR_FORM",
     "APIError",
     "APIResponse",
+    "AccountLinking",
+    "AccountOptions",
     "Advanced",
     "AuthContext",
     "Body",
@@ -109,16 +118,21 @@ __all__ = [
     "SessionResult",
     "SessionWithUser",
     "SignInCheck",
+    "SocialProvider",
     "StorageError",
     "StorageUnavailable",
     "TrustCookieCache",
     "UserOptions",
+    "auth_cookie",
     "bearer",
     "change_email_sender",
     "clear_session_cookies",
     "complete_sign_in",
+    "cookie_attributes",
     "delete_account_sender",
+    "expire_auth_cookie",
     "fresh_session",
+    "generic_oauth",
     "open_api",
     "reset_password_sender",
     "sensitive_session",

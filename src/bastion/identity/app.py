@@ -33,6 +33,7 @@ from .options import IdentityOptions
 from .plugins import Plugin
 from .ratelimit import RATE_LIMIT_SCHEMA, ClientIP, RateLimiter, StorageKind
 from .routes import CORE_ENDPOINTS
+from .social import build_providers
 from .store import Store
 
 __all__ = ["API", "Identity"]
@@ -86,6 +87,10 @@ class Identity:
         password = self.options.email_and_password.password
         self.hasher = password_hashing(password.hash, password.verify)
         self.rate_limiter = self._rate_limiter()
+        social_providers = build_providers(
+            self.options.social_providers,
+            [provider for p in self.plugins for provider in p.social_providers],
+        )
         self.context = AuthContext(
             options=self.options,
             secret=self.options.secret,
@@ -96,6 +101,7 @@ class Identity:
             now=clock,
             plugin_ids=frozenset(ids),
             sign_in_checks=[check for p in self.plugins for check in p.sign_in_checks],
+            social_providers=social_providers,
             env=env,
         )
         self.endpoints = self._endpoints()
@@ -209,6 +215,7 @@ class Identity:
         await migrate(self.db)
 
     async def close(self) -> None:
+        await self.context.oauth.close()
         await self.db.close()
 
     # -- sessions --------------------------------------------------------------------

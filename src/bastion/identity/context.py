@@ -18,6 +18,7 @@ from .options import IdentityOptions
 from .origins import TrustedOrigins
 from .origins import resolve as resolve_origins
 from .ratelimit import RateLimiter
+from .social import ProviderClient, SocialProvider
 from .store import Store
 
 __all__ = ["AuthContext"]
@@ -39,6 +40,7 @@ class AuthContext:
         "endpoints",
         "hasher",
         "now",
+        "oauth",
         "options",
         "plugin_ids",
         "rate_limiter",
@@ -47,6 +49,7 @@ class AuthContext:
         "secure_cookies",
         "session_cookies",
         "sign_in_checks",
+        "social_providers",
         "store",
     )
 
@@ -62,6 +65,8 @@ class AuthContext:
         now: Callable[[], datetime],
         plugin_ids: frozenset[str],
         sign_in_checks: Sequence[_SignInCheck] = (),
+        social_providers: Mapping[str, SocialProvider] | None = None,
+        oauth: ProviderClient | None = None,
         env: Mapping[str, str],
     ) -> None:
         self.options = options
@@ -73,6 +78,9 @@ class AuthContext:
         self.now = now
         self.plugin_ids = plugin_ids
         self.sign_in_checks = tuple(sign_in_checks)
+        # Social providers by id, and the client that talks to them.
+        self.social_providers: Mapping[str, SocialProvider] = dict(social_providers or {})
+        self.oauth = oauth or ProviderClient()
         # The served endpoints, each with the id of the plugin that declared it (None: core),
         # for a plugin that describes the API (open-api). Set by the Identity once built;
         # typed loosely, as the context knows no Endpoint (it would be a cycle).

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .store import DatabaseHooks
 
 __all__ = [
+    "AccountLinking",
+    "AccountOptions",
     "Advanced",
     "ChangeEmail",
     "CookieCache",
@@ -158,6 +160,33 @@ class UserOptions:
     additional_fields: Mapping[str, Field] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AccountLinking:
+    """When a social identity may join an existing user (better-auth's rules, S34)."""
+
+    enabled: bool = True
+    # Providers whose addresses count as verified even when they do not say so.
+    trusted_providers: Sequence[str] = ()
+    allow_different_emails: bool = False  # link-social with another address than the user's
+    update_user_info_on_link: bool = False  # copy name and image from a newly linked provider
+    disable_implicit_linking: bool = False  # sign-in never links by address; link-social only
+    allow_unlinking_all: bool = False  # unlink-account may remove the last sign-in method
+    # Link by address only into a user whose own address is verified.
+    require_local_email_verified: bool = True
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AccountOptions:
+    account_linking: AccountLinking = AccountLinking()
+    # Access and refresh tokens stored encrypted (better-auth's symmetricEncrypt).
+    encrypt_oauth_tokens: bool = False
+    # Where the OAuth state waits for the callback: a verification row and a signed cookie
+    # (the default), or an encrypted cookie alone.
+    store_state_strategy: Literal["database", "cookie"] = "database"
+    update_account_on_sign_in: bool = True  # store the tokens of each social sign-in
+    skip_state_cookie_check: bool = False  # not recommended: the state is bound to no browser
+
+
 @dataclass(frozen=True, kw_only=True)
 class IdentityOptions:
     secret: str | None = None
@@ -172,6 +201,10 @@ class IdentityOptions:
     trusted_origins: Sequence[str] | Callable[[Any], Awaitable[Sequence[str]]] = ()
     advanced: Advanced = Advanced()
     user: UserOptions = UserOptions()
+    # {"github": {"client_id": ..., "client_secret": ...}, "google": {...}}: see
+    # bastion.identity.social. Values may also be SocialProvider objects.
+    social_providers: Mapping[str, Any] = field(default_factory=dict)
+    account: AccountOptions = AccountOptions()
     secondary_storage: SecondaryStorage | None = None
     hooks: Mapping[str, Callback] = field(default_factory=dict)  # "before" / "after"
     database_hooks: DatabaseHooks = field(default_factory=dict)
@@ -181,6 +214,8 @@ class IdentityOptions:
     def __post_init__(self) -> None:
         if not self.base_path.startswith("/") or self.base_path.endswith("/"):
             raise ValueError("base_path starts with '/' and does not end with one")
+        if self.account.store_state_strategy not in ("database", "cookie"):
+            raise ValueError("account.store_state_strategy is 'database' or 'cookie'")
         unknown = set(self.hooks) - {"before", "after"}
         if unknown:
             raise ValueError(f"hooks takes 'before' and 'after', not {sorted(unknown)}")

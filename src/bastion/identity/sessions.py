@@ -8,6 +8,7 @@ from typing import Any
 from .cookies import (
     CookieAttributes,
     chunk_cookie,
+    cookie_name,
     encode_cookie_cache,
     join_chunks,
     serialize_cookie,
@@ -18,9 +19,12 @@ from .errors import APIError, Code
 from .store import SessionWithUser, Store, to_json_row
 
 __all__ = [
+    "auth_cookie",
     "clear_session_cookies",
     "complete_sign_in",
+    "cookie_attributes",
     "create_session_for",
+    "expire_auth_cookie",
     "fresh_session",
     "remembered",
     "resolve_session",
@@ -36,12 +40,27 @@ def _names(ctx: Ctx[Any]) -> tuple[str, str, str]:
     return ctx.context.session_cookies.names
 
 
-def _attributes(ctx: Ctx[Any], max_age: int | None) -> CookieAttributes:
+def cookie_attributes(ctx: Ctx[Any], max_age: int | None) -> CookieAttributes:
+    """The attributes of the Identity's own cookies (better-auth's `createAuthCookie`)."""
     return CookieAttributes(
         max_age=max_age,
         secure=ctx.context.secure_cookies,
         domain=ctx.options.advanced.cookie_domain,
     )
+
+
+_attributes = cookie_attributes
+
+
+def auth_cookie(ctx: Ctx[Any], name: str) -> str:
+    """The full name of the Identity's cookie `name`: `<prefix>.<name>`, `__Secure-` first
+    when the cookies are secure."""
+    return cookie_name(ctx.options.advanced.cookie_prefix, name, ctx.context.secure_cookies)
+
+
+def expire_auth_cookie(ctx: Ctx[Any], name: str) -> None:
+    """Expire the cookie `name` (a full name), dropping what this response set for it."""
+    _expire(ctx, name)
 
 
 def set_session_cookie(

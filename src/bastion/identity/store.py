@@ -185,6 +185,27 @@ class Store:
         await self._after("account", "create", account)
         return account
 
+    async def find_account(self, provider_id: str, account_id: str) -> Row | None:
+        """The account a provider knows as `account_id` (better-auth's account key)."""
+        return await self.db.find_one(
+            "account", eq("providerId", provider_id) & eq("accountId", account_id)
+        )
+
+    async def list_accounts(self, user_id: str) -> list[Row]:
+        return await self.db.find_many("account", eq("userId", user_id), order_by="createdAt")
+
+    async def update_account(self, account_id: str, values: Mapping[str, Any]) -> Row | None:
+        """Update the account whose row id is `account_id`."""
+        values = await self._before("account", "update", values)
+        account = await self.db.update("account", eq("id", account_id), values)
+        if account is not None:
+            await self._after("account", "update", account)
+        return account
+
+    async def delete_account(self, account_id: str) -> bool:
+        """Delete the account whose row id is `account_id`."""
+        return await self.db.delete("account", eq("id", account_id))
+
     async def set_password(self, user_id: str, password_hash: str) -> None:
         """Update the credential account's hash, or create the account."""
         account = await self.find_credential_account(user_id)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..endpoint import Ctx, Endpoint
     from ..errors import ErrorCode
     from ..ratelimit import RateRule
+    from ..social import SocialProvider
     from ..store import DatabaseHooks
 
 __all__ = ["EndpointHook", "Plugin", "SignInCheck"]
@@ -63,3 +64,5 @@ class Plugin:
     database_hooks: DatabaseHooks = field(default_factory=dict)
     init: Callable[[AuthContext], Awaitable[None] | None] | None = None
     sign_in_checks: Sequence[SignInCheck] = ()
+    # Providers served by /sign-in/social, /callback/{id} and /link-social (generic OAuth).
+    social_providers: Sequence[SocialProvider] = ()

@@ -225,9 +225,9 @@ def _responses(endpoint: Endpoint, method: str, takes_body: bool) -> dict[str, A
     responses: dict[int, Any] = {
         200: {"description": "Success", "content": {media: {"schema": schema}}}
     }
-    if method == "GET":
+    if method == "GET" or media == "text/html":  # a page, or a redirect in its place
         responses[302] = {
-            "description": "Found: a redirect (the links sent by email)",
+            "description": "Found: a redirect (the links sent by email, social sign-in)",
             "headers": {"Location": {"schema": {"type": "string"}}},
         }
     for status in (*_ANY, *(_WITH_BODY if takes_body else ())):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from ..endpoint import Endpoint
-from . import misc, password, session, sign_in, sign_up, user, verify_email
+from . import accounts, misc, password, session, sign_in, sign_up, social, user, verify_email
 
 __all__ = ["CORE_ENDPOINTS"]
 
 CORE_ENDPOINTS: tuple[Endpoint, ...] = (
     *sign_up.ENDPOINTS,
     *sign_in.ENDPOINTS,
+    *social.ENDPOINTS,
+    *accounts.ENDPOINTS,
     *session.ENDPOINTS,
     *user.ENDPOINTS,
     *password.ENDPOINTS,

@@ -1,0 +1,247 @@
+"""Who a social identity is here: the account it signs in to, the user it may join, or the
+user it creates (better-auth 1.7.25's `handleOAuthUserInfo` and `linkOAuthAccount`).
+
+S34: an identity is linked into an existing user by address only when the provider is
+trusted or says the address is verified, the local user's own address is verified (unless
+`require_local_email_verified` is off), and linking is enabled and implicit linking not
+disabled. A provider that reports `email_verified: false` for an address that exists here
+never takes that user over.
+
+Failures are `OAuthFailure`s whose `code` is the redirect error (`account_not_linked`,
+`signup_disabled`, …); nothing is half-written: a new user and its account are made in one
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..endpoint import Ctx
+from ..sessions import complete_sign_in
+from ..social.client import Tokens
+from ..social.provider import Profile, SocialProvider
+from ..symmetric import DecryptionFailed, decrypt, encrypt, looks_encrypted
+from .common import send_verification_email, user_input
+
+__all__ = [
+    "OAuthFailure",
+    "SignedIn",
+    "account_values",
+    "link_account",
+    "merge_scopes",
+    "read_token",
+    "sign_in_with",
+    "stored_token",
+]
+
+
+class OAuthFailure(Exception):
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(message or code)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    session: dict[str, Any]
+    user: dict[str, Any]
+    is_register: bool
+
+
+# -- tokens as stored ----------------------------------------------------------------------
+
+
+def stored_token(ctx: Ctx[Any], token: str | None) -> str | None:
+    """A token as `account` keeps it: encrypted with `account.encrypt_oauth_tokens`."""
+    if token and ctx.options.account.encrypt_oauth_tokens:
+        return encrypt(ctx.context.secret, token)
+    return token
+
+
+def read_token(ctx: Ctx[Any], stored: str | None) -> str | None:
+    """A stored token in the clear. One stored before encryption was turned on is read as
+    it is (better-auth's `isLikelyEncrypted`); one that does not decrypt is None."""
+    if not stored or not ctx.options.account.encrypt_oauth_tokens or not looks_encrypted(stored):
+        return stored
+    try:
+        return decrypt(ctx.context.secret, stored)
+    except DecryptionFailed:
+        return None
+
+
+def account_values(ctx: Ctx[Any], tokens: Tokens) -> dict[str, Any]:
+    """The token columns of an account, as better-auth writes them (unset ones left out)."""
+    values = {
+        "accessToken": stored_token(ctx, tokens.access_token),
+        "refreshToken": stored_token(ctx, tokens.refresh_token),
+        "idToken": tokens.id_token,
+        "accessTokenExpiresAt": tokens.access_token_expires_at,
+        "refreshTokenExpiresAt": tokens.refresh_token_expires_at,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def merge_scopes(stored: str | None, incoming: Sequence[str]) -> str:
+    """The stored comma-separated scopes, then the new ones, without repeats (GitHub's
+    comma-separated grant counted scope by scope, so a second link adds nothing)."""
+    merged: list[str] = []
+    for scope in [*(stored or "").split(","), *",".join(incoming).split(",")]:
+        scope = scope.strip()
+        if scope and scope not in merged:
+            merged.append(scope)
+    return ",".join(merged)
+
+
+# -- sign-in -------------------------------------------------------------------------------
+
+
+def _trusted(ctx: Ctx[Any], provider_id: str) -> bool:
+    return provider_id in ctx.options.account.account_linking.trusted_providers
+
+
+def _profile_fields(ctx: Ctx[Any], user: Mapping[str, Any], *, create: bool) -> dict[str, Any]:
+    """What a profile may write to a user: name, image and the additional fields a mapping
+    gave (checked as sign-up checks them), never the address or its verification."""
+    extra = {
+        k: v for k, v in user.items() if k not in ("id", "email", "emailVerified", "name", "image")
+    }
+    values = user_input(ctx, extra, create=create) if extra else {}
+    values["name"] = str(user.get("name") or "")
+    if user.get("image") is not None:
+        values["image"] = user["image"]
+    return values
+
+
+async def sign_in_with(
+    ctx: Ctx[Any],
+    provider: SocialProvider,
+    profile: Profile,
+    tokens: Tokens,
+    *,
+    callback_url: str | None,
+    request_sign_up: bool,
+    scope: str | None,
+) -> SignedIn:
+    """The user `profile` signs in as, found, joined or created, with a new session.
+    `scope`: what a new account stores (the redirect flow's granted scopes, comma-joined;
+    an ID token sign-in stores none)."""
+    context = ctx.context
+    store = context.store
+    account_options = ctx.options.account
+    linking = account_options.account_linking
+    user_info = profile.user
+    email = str(user_info.get("email") or "").lower()
+    verified = user_info.get("emailVerified") is True
+    if not email:
+        raise OAuthFailure("email_not_found")
+    account = await store.find_account(provider.id, profile.account_id)
+    user: dict[str, Any] | None
+    if account is not None:
+        user = await store.find_user_by_id(account["userId"])
+        if user is None:  # an orphan: its user is gone
+            raise OAuthFailure("unable_to_link_account")
+        if account_options.update_account_on_sign_in:
+            fresh = account_values(ctx, tokens)
+            if fresh and await store.update_account(account["id"], fresh) is None:
+                raise OAuthFailure("unable_to_update_account")
+        if verified and not user.get("emailVerified") and email == user["email"]:
+            user = await store.update_user(user["id"], {"emailVerified": True}) or user
+    else:
+        user = await store.find_user_by_email(email)
+    is_register = user is None
+    if user is not None and account is None:
+        trusted = _trusted(ctx, provider.id)
+        if (
+            (not trusted and not verified)
+            or (linking.require_local_email_verified and not user.get("emailVerified"))
+            or not linking.enabled
+            or linking.disable_implicit_linking
+        ):
+            raise OAuthFailure("account_not_linked")
+        await store.create_account(
+            {
+                "providerId": provider.id,
+                "accountId": profile.account_id,
+                "userId": user["id"],
+                "scope": scope,
+                **account_values(ctx, tokens),
+            }
+        )
+        if verified and not user.get("emailVerified") and email == user["email"]:
+            user = await store.update_user(user["id"], {"emailVerified": True}) or user
+        if linking.update_user_info_on_link:
+            values = _profile_fields(ctx, user_info, create=False)
+            user = await store.update_user(user["id"], values) or user
+    elif user is not None and provider.override_user_info_on_sign_in:
+        values = _profile_fields(ctx, user_info, create=False)
+        values["email"] = email
+        values["emailVerified"] = (
+            bool(user.get("emailVerified")) or verified if email == user["email"] else verified
+        )
+        user = await store.update_user(user["id"], values) or user
+    if user is None:
+        if provider.disable_sign_up or (provider.disable_implicit_sign_up and not request_sign_up):
+            raise OAuthFailure("signup_disabled")
+        fields = _profile_fields(ctx, user_info, create=True)
+        async with store.atomic() as tx:
+            user = await tx.create_user({**fields, "email": email, "emailVerified": verified})
+            await tx.create_account(
+                {
+                    "providerId": provider.id,
+                    "accountId": profile.account_id,
+                    "userId": user["id"],
+                    "scope": scope,
+                    **account_values(ctx, tokens),
+                }
+            )
+        if not verified and ctx.options.email_verification.send_on_sign_up:
+            await send_verification_email(ctx, user, callback_url)
+    session = await complete_sign_in(ctx, user)
+    return SignedIn(session, user, is_register)
+
+
+# -- linking to a signed-in user -----------------------------------------------------------
+
+
+async def link_account(
+    ctx: Ctx[Any],
+    provider: SocialProvider,
+    profile: Profile,
+    tokens: Tokens,
+    *,
+    user_id: str,
+    user_email: str,
+) -> None:
+    """Link `profile` to the user who started the flow (link-social)."""
+    store = ctx.context.store
+    linking = ctx.options.account.account_linking
+    verified = profile.user.get("emailVerified") is True
+    if (not _trusted(ctx, provider.id) and not verified) or not linking.enabled:
+        raise OAuthFailure("unable_to_link_account")
+    email = str(profile.user.get("email") or "")
+    if email.lower() != user_email.lower() and not linking.allow_different_emails:
+        raise OAuthFailure("email_does_not_match")
+    existing = await store.find_account(provider.id, profile.account_id)
+    if existing is not None:
+        if existing["userId"] != user_id:
+            raise OAuthFailure("account_already_linked_to_different_user")
+        values = account_values(ctx, tokens)
+        merged = merge_scopes(existing.get("scope"), tokens.scopes)
+        if merged:
+            values["scope"] = merged
+        await store.update_account(existing["id"], values)
+    else:
+        await store.create_account(
+            {
+                "providerId": provider.id,
+                "accountId": profile.account_id,
+                "userId": user_id,
+                "scope": ",".join(tokens.scopes),
+                **account_values(ctx, tokens),
+            }
+        )
+    if linking.update_user_info_on_link:
+        await store.update_user(user_id, _profile_fields(ctx, profile.user, create=False))
