@@ -6,6 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.auth.issuers import IssuerServer, TestIssuer, issuer_server
+from tests.browser import (  # noqa: F401  (the chromium_browser and async_chromium_browser fixtures)
+    async_chromium_browser_fixture,
+    chromium_browser_fixture,
+)
 from tests.services import drop_scratch_databases, scratch_database
 
 DIALECTS = ["sqlite", "postgresql", "mysql"]
