@@ -282,6 +282,8 @@ class ProviderClient:
             claims = await self._github(provider, tokens)
         elif provider.profile_source == "id_token" and tokens.id_token:
             claims = await self.verify_id_token(provider, tokens.id_token, nonce=nonce)
+            if not claims.get("email") and tokens.access_token:
+                claims = await self._with_userinfo(provider, tokens, claims)
         elif provider.profile_source == "id_token" and provider.require_nonce:
             raise ProviderError("nonce_binding_missing", "the token answer has no ID token")
         else:
@@ -347,6 +349,18 @@ class ProviderClient:
         verifier = JWTVerifier(policy, keys)
         self._verifiers[provider.id] = verifier
         return verifier
+
+    async def _with_userinfo(
+        self, provider: SocialProvider, tokens: Tokens, claims: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An ID token without the address (scopes that put it in userinfo only): the
+        userinfo of the same subject fills it in; the verified claims win."""
+        if not (await self.endpoints(provider)).userinfo:
+            return claims
+        info = await self._userinfo(provider, tokens)
+        if str(info.get("sub")) != str(claims.get("sub")):
+            raise ProviderError("unable_to_get_user_info", "userinfo is another subject's")
+        return {**info, **claims}
 
     async def _userinfo(self, provider: SocialProvider, tokens: Tokens) -> dict[str, Any]:
         endpoints = await self.endpoints(provider)
