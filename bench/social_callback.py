@@ -37,11 +37,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _harness import log, machine, scratch_database  # noqa: E402
+from _harness import log, machine, scratch_database
+from tests.identity.social.login_pages import sign_in
+from tests.identity.social.standins import oidc_provider
 
-from bastion.identity import Identity, generic_oauth  # noqa: E402
-from tests.identity.social.login_pages import sign_in  # noqa: E402
-from tests.identity.social.standins import oidc_provider  # noqa: E402
+from bastion.identity import Identity, generic_oauth
 
 ORIGIN = "http://127.0.0.1:4111"
 SECRET = "bastion-bench-secret-0123456789abcdef0123456789abcdef"
@@ -79,8 +79,10 @@ def summary(values: list[float]) -> str:
 
 
 async def run(args: argparse.Namespace, database: str) -> None:
-    users = {f"user{n}": {"email": f"user{n}@example.com", "email_verified": True, "name": f"U{n}"}
-             for n in range(args.flows + 1)}
+    users = {
+        f"user{n}": {"email": f"user{n}@example.com", "email_verified": True, "name": f"U{n}"}
+        for n in range(args.flows + 1)
+    }
     client = {
         "client_id": "bench-app",
         "client_secret": "bench-secret",
