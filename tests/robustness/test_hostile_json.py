@@ -59,6 +59,12 @@ EXAMPLES = settings(
 EMAIL = "owner@example.com"
 
 
+_NOWHERE = {
+    name: f"http://127.0.0.1:9/{name}"
+    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint")
+}
+
+
 def build(database_url: str) -> tuple[Identity, Bastion]:
     """The default app's Identity and Bastion (bastion.standalone), rate limits off."""
     mailer = ConsoleMailer()
@@ -73,6 +79,9 @@ def build(database_url: str) -> tuple[Identity, Bastion]:
         email_verification={"send_verification_email": verification_sender(mailer)},
         plugins=[bearer(), memory_plugin(), open_api()],
         rate_limit={"enabled": False},
+        # A provider, so the social routes get past PROVIDER_NOT_FOUND; its endpoints are on
+        # a port nothing listens on (no flow here gets as far as asking it).
+        social_providers={"github": {"client_id": "x", "client_secret": "y", **_NOWHERE}},
     )
     app = Bastion(
         agents=[demo_agent()],
@@ -87,6 +96,16 @@ _IDENTITY, _BASTION = build("sqlite://")  # built to list what it serves, never 
 IDENTITY_ENDPOINTS = sorted(
     (e for e in _IDENTITY.endpoints.values() if not e.server_only), key=lambda e: e.path
 )
+# Each method of an endpoint that takes a body on POST and answers GET too (the callback).
+IDENTITY_CALLS = [
+    (endpoint, method)
+    for endpoint in IDENTITY_ENDPOINTS
+    for method in (
+        endpoint.methods
+        if set(endpoint.methods) == {"GET", "POST"}
+        else ["POST" if "POST" in endpoint.methods else endpoint.methods[0]]
+    )
+]
 SERVER_ROUTES = [
     (template, method)
     for template, methods in _BASTION.router.routes.items()
@@ -327,13 +346,22 @@ def assert_clean(response: httpx.Response, what: str) -> None:
 # -- the identity --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("endpoint", IDENTITY_ENDPOINTS, ids=lambda e: e.path)
-def test_hostile_json_at_every_identity_endpoint(harness: Harness, endpoint: Endpoint) -> None:
-    method = "POST" if "POST" in endpoint.methods else endpoint.methods[0]
+@pytest.mark.parametrize(
+    ("endpoint", "method"), IDENTITY_CALLS, ids=[f"{m} {e.path}" for e, m in IDENTITY_CALLS]
+)
+def test_hostile_json_at_every_identity_endpoint(
+    harness: Harness, endpoint: Endpoint, method: str
+) -> None:
     # The endpoint's own fields (update-user and update-session take any keys: the user's).
     fields = model_fields(endpoint, "body") or ["name", "image"]
     valid = {name: VALID.get(name, "x") for name in fields}
-    query_fields = [*model_fields(endpoint, "query"), "token", "callbackURL", "error"]
+    query_fields = [
+        *model_fields(endpoint, "query"),
+        *(("state", "code", "iss") if "{id}" in endpoint.path else ()),
+        "token",
+        "callbackURL",
+        "error",
+    ]
     body = json_bodies(valid, []) if method == "POST" else st.just("")
     form = (
         st.builds(
@@ -355,7 +383,8 @@ def test_hostile_json_at_every_identity_endpoint(harness: Harness, endpoint: End
         body: str, form: Mapping[str, str] | None, query: dict[str, Any], param: str
     ) -> None:
         harness.keep_signed_in()
-        path = "/api/auth" + endpoint.path.replace("{token}", quote(param, safe=""))
+        value = quote(param, safe="")
+        path = "/api/auth" + endpoint.path.replace("{token}", value).replace("{id}", value)
         if form is not None:
             content = urlencode(form).encode()
             kind = "application/x-www-form-urlencoded"
