@@ -76,7 +76,7 @@ def google(idp: OIDCProvider, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def test_generic_oidc_sign_in_verifies_the_id_token_and_binds_the_nonce(
+async def test_S32_generic_oidc_sign_in_verifies_the_id_token_and_binds_the_nonce(
     idp: OIDCProvider,
 ) -> None:
     async with identity_client(plugins=[corp(idp)]) as (identity, client):
@@ -177,6 +177,17 @@ async def test_provider_faults_end_in_the_error_redirect(
         assert [await count(identity, m) for m in ("user", "account", "session")] == [0, 0, 0]
 
 
+async def test_S32_discovery_naming_another_issuer_is_refused(idp: OIDCProvider) -> None:
+    """rp-discovery-issuer-not-matching-config: the document at the configured issuer's
+    well-known URL must name that issuer exactly."""
+    plugin = corp(idp, issuer=idp.issuer + "/other")
+    async with identity_client(plugins=[plugin]) as (identity, client):
+        response = await client.post("/api/auth/sign-in/social", json={"provider": "corp"})
+        assert response.status_code == 502
+        assert response.json()["code"] == "FAILED_TO_GET_USER_INFO"
+        assert await count(identity, "verification") == 0  # no state for a flow that cannot go
+
+
 async def test_an_issuer_parameter_from_another_server_is_refused(idp: OIDCProvider) -> None:
     async with identity_client(plugins=[corp(idp)]) as (identity, client):
         url = await start(client, "corp")
@@ -235,7 +246,9 @@ async def test_sign_in_with_an_id_token(idp: OIDCProvider) -> None:
 
 
 @pytest.mark.parametrize("problem", ["forged", "nonce", "audience"])
-async def test_an_id_token_that_fails_a_check_is_refused(idp: OIDCProvider, problem: str) -> None:
+async def test_S32_an_id_token_that_fails_a_check_is_refused(
+    idp: OIDCProvider, problem: str
+) -> None:
     token = await asyncio.to_thread(id_token_for, idp, "alice")
     options = google(idp)
     nonce = "n-0123456789"

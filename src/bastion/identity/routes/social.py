@@ -95,6 +95,12 @@ async def _authorization_answer(
 ) -> dict[str, Any]:
     """Keep the state, and answer the provider's authorization URL (and Location)."""
     _check_additional_params(body)
+    client = ctx.context.oauth
+    try:
+        await client.endpoints(provider)  # discovery first: no state for a flow that cannot go
+    except ProviderError as error:
+        logger.warning("social sign-in with %s: %s", provider.id, error.detail)
+        raise APIError(502, Code.FAILED_TO_GET_USER_INFO) from None
     nonce = _nonce() if provider.profile_source == "id_token" else None
     started = await begin(
         ctx,
@@ -107,20 +113,16 @@ async def _authorization_answer(
             "idTokenNonce": nonce,
         },
     )
-    try:
-        url = await ctx.context.oauth.authorization_url(
-            provider,
-            state=started.state,
-            redirect_uri=_callback_uri(ctx, provider),
-            code_verifier=started.code_verifier,
-            scopes=body.scopes or (),
-            login_hint=body.login_hint,
-            nonce=nonce,
-            additional_params=body.additional_params,
-        )
-    except ProviderError as error:  # discovery failed: the provider cannot be reached
-        logger.warning("social sign-in with %s: %s", provider.id, error.detail)
-        raise APIError(502, Code.FAILED_TO_GET_USER_INFO) from None
+    url = await client.authorization_url(
+        provider,
+        state=started.state,
+        redirect_uri=_callback_uri(ctx, provider),
+        code_verifier=started.code_verifier,
+        scopes=body.scopes or (),
+        login_hint=body.login_hint,
+        nonce=nonce,
+        additional_params=body.additional_params,
+    )
     redirect = not body.disable_redirect
     if redirect:
         ctx.response_headers["location"] = url
