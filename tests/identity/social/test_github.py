@@ -454,3 +454,17 @@ async def test_account_info_reads_the_provider(gh: GitHubStandin) -> None:
         client.cookies.clear()
         response = await client.get("/api/auth/account-info", params={"accountId": row["id"]})
         assert response.status_code == 401 and response.content == b""
+
+
+async def test_override_user_info_on_sign_in_takes_the_providers_profile(
+    gh: GitHubStandin,
+) -> None:
+    options = github(gh, override_user_info_on_sign_in=True)
+    gh.add_user("renamed", id=7007, name="Before", email="renamed@example.com")
+    async with identity_client(social_providers=options) as (_, client):
+        await social_sign_in(client, "github", "renamed")
+        gh.users["renamed"]["name"] = "After"
+        client.cookies.clear()
+        await social_sign_in(client, "github", "renamed")
+        found = await session_of(client)
+    assert found is not None and found["user"]["name"] == "After"

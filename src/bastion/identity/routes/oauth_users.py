@@ -14,10 +14,12 @@ transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..db import UniqueViolation
 from ..endpoint import Ctx
 from ..sessions import complete_sign_in
 from ..social.client import Tokens
@@ -35,6 +37,9 @@ __all__ = [
     "sign_in_with",
     "stored_token",
 ]
+
+
+logger = logging.getLogger("bastion.identity")
 
 
 class OAuthFailure(Exception):
@@ -124,10 +129,12 @@ async def sign_in_with(
     callback_url: str | None,
     request_sign_up: bool,
     scope: str | None,
+    override_user_info: bool = False,
 ) -> SignedIn:
     """The user `profile` signs in as, found, joined or created, with a new session.
     `scope`: what a new account stores (the redirect flow's granted scopes, comma-joined;
-    an ID token sign-in stores none)."""
+    an ID token sign-in stores none). `override_user_info`: an existing user takes the
+    profile's name, image and address (the provider's `override_user_info_on_sign_in`)."""
     context = ctx.context
     store = context.store
     account_options = ctx.options.account
@@ -175,13 +182,16 @@ async def sign_in_with(
         if linking.update_user_info_on_link:
             values = _profile_fields(ctx, user_info, create=False)
             user = await store.update_user(user["id"], values) or user
-    elif user is not None and provider.override_user_info_on_sign_in:
+    if user is not None and override_user_info:
         values = _profile_fields(ctx, user_info, create=False)
         values["email"] = email
         values["emailVerified"] = (
             bool(user.get("emailVerified")) or verified if email == user["email"] else verified
         )
-        user = await store.update_user(user["id"], values) or user
+        try:
+            user = await store.update_user(user["id"], values) or user
+        except UniqueViolation:  # the new address is another user's: keep this one as it is
+            logger.warning("override_user_info_on_sign_in: %s is taken; user kept", email)
     if user is None:
         if provider.disable_sign_up or (provider.disable_implicit_sign_up and not request_sign_up):
             raise OAuthFailure("signup_disabled")

@@ -360,6 +360,7 @@ async def callback(ctx: Ctx[Any]) -> RawResponse:
             callback_url=callback_url,
             request_sign_up=data.get("requestSignUp") is True,
             scope=",".join(tokens.scopes),
+            override_user_info=provider.override_user_info_on_sign_in,
         )
     except OAuthFailure as failure:
         raise fail(failure.code) from None
