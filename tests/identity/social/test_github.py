@@ -468,3 +468,17 @@ async def test_override_user_info_on_sign_in_takes_the_providers_profile(
         await social_sign_in(client, "github", "renamed")
         found = await session_of(client)
     assert found is not None and found["user"]["name"] == "After"
+
+
+async def test_a_replayed_code_with_a_fresh_state_is_refused_by_the_provider(
+    gh: GitHubStandin,
+) -> None:
+    async with identity_client(social_providers=github(gh)) as (identity, client):
+        first = await at_provider(await start(client, "github"), "octocat")
+        assert redirect_error(await back(client, first)) is None
+        client.cookies.clear()
+        fresh = await at_provider(await start(client, "github"), "octocat")
+        replayed = dict(fresh.params, code=first.params["code"])  # the used code, a live state
+        response = await client.get("/api/auth/callback/github", params=replayed)
+        assert redirect_error(response) == "invalid_code"
+        assert await count(identity, "session") == 1  # the first flow's only
