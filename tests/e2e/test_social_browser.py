@@ -371,3 +371,21 @@ async def test_a_refusal_goes_to_the_error_callback_url(
         await client_ready(page)
         assert await page.text_content("#error") == "account_not_linked"
         assert await data(page, "getSession") is None
+
+
+async def test_a_callback_url_of_another_site_is_refused_before_the_provider(
+    browser_context: BrowserContext, bundle: Path, gh: GitHubStandin, idp: OIDCProvider
+) -> None:
+    """The client gets the 403 and stays on our page: no provider, no state."""
+    async with bastion(bundle, gh, idp) as (_, origin):
+        page = await open_page(browser_context, origin)
+        before = gh.hits["GET /login/oauth/authorize"]
+        body = {"provider": "github", "callbackURL": "http://evil.example.test/"}
+        result = await call(page, "signIn.social", body)
+        assert result["data"] is None
+        assert result["error"]["status"] == 403
+        assert result["error"]["code"] == "INVALID_CALLBACK_URL"
+        assert result["error"]["message"] == "Invalid callbackURL"
+        assert page.url == origin + "/"
+        assert gh.hits["GET /login/oauth/authorize"] == before
+        assert [c["name"] for c in await browser_context.cookies(origin)] == []
