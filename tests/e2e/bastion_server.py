@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from bastion.identity import Identity
 
@@ -20,15 +21,24 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(identity_for: Any, port: int | None = None) -> AsyncIterator[tuple[Identity, str]]:
-    """`identity_for(base_url)` builds the Identity; yields it and its origin URL."""
+async def serve(
+    identity_for: Any,
+    port: int | None = None,
+    *,
+    host: str = "127.0.0.1",
+    app_for: Callable[[Identity], ASGIApp] | None = None,
+) -> AsyncIterator[tuple[Identity, str]]:
+    """`identity_for(base_url)` builds the Identity; yields it and its origin URL.
+
+    It listens on 127.0.0.1; `host` names it in the origin (e.g. "localhost", another site
+    than 127.0.0.1 for a browser). `app_for(identity)` serves another app around the
+    Identity's (pages of the test's own beside /api/auth)."""
     port = port or free_port()
-    origin = f"http://127.0.0.1:{port}"
+    origin = f"http://{host}:{port}"
     identity: Identity = identity_for(origin)
     await identity.migrate()
-    config = uvicorn.Config(
-        identity.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    app = identity.app if app_for is None else app_for(identity)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
