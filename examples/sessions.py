@@ -1,9 +1,11 @@
 """Self-hosted sessions: Bastion's own identity server in front of an agent.
 
-Users sign up with email and password (GitHub sign-in is configured below, for when it lands)
-at /api/auth; the agent API under /api accepts their session — the cookie in a browser, or
-`Authorization: Bearer <session token>` from a script (examples/sessions_client.py) — and
-only once they have verified their email address.
+Users sign up with email and password at /api/auth, or sign in with GitHub or Google when
+their OAuth client is set (GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET, GOOGLE_CLIENT_ID and
+GOOGLE_CLIENT_SECRET; docs/social.md). The agent API under /api accepts their session — the
+cookie in a browser, or `Authorization: Bearer <session token>` from a script
+(examples/sessions_client.py) — and only once their email address is verified: by the link
+of the verification mail, or by GitHub or Google saying they verified it.
 
     python examples/sessions.py                     # http://127.0.0.1:4111, ./bastion.db
     bastion serve examples.sessions:app             # the same, from the repository's root
@@ -15,15 +17,14 @@ Mails (the verification link) are printed on the console unless SMTP_FROM is set
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 import os
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from bastion.auth import RequestContext
 from bastion.auth import IdentityAuth
-from bastion.identity import Identity, IdentityOptions, bearer
+from bastion.identity import Identity, bearer
 from bastion.identity import (
     ConsoleMailer,
     Mailer,
@@ -47,25 +48,29 @@ async def verified_email_only(user: Any, request: Any) -> bool:
     return bool(session.get("id")) and bool(person.get("id")) and verified
 
 
-def github_sign_in(env: Mapping[str, str]) -> dict[str, Any]:
-    """better-auth's `socialProviders.github`, from GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET
-    (a GitHub OAuth app whose callback URL is <base URL>/api/auth/callback/github).
+logger = logging.getLogger("examples.sessions")
 
-    bastion.identity has no social sign-in yet: it lands with the social sign-in issue, as
-    `Identity(social_providers=...)`. Until then GitHub sign-in is off, and says so when the
-    keys are set, rather than pretending to work."""
-    client_id, client_secret = env.get("GITHUB_CLIENT_ID"), env.get("GITHUB_CLIENT_SECRET")
-    if not (client_id and client_secret):
-        return {}
-    if "social_providers" not in {f.name for f in dataclasses.fields(IdentityOptions)}:
-        warnings.warn(
-            "GITHUB_CLIENT_ID is set, but this version of Bastion has no social sign-in: "
-            "GitHub sign-in is off",
-            stacklevel=2,
-        )
-        return {}
-    github = {"client_id": client_id, "client_secret": client_secret}
-    return {"social_providers": {"github": github}}
+# better-auth's `socialProviders`, each on when its variables are: id -> (name, prefix).
+SOCIAL_PROVIDERS = {"github": ("GitHub", "GITHUB"), "google": ("Google", "GOOGLE")}
+
+
+def social_sign_in(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`social_providers` from the environment: GitHub from GITHUB_CLIENT_ID and
+    GITHUB_CLIENT_SECRET (a GitHub OAuth app whose callback URL is
+    <base URL>/api/auth/callback/github), Google from GOOGLE_CLIENT_ID and
+    GOOGLE_CLIENT_SECRET (a "Web application" OAuth client whose authorized redirect URI is
+    <base URL>/api/auth/callback/google). Half a pair is a mistake, said at start-up."""
+    providers: dict[str, dict[str, str]] = {}
+    for provider_id, (name, prefix) in SOCIAL_PROVIDERS.items():
+        client_id = env.get(f"{prefix}_CLIENT_ID")
+        client_secret = env.get(f"{prefix}_CLIENT_SECRET")
+        if client_id and client_secret:
+            providers[provider_id] = {"client_id": client_id, "client_secret": client_secret}
+        elif client_id or client_secret:
+            raise ValueError(
+                f"set both {prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET for {name} sign-in"
+            )
+    return providers
 
 
 @tool
@@ -86,6 +91,7 @@ assistant = Agent(
 
 def create_app(env: Mapping[str, str] = os.environ) -> Bastion:
     mailer: Mailer = SMTPMailer.from_env(env) if env.get("SMTP_FROM") else ConsoleMailer()
+    social = social_sign_in(env)
     identity = Identity(
         env=env,  # BASTION_SECRET, BETTER_AUTH_URL
         database=env.get("DATABASE_URL") or "sqlite:///bastion.db",
@@ -97,8 +103,11 @@ def create_app(env: Mapping[str, str] = os.environ) -> Bastion:
         # bearer: `Authorization: Bearer <session token>` is a session, like the cookie.
         # memory_plugin: conversation threads in the same database as the users.
         plugins=[bearer(), memory_plugin()],
-        **github_sign_in(env),
+        # GitHub and Google, when their OAuth clients are set (docs/social.md).
+        social_providers=social,
     )
+    if social:  # one line at start-up (a warning: what Python prints with no logging set up)
+        logger.warning("social sign-in: %s", ", ".join(SOCIAL_PROVIDERS[p][0] for p in social))
     return Bastion(
         agents=[assistant],
         # Mounts the Identity at /api/auth and checks every /api request's session.

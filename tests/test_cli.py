@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -200,6 +201,9 @@ def bearer(token: str) -> dict[str, str]:
 def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
     with bastion_serve(cwd=tmp_path, env={}) as server, httpx.Client(base_url=server.url) as http:
         assert http.get("/api/agents").status_code == 401
+        # No GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET: no GitHub sign-in.
+        github = http.post("/api/auth/sign-in/social", json={"provider": "github"})
+        assert (github.status_code, github.json()["code"]) == (404, "PROVIDER_NOT_FOUND")
         signed_up = http.post(
             "/api/auth/sign-up/email",
             json={"name": "Ada Lovelace", "email": "ada@example.com", "password": "password123"},
@@ -235,6 +239,75 @@ def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
     assert "HTTP/1.1: uvicorn with the httptools parser on the uvloop event loop" in (server.output)
     assert "Traceback" not in server.output
     assert "Application shutdown complete" in server.output
+    assert "sign-in with" not in server.output
+
+
+def test_serve_the_default_signs_in_with_github_and_google_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "GITHUB_CLIENT_ID": "gh-id",
+        "GITHUB_CLIENT_SECRET": "gh-secret",
+        "GOOGLE_CLIENT_ID": "g-id.apps.googleusercontent.com",
+        "GOOGLE_CLIENT_SECRET": "g-secret",
+    }
+    with bastion_serve(cwd=tmp_path, env=env) as server, httpx.Client(base_url=server.url) as http:
+        urls = {}
+        for provider in ("github", "google"):
+            started = http.post(
+                "/api/auth/sign-in/social", json={"provider": provider, "callbackURL": "/"}
+            )
+            assert started.status_code == 200, started.text
+            urls[provider] = urlsplit(started.json()["url"])
+            http.cookies.clear()  # the state cookie
+    callback = f"{server.url}/api/auth/callback"
+    github, google = urls["github"], urls["google"]
+    assert (github.netloc, github.path) == ("github.com", "/login/oauth/authorize")
+    assert parse_qs(github.query)["client_id"] == ["gh-id"]
+    assert parse_qs(github.query)["redirect_uri"] == [f"{callback}/github"]
+    assert (google.netloc, google.path) == ("accounts.google.com", "/o/oauth2/v2/auth")
+    assert parse_qs(google.query)["client_id"] == ["g-id.apps.googleusercontent.com"]
+    assert parse_qs(google.query)["redirect_uri"] == [f"{callback}/google"]
+    # One line says which providers are on and the callback URLs to register; no secret.
+    said = [line for line in server.output.splitlines() if "sign-in with" in line]
+    assert said == [
+        f"Bastion: sign-in with GitHub, Google (callback URLs to register: {callback}/github, "
+        f"{callback}/google)"
+    ]
+    assert "gh-secret" not in server.output and "g-secret" not in server.output
+    assert "Traceback" not in server.output
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"GITHUB_CLIENT_ID": "gh-id"},
+            "GITHUB_CLIENT_ID is set but GITHUB_CLIENT_SECRET is not: "
+            "set both for GitHub sign-in, or neither",
+        ),
+        (
+            {"GITHUB_CLIENT_ID": "gh-id", "GITHUB_CLIENT_SECRET": "s", "GOOGLE_CLIENT_SECRET": "s"},
+            "GOOGLE_CLIENT_SECRET is set but GOOGLE_CLIENT_ID is not: "
+            "set both for Google sign-in, or neither",
+        ),
+    ],
+)
+def test_serve_the_default_refuses_half_a_social_provider(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("bastion")), "serve", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=child_env(tmp_path, **env),
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == f"error: {says}\n"
+    assert list(tmp_path.iterdir()) == []  # no database, no secret file: nothing was started
 
 
 MY_APP = """

@@ -6,18 +6,17 @@ Auth0-like issuer (tests/e2e/node/mock-auth0.mjs) and our own test issuer."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import logging
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import uvicorn
 
-from bastion.identity import IdentityOptions
 from bastion.serving import ServedApp, serving
 from tests.auth.issuers import IssuerServer, NodeIssuer, TestIssuer, issuer_server, node_issuer
 from tests.e2e.bastion_server import free_port
@@ -164,18 +163,50 @@ async def test_sessions_client_script(
         assert '"email": "bo@example.com"' in printed
 
 
-def test_sessions_github_is_configured_only_when_supported(smtp_mailbox: SMTPMailbox) -> None:
-    env = sessions_env(smtp_mailbox, GITHUB_CLIENT_ID="gh-id", GITHUB_CLIENT_SECRET="gh-secret")
-    supported = "social_providers" in {f.name for f in dataclasses.fields(IdentityOptions)}
-    if supported:
-        app = sessions.create_app(env)
-        assert app.identity is not None
-        options: Any = app.identity.options
-        assert options.social_providers["github"]["client_id"] == "gh-id"
-    else:
-        with pytest.warns(UserWarning, match="GitHub sign-in is off"):
-            sessions.create_app(env)
-    assert sessions.github_sign_in(sessions_env(smtp_mailbox)) == {}  # no keys: nothing
+async def test_sessions_github_and_google_sign_in_from_the_environment(
+    smtp_mailbox: SMTPMailbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    keys = {
+        "GITHUB_CLIENT_ID": "gh-id",
+        "GITHUB_CLIENT_SECRET": "gh-secret",
+        "GOOGLE_CLIENT_ID": "g-id.apps.googleusercontent.com",
+        "GOOGLE_CLIENT_SECRET": "g-secret",
+    }
+    with caplog.at_level(logging.WARNING, logger="examples.sessions"):
+        app = sessions.create_app(sessions_env(smtp_mailbox, **keys))
+    assert [r.getMessage() for r in caplog.records] == ["social sign-in: GitHub, Google"]
+    async with running(app) as http:
+        for provider, where, client_id in [
+            ("github", "github.com/login/oauth/authorize", "gh-id"),
+            ("google", "accounts.google.com/o/oauth2/v2/auth", "g-id.apps.googleusercontent.com"),
+        ]:
+            started = await http.post("/api/auth/sign-in/social", json={"provider": provider})
+            assert started.status_code == 200, started.text
+            url = urlsplit(started.json()["url"])
+            assert f"{url.netloc}{url.path}" == where
+            query = parse_qs(url.query)
+            assert query["client_id"] == [client_id]
+            assert query["redirect_uri"] == [f"{BASE}/api/auth/callback/{provider}"]
+            http.cookies.clear()  # the state cookie
+
+
+async def test_sessions_without_keys_has_no_social_sign_in(
+    smtp_mailbox: SMTPMailbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="examples.sessions"):
+        app = sessions.create_app(sessions_env(smtp_mailbox))
+    assert not caplog.records  # nothing to say: email and password only
+    async with running(app) as http:
+        for provider in ("github", "google"):
+            refused = await http.post("/api/auth/sign-in/social", json={"provider": provider})
+            assert refused.status_code == 404
+            assert refused.json() == {"message": "Provider not found", "code": "PROVIDER_NOT_FOUND"}
+
+
+def test_sessions_half_a_key_pair_is_refused(smtp_mailbox: SMTPMailbox) -> None:
+    env = sessions_env(smtp_mailbox, GITHUB_CLIENT_ID="gh-id")
+    with pytest.raises(ValueError, match="set both GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET"):
+        sessions.create_app(env)
 
 
 # -- examples/auth0.py ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ PACKAGES = [
     "bastion.auth",
     "bastion.identity",
     "bastion.identity.db",
+    "bastion.identity.social",
     "bastion.jose",
     "bastion.server",
     "bastion.server.memory",

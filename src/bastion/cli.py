@@ -199,6 +199,9 @@ def serve_command(
             f"sign-up at http://{host}:{port}/api/auth/sign-up/email",
             err=True,
         )
+        social = _social_sign_in(loaded)
+        if social:
+            click.echo(social, err=True)
     if workers == 1 and not reload:
         served = serving.serving(loaded, migrate=migrate)
         run(served, sock=sock, protocol=protocol, graceful_timeout=graceful_timeout)
@@ -223,6 +226,24 @@ def serve_command(
 def secret_command() -> None:
     """Print a new random secret for BASTION_SECRET (32 bytes, hex)."""
     click.echo(secrets.token_hex(32))
+
+
+def _social_sign_in(app: Any) -> str | None:
+    """The embedded default's social providers ($GITHUB_CLIENT_ID, …) and the callback URL
+    each must have registered at the provider, in one line; None when there are none."""
+    from .server import Bastion
+    from .serving import ServedApp
+
+    bastion = app.app if isinstance(app, ServedApp) else app
+    identity = bastion.identity if isinstance(bastion, Bastion) else None
+    if identity is None or not identity.context.social_providers:
+        return None
+    base = f"{identity.options.base_url or ''}{identity.options.base_path}"
+    providers = identity.context.social_providers.values()
+    names = ", ".join(p.name or p.id for p in providers)
+    urls = [f"{base}/callback/{p.id}" for p in providers]
+    what = "callback URL" if len(urls) == 1 else "callback URLs"
+    return f"Bastion: sign-in with {names} ({what} to register: {', '.join(urls)})"
 
 
 def _missing_sqlite_file(database_url: str | None) -> bool:

@@ -3,11 +3,13 @@
 One process, one SQLite file ($DATABASE_URL, else `sqlite:///bastion.db`):
 
 - an Identity at /api/auth with email and password, bearer tokens (`set-auth-token`) and the
-  memory tables, mails printed to the console unless SMTP is configured ($SMTP_FROM),
-  sessions in Redis when $REDIS_URL is set; without $BASTION_SECRET, a random secret made at
-  the first start and kept beside the SQLite file (`bastion.db.secret`); rate limits on
-  sign-in, sign-up, password and email changes and their mails only (per client address, and
-  per account: `bastion.identity.ratelimit`), in the database or in Redis with $REDIS_URL;
+  memory tables, GitHub and Google sign-in when $GITHUB_CLIENT_ID/$GITHUB_CLIENT_SECRET and
+  $GOOGLE_CLIENT_ID/$GOOGLE_CLIENT_SECRET are set (`social_providers_from_env`), mails
+  printed to the console unless SMTP is configured ($SMTP_FROM), sessions in Redis when
+  $REDIS_URL is set; without $BASTION_SECRET, a random secret made at the first start and
+  kept beside the SQLite file (`bastion.db.secret`); rate limits on sign-in, sign-up,
+  password and email changes and their mails only (per client address, and per account:
+  `bastion.identity.ratelimit`), in the database or in Redis with $REDIS_URL;
 - the agent server under /api, protected by `IdentityAuth(identity)`: the session cookie or
   `Authorization: Bearer <token>`;
 - one demo agent, `assistant`, on the deterministic `LocalModel` (no API key), with two tools:
@@ -45,7 +47,37 @@ from .server.local import LocalModel
 from .server.memory import Memory, memory_plugin
 from .serving import ServedApp, serving
 
-__all__ = ["create_app", "default_identity", "demo_agent", "get_time", "whoami"]
+__all__ = [
+    "create_app",
+    "default_identity",
+    "demo_agent",
+    "get_time",
+    "social_providers_from_env",
+    "whoami",
+]
+
+# The social providers the embedded default turns on from the environment: id, the name a
+# message gives it, and the prefix of its two variables.
+_SOCIAL_FROM_ENV = (("github", "GitHub", "GITHUB"), ("google", "Google", "GOOGLE"))
+
+
+def social_providers_from_env(env: Mapping[str, str] = os.environ) -> dict[str, dict[str, str]]:
+    """`social_providers` from the environment: GitHub with GITHUB_CLIENT_ID and
+    GITHUB_CLIENT_SECRET, Google with GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET. A provider is
+    on when both of its variables are set; ValueError (one line, naming the variable) when
+    only one is: a half-configured provider would fail at its first sign-in instead."""
+    providers: dict[str, dict[str, str]] = {}
+    for provider_id, name, prefix in _SOCIAL_FROM_ENV:
+        id_name, secret_name = f"{prefix}_CLIENT_ID", f"{prefix}_CLIENT_SECRET"
+        client_id, client_secret = env.get(id_name, "").strip(), env.get(secret_name, "").strip()
+        if client_id and client_secret:
+            providers[provider_id] = {"client_id": client_id, "client_secret": client_secret}
+        elif client_id or client_secret:
+            given, missing = (id_name, secret_name) if client_id else (secret_name, id_name)
+            raise ValueError(
+                f"{given} is set but {missing} is not: set both for {name} sign-in, or neither"
+            )
+    return providers
 
 
 def default_identity(env: Mapping[str, str] = os.environ) -> Identity:
@@ -58,6 +90,8 @@ def default_identity(env: Mapping[str, str] = os.environ) -> Identity:
         trusted_origins=[f"http://localhost:{port}"],
         email_and_password={"enabled": True, "send_reset_password": reset_password_sender(mailer)},
         email_verification={"send_verification_email": verification_sender(mailer)},
+        # GitHub and Google sign-in, when their client ids and secrets are set.
+        social_providers=social_providers_from_env(env),
         # The memory tables live beside the users, in the same database and pool.
         plugins=[bearer(), memory_plugin()],
         # Sessions, verification values and rate limits shared by every process.
