@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bastion.identity.db import Field
 from bastion.identity.symmetric import decrypt, looks_encrypted
 from tests.identity.social.flows import (
     ORIGIN,
@@ -482,3 +483,46 @@ async def test_a_replayed_code_with_a_fresh_state_is_refused_by_the_provider(
         response = await client.get("/api/auth/callback/github", params=replayed)
         assert redirect_error(response) == "invalid_code"
         assert await count(identity, "session") == 1  # the first flow's only
+
+
+async def test_profile_fields_the_schema_refuses_are_dropped_not_a_failure(
+    gh: GitHubStandin,
+) -> None:
+    def mapping(profile: dict[str, Any]) -> dict[str, Any]:
+        return {"plan": "pro", "role": "admin", "age": "not a number"}
+
+    fields = {
+        "plan": Field(type="string", required=False),
+        "role": Field(type="string", required=False, input=False),
+        "age": Field(type="number", required=False),
+    }
+    options = github(gh, map_profile_to_user=mapping)
+    user = {"additional_fields": fields}
+    async with identity_client(social_providers=options, user=user) as (identity, client):
+        response = await social_sign_in(client, "github", "octocat")
+        assert redirect_error(response) is None
+        (row,) = await identity.db.find_many("user")
+    assert (row["plan"], row["role"], row["age"]) == ("pro", None, None)
+
+
+async def test_a_user_the_schema_cannot_create_ends_in_unable_to_create_user(
+    gh: GitHubStandin,
+) -> None:
+    """A required additional field no profile gives: the error redirect, not a 500."""
+    user = {"additional_fields": {"plan": Field(type="string", required=True)}}
+    async with identity_client(social_providers=github(gh), user=user) as (identity, client):
+        response = await social_sign_in(client, "github", "octocat")
+        assert redirect_error(response) == "unable_to_create_user"
+        assert [await count(identity, m) for m in ("user", "account", "session")] == [0, 0, 0]
+
+
+def test_a_provider_without_endpoints_is_refused_at_construction() -> None:
+    from bastion.identity import Identity
+
+    with pytest.raises(ValueError, match="'githb': give discovery_url"):
+        Identity(
+            database="sqlite://",
+            secret=SECRET,
+            env={},
+            social_providers={"githb": {"client_id": "a", "client_secret": "b"}},
+        )

@@ -19,13 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..db import UniqueViolation
+from ..db import ConstraintViolation, UniqueViolation, UnknownField
 from ..endpoint import Ctx
+from ..errors import APIError
 from ..sessions import complete_sign_in
 from ..social.client import Tokens
 from ..social.provider import Profile, SocialProvider
 from ..symmetric import DecryptionFailed, decrypt, encrypt, looks_encrypted
-from .common import send_verification_email, user_input
+from ..validation import MAX_IMAGE_LENGTH, MAX_NAME_LENGTH
+from .common import coerce_field, send_verification_email
 
 __all__ = [
     "OAuthFailure",
@@ -107,16 +109,29 @@ def _trusted(ctx: Ctx[Any], provider_id: str) -> bool:
     return provider_id in ctx.options.account.account_linking.trusted_providers
 
 
-def _profile_fields(ctx: Ctx[Any], user: Mapping[str, Any], *, create: bool) -> dict[str, Any]:
+_CORE_USER_FIELDS = frozenset(
+    {"id", "email", "emailVerified", "name", "image", "createdAt", "updatedAt"}
+)
+
+
+def _profile_fields(ctx: Ctx[Any], user: Mapping[str, Any]) -> dict[str, Any]:
     """What a profile may write to a user: name, image and the additional fields a mapping
-    gave (checked as sign-up checks them), never the address or its verification."""
-    extra = {
-        k: v for k, v in user.items() if k not in ("id", "email", "emailVerified", "name", "image")
-    }
-    values = user_input(ctx, extra, create=create) if extra else {}
-    values["name"] = str(user.get("name") or "")
-    if user.get("image") is not None:
-        values["image"] = user["image"]
+    gave, never the address or its verification. As better-auth's
+    `parseAdditionalUserInputFromProviderProfile`, a field clients may not set, or a value
+    of the wrong type, is dropped rather than failing the sign-in; values are bounded as
+    sign-up bounds them."""
+    values: dict[str, Any] = {}
+    for name, spec in ctx.context.schema.fields("user").items():
+        if name in _CORE_USER_FIELDS or name not in user or not spec.input:
+            continue
+        try:
+            values[name] = coerce_field(name, spec, user[name])
+        except APIError:
+            logger.warning("a social profile's %r is not a %s: dropped", name, spec.type)
+    values["name"] = str(user.get("name") or "")[:MAX_NAME_LENGTH]
+    image = user.get("image")
+    if isinstance(image, str) and len(image) <= MAX_IMAGE_LENGTH:
+        values["image"] = image
     return values
 
 
@@ -168,22 +183,26 @@ async def sign_in_with(
             or linking.disable_implicit_linking
         ):
             raise OAuthFailure("account_not_linked")
-        await store.create_account(
-            {
-                "providerId": provider.id,
-                "accountId": profile.account_id,
-                "userId": user["id"],
-                "scope": scope,
-                **account_values(ctx, tokens),
-            }
-        )
+        try:
+            await store.create_account(
+                {
+                    "providerId": provider.id,
+                    "accountId": profile.account_id,
+                    "userId": user["id"],
+                    "scope": scope,
+                    **account_values(ctx, tokens),
+                }
+            )
+        except (APIError, ConstraintViolation) as error:
+            logger.warning("linking %s refused: %s", provider.id, error)
+            raise OAuthFailure("unable_to_link_account") from None
         if verified and not user.get("emailVerified") and email == user["email"]:
             user = await store.update_user(user["id"], {"emailVerified": True}) or user
         if linking.update_user_info_on_link:
-            values = _profile_fields(ctx, user_info, create=False)
+            values = _profile_fields(ctx, user_info)
             user = await store.update_user(user["id"], values) or user
     if user is not None and override_user_info:
-        values = _profile_fields(ctx, user_info, create=False)
+        values = _profile_fields(ctx, user_info)
         values["email"] = email
         values["emailVerified"] = (
             bool(user.get("emailVerified")) or verified if email == user["email"] else verified
@@ -195,18 +214,24 @@ async def sign_in_with(
     if user is None:
         if provider.disable_sign_up or (provider.disable_implicit_sign_up and not request_sign_up):
             raise OAuthFailure("signup_disabled")
-        fields = _profile_fields(ctx, user_info, create=True)
-        async with store.atomic() as tx:
-            user = await tx.create_user({**fields, "email": email, "emailVerified": verified})
-            await tx.create_account(
-                {
-                    "providerId": provider.id,
-                    "accountId": profile.account_id,
-                    "userId": user["id"],
-                    "scope": scope,
-                    **account_values(ctx, tokens),
-                }
-            )
+        fields = _profile_fields(ctx, user_info)
+        try:
+            async with store.atomic() as tx:
+                user = await tx.create_user({**fields, "email": email, "emailVerified": verified})
+                await tx.create_account(
+                    {
+                        "providerId": provider.id,
+                        "accountId": profile.account_id,
+                        "userId": user["id"],
+                        "scope": scope,
+                        **account_values(ctx, tokens),
+                    }
+                )
+        except (APIError, ConstraintViolation, UnknownField) as error:
+            # A required field the profile lacks, a hook's refusal, a lost race for the
+            # address: better-auth's "unable to create user" (nothing of it is kept).
+            logger.warning("social sign-up with %s refused: %s", provider.id, error)
+            raise OAuthFailure("unable_to_create_user") from None
         if not verified and ctx.options.email_verification.send_on_sign_up:
             await send_verification_email(ctx, user, callback_url)
     session = await complete_sign_in(ctx, user)
@@ -244,14 +269,18 @@ async def link_account(
             values["scope"] = merged
         await store.update_account(existing["id"], values)
     else:
-        await store.create_account(
-            {
-                "providerId": provider.id,
-                "accountId": profile.account_id,
-                "userId": user_id,
-                "scope": ",".join(tokens.scopes),
-                **account_values(ctx, tokens),
-            }
-        )
+        try:
+            await store.create_account(
+                {
+                    "providerId": provider.id,
+                    "accountId": profile.account_id,
+                    "userId": user_id,
+                    "scope": ",".join(tokens.scopes),
+                    **account_values(ctx, tokens),
+                }
+            )
+        except (APIError, ConstraintViolation) as error:
+            logger.warning("linking %s refused: %s", provider.id, error)
+            raise OAuthFailure("unable_to_link_account") from None
     if linking.update_user_info_on_link:
-        await store.update_user(user_id, _profile_fields(ctx, profile.user, create=False))
+        await store.update_user(user_id, _profile_fields(ctx, profile.user))

@@ -78,6 +78,12 @@ class SocialProvider:
             raise ValueError(f"a provider id is a non-empty name without '/', not {self.id!r}")
         if not self.client_id:
             raise ValueError(f"provider {self.id!r}: client_id is required")
+        if not self.discovery_url and not (self.authorization_endpoint and self.token_endpoint):
+            raise ValueError(
+                f"provider {self.id!r}: give discovery_url, or authorization_endpoint and "
+                "token_endpoint (social_providers knows github and google by name; others "
+                "come through generic_oauth)"
+            )
         if self.timeout <= 0 or self.timeout > 10:
             raise ValueError(f"provider {self.id!r}: timeout in (0, 10] seconds")
 
