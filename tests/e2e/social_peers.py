@@ -1,0 +1,131 @@
+"""Social sign-in on both servers: TypeScript better-auth (`ba-peer.mjs serve`) and Bastion
+configured alike for the same local providers (tests/identity/social/standins.py), and a
+browser's walk through a provider's login pages.
+
+- GitHub: better-auth's own `socialProviders.github`, whose github.com / api.github.com URLs
+  are hard-coded: ba-peer.mjs sends its server-side fetches to those origins to the GitHub
+  stand-in (PROVIDER_ORIGINS). Bastion keeps GitHub's real authorization endpoint too and
+  has its token, /user and /user/emails endpoints pointed at the stand-in. Both answer
+  https://github.com/login/oauth/authorize URLs; `at_provider` opens them at the stand-in.
+- OpenID Connect: the generic OAuth plugin with the OpenID Provider stand-in's discovery
+  document on both (`OIDC_PROVIDER` is its id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from bastion.identity import generic_oauth
+from tests.identity.social.standins import Callback, GitHubStandin, OIDCProvider, sign_in
+
+__all__ = [
+    "GITHUB",
+    "GITHUB_CLIENT",
+    "OIDC_CLIENT",
+    "OIDC_PROVIDER",
+    "OIDC_SCOPES",
+    "at_provider",
+    "bastion_social_options",
+    "oidc_client",
+    "ts_social_env",
+]
+
+GITHUB = "https://github.com"
+GITHUB_API = "https://api.github.com"
+GITHUB_CLIENT = {"client_id": "gh-client", "client_secret": "gh-secret"}  # the stand-in's
+OIDC_PROVIDER = "corp"
+OIDC_CLIENT = {"client_id": "both-servers", "client_secret": "both-servers-secret"}
+OIDC_SCOPES = ["email", "profile"]  # openid is put first by both, OIDC being discovered
+
+
+def oidc_client(*origins: str) -> dict[str, Any]:
+    """The stand-in's client for both servers: their /callback/<id> at these origins."""
+    return {
+        **OIDC_CLIENT,
+        "token_endpoint_auth_method": "client_secret_post",  # both servers' default
+        "redirect_uris": [f"{o}/api/auth/callback/{OIDC_PROVIDER}" for o in origins],
+    }
+
+
+def ts_social_env(
+    gh: GitHubStandin | None = None,
+    idp: OIDCProvider | None = None,
+    *,
+    encrypt_tokens: bool = False,
+    options: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Environment for `better_auth_server(...)`: the providers, and BA_OPTIONS (`options`
+    deep-merged after them)."""
+    env: dict[str, str] = {}
+    ba_options: dict[str, Any] = {}
+    if gh is not None:
+        env["PROVIDER_ORIGINS"] = json.dumps({GITHUB: gh.base_url, GITHUB_API: gh.api_url})
+        ba_options["socialProviders"] = {
+            "github": {
+                "clientId": GITHUB_CLIENT["client_id"],
+                "clientSecret": GITHUB_CLIENT["client_secret"],
+            }
+        }
+    if idp is not None:
+        config = {
+            "providerId": OIDC_PROVIDER,
+            "discoveryUrl": idp.discovery_url,
+            "clientId": OIDC_CLIENT["client_id"],
+            "clientSecret": OIDC_CLIENT["client_secret"],
+            "scopes": OIDC_SCOPES,
+        }
+        env["GENERIC_OAUTH"] = json.dumps([config])
+    if encrypt_tokens:
+        ba_options["account"] = {"encryptOAuthTokens": True}
+    for key, value in (options or {}).items():
+        ba_options[key] = {**ba_options.get(key, {}), **value}
+    if ba_options:
+        env["BA_OPTIONS"] = json.dumps(ba_options)
+    return env
+
+
+def bastion_social_options(
+    gh: GitHubStandin | None = None,
+    idp: OIDCProvider | None = None,
+    *,
+    encrypt_tokens: bool = False,
+) -> dict[str, Any]:
+    """Identity(...) keyword arguments for the same providers; `plugins` to be extended."""
+    options: dict[str, Any] = {"plugins": []}
+    if gh is not None:
+        options["social_providers"] = {
+            "github": {
+                **GITHUB_CLIENT,
+                "token_endpoint": gh.token_url,
+                "userinfo_endpoint": gh.user_url,
+                "emails_endpoint": gh.emails_url,
+            }
+        }
+    if idp is not None:
+        options["plugins"].append(
+            generic_oauth(
+                config=[
+                    {
+                        "provider_id": OIDC_PROVIDER,
+                        "discovery_url": idp.discovery_url,
+                        **OIDC_CLIENT,
+                        "scopes": OIDC_SCOPES,
+                    }
+                ]
+            )
+        )
+    if encrypt_tokens:
+        options["account"] = {"encrypt_oauth_tokens": True}
+    return options
+
+
+async def at_provider(
+    url: str, login: str, gh: GitHubStandin | None = None, *, cancel: bool = False
+) -> Callback:
+    """The browser at the provider's login pages (GitHub's at the stand-in), in a thread;
+    where it is sent back to."""
+    if gh is not None and url.startswith(GITHUB + "/"):
+        url = gh.base_url + url.removeprefix(GITHUB)
+    return await asyncio.to_thread(sign_in, url, login, cancel=cancel)
