@@ -15,9 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
 
 from bastion.identity import generic_oauth
+from tests.e2e.wire import Answer
 from tests.identity.social.standins import Callback, GitHubStandin, OIDCProvider, sign_in
 
 __all__ = [
@@ -26,8 +33,11 @@ __all__ = [
     "OIDC_CLIENT",
     "OIDC_PROVIDER",
     "OIDC_SCOPES",
+    "Browser",
+    "Server",
     "at_provider",
     "bastion_social_options",
+    "body",
     "oidc_client",
     "ts_social_env",
 ]
@@ -129,3 +139,72 @@ async def at_provider(
     if gh is not None and url.startswith(GITHUB + "/"):
         url = gh.base_url + url.removeprefix(GITHUB)
     return await asyncio.to_thread(sign_in, url, login, cancel=cancel)
+
+
+# -- a browser on one server ---------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """One of the two servers: `send` takes a request to it (an httpx client's, or ASGI's)."""
+
+    name: str
+    base_url: str  # …/api/auth
+    send: Callable[[httpx.Request], Any]
+
+    @property
+    def origin(self) -> str:
+        return self.base_url.removesuffix("/api/auth")
+
+
+@dataclass
+class Browser:
+    """A cookie jar on one server: sends its cookies and keeps what the answers set."""
+
+    server: Server
+    jar: dict[str, str] = field(default_factory=dict)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        form: dict[str, str] | None = None,
+    ) -> Answer:
+        url = path if path.startswith("http") else self.server.base_url + path
+        headers = {"origin": self.server.origin}
+        if self.jar:
+            headers["cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
+        if form is not None:
+            request = httpx.Request(method, url, headers=headers, data=form)
+        else:
+            request = httpx.Request(method, url, headers=headers, json=body)
+        response = await self.server.send(request)
+        await response.aread()
+        answer = Answer.of(response)
+        for line in answer.set_cookies:
+            name, value = line.split(";", 1)[0].split("=", 1)
+            if value and not re.search(r"Max-Age=0\b", line):
+                self.jar[name] = value
+            else:
+                self.jar.pop(name, None)
+        return answer
+
+    def at(self, server: Server) -> Browser:
+        """The same browser at another server (one jar: cookies know no ports)."""
+        return Browser(server, self.jar)
+
+    async def back_from(self, callback: Callback, provider: str | None = None) -> Answer:
+        """The browser sent back to the server's callback (to /callback/<provider> if given)."""
+        parts = urlsplit(callback.url)
+        assert callback.method == "GET", callback
+        path = parts.path
+        if provider is not None:
+            path = path.rsplit("/", 1)[0] + "/" + provider
+        return await self.call("GET", f"{self.server.origin}{path}?{parts.query}")
+
+
+def body(answer: Answer) -> Any:
+    """The answer's JSON."""
+    return json.loads(answer.text)

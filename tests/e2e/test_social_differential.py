@@ -17,9 +17,10 @@ random values of the authorization URL (state, code_challenge, nonce; checked ap
 test_the_authorization_urls_random_parts_are_alike), token values, dates and the ID token's
 per-token claims become placeholders.
 
-KNOWN_DIFFERENCES are Bastion's, reported and not fixed yet (strict xfails). DELIBERATE are
-better-auth bugs Bastion does not copy: their comparison asserts that the answers differ, and
-a test of their own says how.
+One test a provider plays its steps on both servers and reports every difference at once.
+KNOWN_DIFFERENCES are Bastion's, reported and not fixed yet; DELIBERATE are better-auth bugs
+Bastion does not copy (a check of their own says how). Both must still differ: once one is
+the same on both, the test fails until its entry goes.
 """
 
 from __future__ import annotations
@@ -27,28 +28,32 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from bastion.identity import Identity, bearer
 from tests.e2e.bastion_server import free_port
 from tests.e2e.node_peer import better_auth_server
 from tests.e2e.social_peers import (
     OIDC_PROVIDER,
+    Browser,
+    Server,
     at_provider,
     bastion_social_options,
+    body,
     oidc_client,
     ts_social_env,
 )
 from tests.e2e.wire import Answer, compare_answers
 from tests.identity.social.standins import (
     GitHubStandin,
+    OIDCProvider,
     github_standin,
     oidc_provider,
 )
@@ -62,8 +67,8 @@ BASTION = "http://127.0.0.1:4112"  # in-process: never listened on
 PROVIDERS = (("github", "octocat", "private-pat"), (OIDC_PROVIDER, "alice", "carol"))
 LINKERS = {"private-pat": "pat@example.com", "carol": "carol@example.com"}
 
-# Bastion's differences, reported and not fixed yet: label -> what differs. Each is an
-# xfail(strict=True): once fixed the test passes, and its entry must go.
+# Bastion's differences, reported and not fixed yet: label -> what differs. They must
+# differ: once one is fixed, the test fails until its entry goes.
 _GENERIC_SCOPES = (
     "the generic provider's scope parameter: better-auth puts the request's scopes before the "
     "configured ones and repeats a scope asked for twice; Bastion puts the configured ones "
@@ -85,8 +90,8 @@ KNOWN_DIFFERENCES = {
     ),
 }
 
-# Steps where better-auth 1.7.25 has a bug Bastion does not copy: label -> why. The
-# comparison test asserts they differ; test_deliberate_* say how.
+# Steps where better-auth 1.7.25 has a bug Bastion does not copy: label -> why. They must
+# differ; deliberate_* below say how.
 DELIBERATE = {
     f"{provider}/callback-with-the-cookie-after-a-mismatch": (
         "better-auth keeps the state row when the state cookie is missing or another "
@@ -95,68 +100,6 @@ DELIBERATE = {
     )
     for provider, *_ in PROVIDERS
 }
-
-
-# --- a browser on one server ------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    name: str
-    base_url: str  # …/api/auth
-    send: Callable[[httpx.Request], Any]
-
-    @property
-    def origin(self) -> str:
-        return self.base_url.removesuffix("/api/auth")
-
-
-@dataclass
-class Browser:
-    """A cookie jar on one server: sends its cookies and keeps what the answers set."""
-
-    server: Server
-    jar: dict[str, str] = field(default_factory=dict)
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        form: dict[str, str] | None = None,
-    ) -> Answer:
-        url = path if path.startswith("http") else self.server.base_url + path
-        headers = {"origin": self.server.origin}
-        if self.jar:
-            headers["cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
-        if form is not None:
-            request = httpx.Request(method, url, headers=headers, data=form)
-        else:
-            request = httpx.Request(method, url, headers=headers, json=body)
-        response = await self.server.send(request)
-        await response.aread()
-        answer = Answer.of(response)
-        for line in answer.set_cookies:
-            name, value = line.split(";", 1)[0].split("=", 1)
-            if value and not re.search(r"Max-Age=0\b", line):
-                self.jar[name] = value
-            else:
-                self.jar.pop(name, None)
-        return answer
-
-    async def back_from(self, callback: Any, provider: str | None = None) -> Answer:
-        """The browser sent back to the server's callback (to /callback/<provider> if given)."""
-        parts = urlsplit(callback.url)
-        assert callback.method == "GET", callback
-        path = parts.path
-        if provider is not None:
-            path = path.rsplit("/", 1)[0] + "/" + provider
-        return await self.call("GET", f"{self.server.origin}{path}?{parts.query}")
-
-
-def body(answer: Answer) -> Any:
-    return json.loads(answer.text)
 
 
 # --- the script -------------------------------------------------------------------------------
@@ -232,10 +175,13 @@ PROVIDER_STEPS = (
     "callback-without-the-state-cookie",
     "callback-with-the-cookie-after-a-mismatch",
 )
-LABELS = (
-    *GLOBAL_STEPS,
-    *(f"{provider}/{step}" for provider, *_ in PROVIDERS for step in PROVIDER_STEPS),
-)
+GLOBAL_STEPS_WITH = "github"  # played in that provider's test
+
+
+def labels(provider: str) -> list[str]:
+    """The steps of `provider`'s test."""
+    steps = [f"{provider}/{step}" for step in PROVIDER_STEPS]
+    return [*GLOBAL_STEPS, *steps] if provider == GLOBAL_STEPS_WITH else steps
 
 
 def _filled(value: Any, names: dict[str, str]) -> Any:
@@ -252,15 +198,16 @@ class Script:
 
     server: Server
     gh: GitHubStandin
+    provider: tuple[str, str, str]  # an entry of PROVIDERS
     answers: dict[str, Answer] = field(default_factory=dict)
     error: BaseException | None = None
 
     async def play(self) -> Script:
         try:
-            await self._global()
-            for provider, login, linker in PROVIDERS:
-                await self._provider(provider, login, linker)
-        except Exception as exc:  # reported by the steps left unplayed
+            if self.provider[0] == GLOBAL_STEPS_WITH:
+                await self._global()
+            await self._provider(*self.provider)
+        except Exception as exc:  # reported with the steps left unplayed
             self.error = exc
         return self
 
@@ -466,15 +413,30 @@ class Played:
     ts_origin: str
 
     def pair(self, label: str) -> tuple[Answer, Answer]:
-        for script in (self.theirs, self.ours):
-            if label not in script.answers:
-                raise AssertionError(
-                    f"{script.server.name} did not get to {label}"
-                ) from script.error
         return (
             normalised(self.theirs.answers[label], self.ts_origin),
             normalised(self.ours.answers[label], BASTION),
         )
+
+    def differences(self, provider: str) -> list[str]:
+        """What differs, but for KNOWN_DIFFERENCES and DELIBERATE, which must differ."""
+        found = []
+        for script in (self.theirs, self.ours):
+            if script.error is not None:
+                trace = "".join(traceback.format_exception(script.error))
+                found.append(f"{script.server.name}: the script stopped:\n{trace}")
+        for label in labels(provider):
+            if label not in self.theirs.answers or label not in self.ours.answers:
+                found.append(f"{label}: not played")
+                continue
+            theirs, ours = self.pair(label)
+            problems = compare_answers(theirs, ours)
+            if label in DELIBERATE or label in KNOWN_DIFFERENCES:
+                if not problems:
+                    found.append(f"{label}: now the same on both: its entry must go")
+            elif problems:
+                found.append(_explain(label, theirs, ours, problems))
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -483,40 +445,48 @@ def gh() -> Iterator[GitHubStandin]:
         yield standin
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def played(gh: GitHubStandin) -> AsyncIterator[Played]:
+@pytest.fixture(scope="module")
+def idp() -> Iterator[OIDCProvider]:
+    """The OpenID Provider; each test registers its servers' callbacks (`oidc_client`)."""
+    with oidc_provider(refresh_tokens="always") as provider:
+        yield provider
+
+
+async def play_on_both(
+    gh: GitHubStandin, idp: OIDCProvider, provider: tuple[str, str, str]
+) -> Played:
+    """better-auth and Bastion, each on a SQLite database of its own, the script on each."""
     ts_port = free_port()
     ts_origin = f"http://127.0.0.1:{ts_port}"
-    clients = [oidc_client(ts_origin, BASTION)]
-    with oidc_provider(clients=clients, refresh_tokens="always") as idp:
-        async with (
-            scratch_database("sqlite") as ts_database,
-            scratch_database("sqlite") as our_database,
-            better_auth_server(
-                ts_database, ts_port, BETTER_AUTH_SECRET=SECRET, **ts_social_env(gh, idp)
-            ) as server,
-            httpx.AsyncClient(timeout=30) as client,
-        ):
-            assert server.origin == ts_origin
-            options = bastion_social_options(gh, idp)
-            identity = Identity(
-                env={},
-                secret=SECRET,
-                base_url=BASTION,
-                database=our_database,
-                email_and_password={"enabled": True},
-                **{**options, "plugins": [bearer(), *options["plugins"]]},
-            )
-            await identity.migrate()
-            transport = httpx.ASGITransport(app=identity.app)
-            ba_side = Server("better-auth", server.base_url, client.send)
-            our_side = Server("bastion", f"{BASTION}/api/auth", transport.handle_async_request)
-            try:
-                theirs = await Script(ba_side, gh).play()
-                ours = await Script(our_side, gh).play()
-            finally:
-                await identity.close()
-            yield Played(theirs, ours, ts_origin)
+    idp.add_clients(oidc_client(ts_origin, BASTION))
+    async with (
+        scratch_database("sqlite") as ts_database,
+        scratch_database("sqlite") as our_database,
+        better_auth_server(
+            ts_database, ts_port, BETTER_AUTH_SECRET=SECRET, **ts_social_env(gh, idp)
+        ) as server,
+        httpx.AsyncClient(timeout=30) as client,
+    ):
+        assert server.origin == ts_origin
+        options = bastion_social_options(gh, idp)
+        identity = Identity(
+            env={},
+            secret=SECRET,
+            base_url=BASTION,
+            database=our_database,
+            email_and_password={"enabled": True},
+            **{**options, "plugins": [bearer(), *options["plugins"]]},
+        )
+        await identity.migrate()
+        transport = httpx.ASGITransport(app=identity.app)
+        ba_side = Server("better-auth", server.base_url, client.send)
+        our_side = Server("bastion", f"{BASTION}/api/auth", transport.handle_async_request)
+        try:
+            theirs = await Script(ba_side, gh, provider).play()
+            ours = await Script(our_side, gh, provider).play()
+        finally:
+            await identity.close()
+    return Played(theirs, ours, ts_origin)
 
 
 def _explain(label: str, theirs: Answer, ours: Answer, problems: list[str]) -> str:
@@ -530,43 +500,39 @@ def _explain(label: str, theirs: Answer, ours: Answer, problems: list[str]) -> s
     )
 
 
-def _cases() -> list[Any]:
-    params = []
-    for label in LABELS:
-        known = KNOWN_DIFFERENCES.get(label)
-        marks = [pytest.mark.xfail(strict=True, reason=known)] if known else []
-        params.append(pytest.param(label, id=label, marks=marks))
-    return params
+# One test a provider, which plays its script on both servers once (the whole script: a
+# module fixture would be set up again in each pytest-xdist worker its tests land on).
+@pytest.mark.parametrize("provider", PROVIDERS, ids=[p for p, *_ in PROVIDERS])
+async def test_social_sign_in_answers_as_better_auth_does(
+    gh: GitHubStandin, idp: OIDCProvider, provider: tuple[str, str, str]
+) -> None:
+    played = await play_on_both(gh, idp, provider)
+    failures = played.differences(provider[0])
+    for check in (
+        deliberate_a_state_refused_for_its_cookie_is_spent_on_bastion_only,
+        the_authorization_urls_random_parts_are_alike,
+    ):
+        try:
+            check(played, provider[0])
+        except (AssertionError, KeyError) as error:
+            failures.append(f"{check.__name__}: {error!r}")
+    assert not failures, "\n\n".join(failures)
 
 
-@pytest.mark.parametrize("label", _cases())
-def test_same_answer(played: Played, label: str) -> None:
-    theirs, ours = played.pair(label)
-    problems = compare_answers(theirs, ours)
-    if label in DELIBERATE:
-        assert problems, f"{label}: now the same on both; DELIBERATE[{label!r}] must go"
-        return
-    assert not problems, _explain(label, theirs, ours, problems)
+def test_the_lists_of_differences_name_steps() -> None:
+    every = [label for provider, *_ in PROVIDERS for label in labels(provider)]
+    assert len(every) == len(set(every))
+    assert set(DELIBERATE) | set(KNOWN_DIFFERENCES) <= set(every)
 
 
-def test_every_step_is_compared(played: Played) -> None:
-    for script in (played.theirs, played.ours):
-        if script.error is not None:
-            raise AssertionError(f"{script.server.name}: the script stopped") from script.error
-        assert set(script.answers) == set(LABELS), script.server.name
-    assert len(LABELS) == len(set(LABELS))
-    assert set(DELIBERATE) | set(KNOWN_DIFFERENCES) <= set(LABELS)
-
-
-@pytest.mark.parametrize("provider", [p for p, *_ in PROVIDERS])
-def test_deliberate_a_state_refused_for_its_cookie_is_spent_on_bastion_only(
+def deliberate_a_state_refused_for_its_cookie_is_spent_on_bastion_only(
     played: Played, provider: str
 ) -> None:
-    """The callback arrives first in a browser without the flow's state cookie (a login CSRF
-    attempt, or a link opened elsewhere): both refuse it, to the flow's error URL. Then the
-    browser that started the flow comes back with the cookie: better-auth kept the state
-    (it deletes the row only after the cookie check) and signs the user in; Bastion spent it
-    at the first callback, so the state works once whatever happens."""
+    """DELIBERATE: the callback arrives first in a browser without the flow's state cookie
+    (a login CSRF attempt, or a link opened elsewhere): both refuse it, to the flow's error
+    URL. Then the browser that started the flow comes back with the cookie: better-auth kept
+    the state (it deletes the row only after the cookie check) and signs the user in;
+    Bastion spent it at the first callback, so that a state works once whatever happens."""
     for side, steps in (("better-auth", played.theirs.answers), ("bastion", played.ours.answers)):
         first = steps[f"{provider}/callback-without-the-state-cookie"]
         assert (first.status, first.headers and first.headers["location"]) == (
@@ -583,8 +549,7 @@ def test_deliberate_a_state_refused_for_its_cookie_is_spent_on_bastion_only(
     assert ours.set_cookies == []
 
 
-@pytest.mark.parametrize("provider", [p for p, *_ in PROVIDERS])
-def test_the_authorization_urls_random_parts_are_alike(played: Played, provider: str) -> None:
+def the_authorization_urls_random_parts_are_alike(played: Played, provider: str) -> None:
     """What the comparison leaves out: the state (32 characters, also the signed state
     cookie's value), the S256 challenge of a 128-character verifier, and the OIDC nonce."""
     for side, steps in (("better-auth", played.theirs.answers), ("bastion", played.ours.answers)):
