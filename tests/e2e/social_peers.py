@@ -9,6 +9,9 @@ browser's walk through a provider's login pages.
   https://github.com/login/oauth/authorize URLs; `at_provider` opens them at the stand-in.
 - OpenID Connect: the generic OAuth plugin with the OpenID Provider stand-in's discovery
   document on both (`OIDC_PROVIDER` is its id).
+
+`Browser` is a cookie jar on one `Server` (over HTTP, or Bastion's ASGI app in-process) that
+keeps the Set-Cookies it gets; `Browser.at(other)` is the same jar at the other server.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ pytestmark = pytest.mark.e2e
 
 SECRET = "shared-social-secret-for-both-servers-0123456789"
 DIRECTIONS = ["ts-then-bastion", "bastion-then-ts"]
-# The provider's users: one a test and direction (each test's rows its own).
+# The provider's users: one a check and direction, so that each has rows of its own.
 USERS = {
     f"{test}-{direction}": {
         "email": f"{test}-{direction}@example.com",
