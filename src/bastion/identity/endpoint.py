@@ -292,13 +292,15 @@ def validate(endpoint: Endpoint, ctx: Ctx[Any]) -> None:
         raw = ctx.raw_body
         if not isinstance(raw, dict):
             received = "undefined" if raw is None else js_type(None if raw is JSON_NULL else raw)
+            shapes = _expects(endpoint.body)
             raise APIError(
                 400,
                 Code.VALIDATION_ERROR,
                 "; ".join(
                     f"[body] Invalid input: expected {shape}, received {received}"
-                    for shape in _expects(endpoint.body)
-                ),
+                    for shape in shapes
+                )
+                or "[body] Invalid input",
             )
         try:
             ctx.body = endpoint.body.model_validate(raw)

@@ -66,6 +66,7 @@ class Body(BaseModel):
 
     # What the schema is, in zod's words, for a body that is not a JSON object: one message
     # per branch of the union (sign-up's body is an object-or-record, for additional fields).
+    # Empty: a union of objects, which zod reports as a bare `[body] Invalid input`.
     expects: ClassVar[tuple[str, ...]] = ("object",)
 
 

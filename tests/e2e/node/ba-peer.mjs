@@ -44,6 +44,19 @@
 //                        seconds, default 300)
 //   BA_OPTIONS           JSON deep-merged into the betterAuth() options last,
 //                        e.g. {"emailAndPassword":{"requireEmailVerification":true}}
+//                        (also the way to set socialProviders, e.g.
+//                        {"socialProviders":{"github":{"clientId":..,"clientSecret":..}}},
+//                        or {"account":{"encryptOAuthTokens":true}})
+//   GENERIC_OAUTH        JSON list of genericOAuth() provider configs (providerId,
+//                        discoveryUrl, clientId, clientSecret, scopes, ...): adds the
+//                        generic-oauth plugin beside bearer(). Unset: no such plugin.
+//   PROVIDER_ORIGINS     JSON {"https://github.com": "http://127.0.0.1:PORT", ...}: the
+//                        server's own outgoing fetches to a listed origin go to the
+//                        stand-in origin instead (same path and query). For providers
+//                        whose URLs better-auth hard-codes (GitHub's token endpoint,
+//                        api.github.com): the real provider code runs, against a local
+//                        stand-in. Authorization URLs it answers are not rewritten.
+//                        Unset: fetch is left alone.
 //   EXIT_ON_STDIN_CLOSE=1  also shut down when stdin reaches EOF (the Python
 //                        wrapper sets it, so the server dies with its parent)
 //
@@ -169,6 +182,28 @@ function deepMerge(target, extra) {
 }
 
 /**
+ * PROVIDER_ORIGINS: wraps globalThis.fetch (which better-fetch looks up at call time) so
+ * that a request to one of `origins`' keys goes to its value instead.
+ */
+function redirectProviderFetches(origins) {
+  const pairs = Object.entries(origins).map(([from, to]) => [
+    new URL(from).origin,
+    new URL(to).origin,
+  ]);
+  const original = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const href =
+      typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const url = new URL(href);
+    const pair = pairs.find(([from]) => url.origin === from);
+    if (!pair) return original(input, init);
+    const target = pair[1] + url.pathname + url.search;
+    console.error(`ba-peer: fetch ${href} -> ${target}`);
+    return original(input instanceof Request ? new Request(target, input) : target, init);
+  };
+}
+
+/**
  * `serve`: a real better-auth server on 127.0.0.1:$PORT until SIGTERM/SIGINT
  * (or stdin EOF with EXIT_ON_STDIN_CLOSE=1). Resolves once it has shut down.
  */
@@ -177,7 +212,7 @@ async function serve(kind, url) {
   const fs = await import("node:fs");
   const { betterAuth } = await import("better-auth");
   const { toNodeHandler } = await import("better-auth/node");
-  const { bearer } = await import("better-auth/plugins");
+  const { bearer, genericOAuth } = await import("better-auth/plugins");
 
   const { database, close } = await openDatabase(kind, url);
   let server;
@@ -235,7 +270,12 @@ async function serve(kind, url) {
         sendVerificationEmail: ({ user, url, token }) =>
           sendMail("verify-email", user, url, token),
       },
-      plugins: [bearer()],
+      plugins: [
+        bearer(),
+        ...(process.env.GENERIC_OAUTH
+          ? [genericOAuth({ config: JSON.parse(process.env.GENERIC_OAUTH) })]
+          : []),
+      ],
       trustedOrigins: trusted,
       rateLimit: { enabled: process.env.RATE_LIMIT === "1" },
       ...(process.env.COOKIE_CACHE === "1"
@@ -250,6 +290,9 @@ async function serve(kind, url) {
         : {}),
     });
     if (process.env.BA_OPTIONS) deepMerge(options, JSON.parse(process.env.BA_OPTIONS));
+    if (process.env.PROVIDER_ORIGINS) {
+      redirectProviderFetches(JSON.parse(process.env.PROVIDER_ORIGINS));
+    }
 
     await runMigrationsFor(options, kind);
     handler = toNodeHandler(betterAuth(options));

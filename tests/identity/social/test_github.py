@@ -526,3 +526,57 @@ def test_a_provider_without_endpoints_is_refused_at_construction() -> None:
             env={},
             social_providers={"githb": {"client_id": "a", "client_secret": "b"}},
         )
+
+
+async def test_additional_params_may_not_set_what_the_flow_sets(gh: GitHubStandin) -> None:
+    """better-auth's body schema refuses them: before the provider is looked up."""
+    message = (
+        "[body.additionalParams] additionalParams cannot include reserved OAuth parameters: "
+        "state, client_id, redirect_uri, response_type, code_challenge, code_challenge_method, "
+        "nonce, scope"
+    )
+    async with identity_client(social_providers=github(gh)) as (_, client):
+        for provider in ("github", "gitlab"):
+            response = await client.post(
+                "/api/auth/sign-in/social",
+                json={"provider": provider, "additionalParams": {"foo": "1", "nonce": "n"}},
+            )
+            assert response.status_code == 400
+            assert response.json() == {"message": message, "code": "VALIDATION_ERROR"}
+        url = await start(client, "github", additionalParams={"foo": "bar"})
+        assert url.endswith("&foo=bar")
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ({"providerId": "github"}, "[body] Invalid input"),
+        ({}, "[body] Invalid input"),
+        ({"accountId": 5}, "[body] Invalid input"),
+        ({"accountId": "{id}", "userId": None}, "[body] Invalid input"),
+        ({"accountId": "{id}", "useAccountCookie": True}, "[body] Invalid input"),
+        ({"accountId": "{id}", "providerId": "github"}, '[body] Unrecognized key: "providerId"'),
+        ({"accountId": "{id}", "b": 1, "a": 2}, '[body] Unrecognized keys: "b", "a"'),
+        ({"useAccountCookie": True, "x": 1}, '[body] Unrecognized key: "x"'),
+        ([1], "[body] Invalid input"),
+        (None, "[body] Invalid input"),
+    ],
+)
+async def test_an_account_is_selected_by_its_id_alone(
+    gh: GitHubStandin, selection: Any, message: str
+) -> None:
+    """better-auth 1.7.25's account selection: {accountId, userId?} or {useAccountCookie:
+    true, userId?}, both strict; zod's messages for the union."""
+    async with identity_client(social_providers=github(gh)) as (identity, client):
+        await social_sign_in(client, "github", "octocat")
+        (row,) = await identity.db.find_many("account")
+        if isinstance(selection, dict):
+            selection = {k: row["id"] if v == "{id}" else v for k, v in selection.items()}
+        for path in ("/api/auth/get-access-token", "/api/auth/refresh-token"):
+            response = await client.post(path, json=selection)
+            assert response.status_code == 400
+            assert response.json() == {"message": message, "code": "VALIDATION_ERROR"}
+        response = await client.post("/api/auth/get-access-token", json={"useAccountCookie": True})
+        assert response.json()["code"] == "ACCOUNT_NOT_FOUND"  # Bastion sets no account cookie
+        response = await client.get("/api/auth/account-info", params={"providerId": "github"})
+        assert response.json() == {"message": "[query] Invalid input", "code": "VALIDATION_ERROR"}

@@ -8,11 +8,13 @@ own user; list-accounts shows the accounts without them (`returned=False` column
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictStr, model_validator
 from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
 
 from ..endpoint import Ctx, Endpoint
 from ..errors import APIError, Code
@@ -60,17 +62,65 @@ async def unlink_account(ctx: Ctx[UnlinkBody]) -> dict[str, Any]:
     return {"status": True}
 
 
+def _selection_problem(data: Mapping[str, Any]) -> str | None:
+    """better-auth 1.7.25's `accountSelectionSchema`, a union of two strict objects,
+    `{accountId: string, userId?: string}` | `{useAccountCookie: true, userId?: string}`:
+    None when `data` is one of them, else zod's message for the union. Unknown keys alone
+    do not rule a branch out: when they spoil the only branch left, zod names them."""
+    user_ok = "userId" not in data or isinstance(data["userId"], str)
+    spoilt: list[list[str]] = []
+    for key, ok in (
+        ("accountId", isinstance(data.get("accountId"), str)),
+        ("useAccountCookie", data.get("useAccountCookie") is True),
+    ):
+        if not (ok and user_ok):
+            continue
+        unknown = [name for name in data if name not in (key, "userId")]
+        if not unknown:
+            return None
+        spoilt.append(unknown)
+    if len(spoilt) == 1:
+        keys = spoilt[0]
+        plural = "s" if len(keys) > 1 else ""
+        return f"Unrecognized key{plural}: " + ", ".join(f'"{name}"' for name in keys)
+    return "Invalid input"
+
+
+def _check_selection(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        problem = _selection_problem(data)
+        if problem is not None:
+            raise PydanticCustomError("invalid_union", "{problem}", {"problem": problem})
+    return data
+
+
 class AccountSelection(Body):
+    """Which account: its local id (`accountId`), or the signed account cookie
+    (`useAccountCookie: true`, which Bastion does not set: always ACCOUNT_NOT_FOUND)."""
+
+    expects = ()  # a union of objects: zod says "[body] Invalid input"
+
     account_id: StrictStr | None = PydanticField(None, alias="accountId")
-    provider_id: StrictStr | None = PydanticField(None, alias="providerId")
+    use_account_cookie: bool | None = PydanticField(None, alias="useAccountCookie")
     user_id: StrictStr | None = PydanticField(None, alias="userId")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_selection(cls, data: Any) -> Any:
+        return _check_selection(data)
 
 
 class AccountQuery(BaseModel):
+    """account-info's query: the same union (over HTTP only `?accountId=` can match it)."""
+
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     account_id: StrictStr | None = PydanticField(None, alias="accountId")
-    provider_id: StrictStr | None = PydanticField(None, alias="providerId")
     user_id: StrictStr | None = PydanticField(None, alias="userId")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_selection(cls, data: Any) -> Any:
+        return _check_selection(data)
 
 
 async def _user_id(ctx: Ctx[Any], given: str | None) -> str:
@@ -85,14 +135,10 @@ async def _user_id(ctx: Ctx[Any], given: str | None) -> str:
     return given
 
 
-async def _account(
-    ctx: Ctx[Any], user_id: str, account_id: str | None, provider_id: str | None
-) -> dict[str, Any]:
-    """The user's account by row id (`accountId`), else by provider (`providerId`)."""
+async def _account(ctx: Ctx[Any], user_id: str, account_id: str | None) -> dict[str, Any]:
+    """The user's account by its local id."""
     for account in await ctx.context.store.list_accounts(user_id):
         if account_id is not None and account["id"] == account_id:
-            return account
-        if account_id is None and provider_id is not None and account["providerId"] == provider_id:
             return account
     raise APIError(400, Code.ACCOUNT_NOT_FOUND)
 
@@ -132,7 +178,7 @@ async def _refreshed(
 async def refresh_token(ctx: Ctx[AccountSelection]) -> dict[str, Any]:
     body = ctx.body
     user_id = await _user_id(ctx, body.user_id)
-    account = await _account(ctx, user_id, body.account_id, body.provider_id)
+    account = await _account(ctx, user_id, body.account_id)
     provider = _provider(ctx, account, Code.PROVIDER_NOT_SUPPORTED)
     stored = account.get("refreshToken")
     if not stored:
@@ -194,7 +240,7 @@ async def _valid_access_token(
 async def get_access_token(ctx: Ctx[AccountSelection]) -> dict[str, Any]:
     body = ctx.body
     user_id = await _user_id(ctx, body.user_id)
-    account = await _account(ctx, user_id, body.account_id, body.provider_id)
+    account = await _account(ctx, user_id, body.account_id)
     provider = _provider(ctx, account, Code.PROVIDER_NOT_SUPPORTED)
     return await _valid_access_token(ctx, provider, account)
 
@@ -202,7 +248,7 @@ async def get_access_token(ctx: Ctx[AccountSelection]) -> dict[str, Any]:
 async def account_info(ctx: Ctx[Any]) -> dict[str, Any]:
     query = ctx.query
     user_id = await _user_id(ctx, query.get("userId"))
-    account = await _account(ctx, user_id, query.get("accountId"), query.get("providerId"))
+    account = await _account(ctx, user_id, query.get("accountId"))
     provider = _provider(ctx, account, Code.PROVIDER_NOT_CONFIGURED)
     tokens = await _valid_access_token(ctx, provider, account)
     if not tokens.get("accessToken"):

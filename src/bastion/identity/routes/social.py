@@ -18,15 +18,16 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
 
 from ..._callbacks import call_user
 from ..endpoint import JSON_OR_FORM, Ctx, Endpoint, RawResponse, Redirect
 from ..errors import APIError, Code
 from ..ratelimit import CREDENTIAL_RULE
 from ..sessions import sensitive_session
-from ..social.client import RESERVED_PARAMS, ProviderError, Tokens
+from ..social.client import RESERVED_PARAM_NAMES, RESERVED_PARAMS, ProviderError, Tokens
 from ..social.provider import Profile, SocialProvider
 from ..social.state import StateError, begin, finish
 from ..symmetric import DecryptionFailed, decrypt, encrypt, purpose_key
@@ -39,6 +40,11 @@ __all__ = ["ENDPOINTS"]
 logger = logging.getLogger("bastion.identity")
 
 _LINK_PURPOSE = "oauth-link-session-token"
+
+
+_RESERVED_MESSAGE = "additionalParams cannot include reserved OAuth parameters: " + ", ".join(
+    RESERVED_PARAM_NAMES
+)
 
 
 class IdTokenBody(BaseModel):
@@ -64,6 +70,14 @@ class SocialBody(Body):
     )
     additional_data: dict[StrictStr, Any] | None = PydanticField(None, alias="additionalData")
 
+    @field_validator("additional_params")
+    @classmethod
+    def _no_reserved_params(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        """better-auth's schema refuses the names the flow sets itself, before any lookup."""
+        if value and not RESERVED_PARAMS.isdisjoint(value):
+            raise PydanticCustomError("custom", _RESERVED_MESSAGE)
+        return value
+
 
 class SignInSocialBody(SocialBody):
     new_user_callback_url: StrictStr | None = PydanticField(None, alias="newUserCallbackURL")
@@ -80,21 +94,10 @@ def _callback_uri(ctx: Ctx[Any], provider: SocialProvider) -> str:
     return f"{ctx.base_url}/callback/{provider.id}"
 
 
-def _check_additional_params(body: SocialBody) -> None:
-    for name in body.additional_params or {}:
-        if name in RESERVED_PARAMS:
-            raise APIError(
-                400,
-                Code.VALIDATION_ERROR,
-                f"[body.additionalParams.{name}] {name} is reserved and cannot be overridden",
-            )
-
-
 async def _authorization_answer(
     ctx: Ctx[Any], provider: SocialProvider, body: SocialBody, state_data: dict[str, Any]
 ) -> dict[str, Any]:
     """Keep the state, and answer the provider's authorization URL (and Location)."""
-    _check_additional_params(body)
     client = ctx.context.oauth
     try:
         await client.endpoints(provider)  # discovery first: no state for a flow that cannot go

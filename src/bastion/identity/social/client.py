@@ -41,19 +41,19 @@ __all__ = [
     "code_challenge",
 ]
 
-# Names the flow sets itself; `additionalParams` may not override them (better-auth's list).
-RESERVED_PARAMS = frozenset(
-    {
-        "state",
-        "client_id",
-        "redirect_uri",
-        "response_type",
-        "code_challenge",
-        "code_challenge_method",
-        "nonce",
-        "scope",
-    }
+# Names the flow sets itself; `additionalParams` may not override them (better-auth's list,
+# in its order: the refusal names them so).
+RESERVED_PARAM_NAMES = (
+    "state",
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "scope",
 )
+RESERVED_PARAMS = frozenset(RESERVED_PARAM_NAMES)
 _DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
 
 
