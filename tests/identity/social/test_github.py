@@ -580,3 +580,47 @@ async def test_an_account_is_selected_by_its_id_alone(
         assert response.json()["code"] == "ACCOUNT_NOT_FOUND"  # Bastion sets no account cookie
         response = await client.get("/api/auth/account-info", params={"providerId": "github"})
         assert response.json() == {"message": "[query] Invalid input", "code": "VALIDATION_ERROR"}
+
+
+async def test_without_a_callback_url_or_a_base_url_the_flow_does_not_start(
+    gh: GitHubStandin,
+) -> None:
+    import httpx
+
+    from bastion.identity import Identity
+
+    identity = Identity(database="sqlite://", secret=SECRET, env={}, social_providers=github(gh))
+    transport = httpx.ASGITransport(app=identity.app)
+    async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+        response = await client.post("/api/auth/sign-in/social", json={"provider": "github"})
+    await identity.close()
+    assert response.status_code == 400
+    assert response.json() == {
+        "message": "callbackURL is required",
+        "code": "CALLBACK_URL_REQUIRED",
+    }
+
+
+async def test_a_token_another_secret_encrypted_is_not_answered(gh: GitHubStandin) -> None:
+    account = {"encrypt_oauth_tokens": True}
+    async with identity_client(social_providers=github(gh), account=account) as (identity, client):
+        await social_sign_in(client, "github", "octocat")
+        (row,) = await identity.db.find_many("account")
+        from bastion.identity.symmetric import encrypt
+
+        await identity.store.update_account(
+            row["id"], {"accessToken": encrypt("another-secret", "gho_x")}
+        )
+        response = await client.post("/api/auth/get-access-token", json={"accountId": row["id"]})
+    assert response.status_code == 400
+    assert response.json()["code"] == "FAILED_TO_GET_ACCESS_TOKEN"
+
+
+async def test_update_user_info_on_link_takes_the_linked_profile(gh: GitHubStandin) -> None:
+    account = {"account_linking": {"update_user_info_on_link": True}}
+    async with identity_client(social_providers=github(gh), account=account) as (_, client):
+        await sign_up(client, "octocat@example.com")
+        response = await client.post("/api/auth/link-social", json={"provider": "github"})
+        await back(client, await at_provider(response.json()["url"], "octocat"))
+        found = await session_of(client)
+    assert found is not None and found["user"]["name"] == "The Octocat"

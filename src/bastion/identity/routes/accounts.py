@@ -228,8 +228,12 @@ async def _valid_access_token(
     except ProviderError as error:
         logger.warning("get-access-token with %s: %s", provider.id, error.detail)
         raise APIError(400, Code.FAILED_TO_GET_ACCESS_TOKEN) from None
+    stored = account.get("accessToken")
+    access_token = read_token(ctx, stored)
+    if stored and access_token is None:  # not this secret's: better-auth's decrypt throws
+        raise APIError(400, Code.FAILED_TO_GET_ACCESS_TOKEN)
     answer = {
-        "accessToken": read_token(ctx, account.get("accessToken")) or "",
+        "accessToken": access_token or "",
         "accessTokenExpiresAt": expires,
         "scopes": _scopes(account.get("scope")),
         "idToken": account.get("idToken"),
@@ -259,6 +263,7 @@ async def account_info(ctx: Ctx[Any]) -> dict[str, Any]:
             provider,
             Tokens(access_token=tokens["accessToken"], id_token=tokens.get("idToken")),
             nonce=None,
+            stored_id_token=True,
         )
     except ProviderError as error:
         logger.warning("account-info with %s: %s", provider.id, error.detail)

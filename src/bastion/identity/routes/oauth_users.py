@@ -30,6 +30,7 @@ from ..validation import MAX_IMAGE_LENGTH, MAX_NAME_LENGTH
 from .common import coerce_field, send_verification_email
 
 __all__ = [
+    "AccountNotCreated",
     "OAuthFailure",
     "SignedIn",
     "account_values",
@@ -38,6 +39,7 @@ __all__ = [
     "read_token",
     "sign_in_with",
     "stored_token",
+    "update_user_info_on_link",
 ]
 
 
@@ -49,6 +51,13 @@ class OAuthFailure(Exception):
         super().__init__(message or code)
         self.code = code
         self.message = message
+
+
+class AccountNotCreated(OAuthFailure):
+    """Linking was allowed, but the account could not be written (a hook refused it)."""
+
+    def __init__(self) -> None:
+        super().__init__("unable_to_link_account")
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +290,16 @@ async def link_account(
             )
         except (APIError, ConstraintViolation) as error:
             logger.warning("linking %s refused: %s", provider.id, error)
-            raise OAuthFailure("unable_to_link_account") from None
-    if linking.update_user_info_on_link:
-        await store.update_user(user_id, _profile_fields(ctx, profile.user))
+            raise AccountNotCreated() from None
+    await update_user_info_on_link(ctx, user_id, profile)
+
+
+async def update_user_info_on_link(ctx: Ctx[Any], user_id: str, profile: Profile) -> None:
+    """`account_linking.update_user_info_on_link`: name, image and mapped fields from the
+    provider just linked; never the address. A failed update does not undo the link."""
+    if not ctx.options.account.account_linking.update_user_info_on_link:
+        return
+    try:
+        await ctx.context.store.update_user(user_id, _profile_fields(ctx, profile.user))
+    except (APIError, ConstraintViolation) as error:
+        logger.warning("update_user_info_on_link: %s", error)

@@ -33,7 +33,14 @@ from ..social.state import StateError, begin, finish
 from ..symmetric import DecryptionFailed, decrypt, encrypt, purpose_key
 from ..validation import Body
 from .common import user_out
-from .oauth_users import OAuthFailure, link_account, sign_in_with, stored_token
+from .oauth_users import (
+    AccountNotCreated,
+    OAuthFailure,
+    link_account,
+    sign_in_with,
+    stored_token,
+    update_user_info_on_link,
+)
 
 __all__ = ["ENDPOINTS"]
 
@@ -104,12 +111,17 @@ async def _authorization_answer(
     except ProviderError as error:
         logger.warning("social sign-in with %s: %s", provider.id, error.detail)
         raise APIError(502, Code.FAILED_TO_GET_USER_INFO) from None
-    nonce = _nonce() if provider.profile_source == "id_token" else None
+    # Only providers that bind their ID token to the flow get a nonce (generic OIDC); Google's
+    # arrives from its token endpoint directly, as better-auth takes it.
+    nonce = _nonce() if provider.require_nonce else None
+    callback_url = body.callback_url or ctx.options.base_url
+    if not callback_url:
+        raise APIError(400, Code.CALLBACK_URL_REQUIRED)
     started = await begin(
         ctx,
         {
             **(body.additional_data or {}),
-            "callbackURL": body.callback_url or ctx.options.base_url or ctx.base_url,
+            "callbackURL": callback_url,
             "errorURL": body.error_callback_url,
             **state_data,
             "requestSignUp": body.request_sign_up,
@@ -230,6 +242,7 @@ async def link_social(ctx: Ctx[SocialBody]) -> dict[str, Any]:
             "idToken": tokens.id_token,
         }
         await store.update_account(existing["id"], {k: v for k, v in values.items() if v})
+        await update_user_info_on_link(ctx, user["id"], profile)
         return {"url": "", "status": True, "redirect": False}
     if existing is not None:
         raise APIError(409, Code.SOCIAL_ACCOUNT_ALREADY_LINKED)
@@ -237,6 +250,8 @@ async def link_social(ctx: Ctx[SocialBody]) -> dict[str, Any]:
         await link_account(
             ctx, provider, profile, tokens, user_id=user["id"], user_email=user["email"]
         )
+    except AccountNotCreated:
+        raise APIError(417, Code.LINKING_FAILED) from None
     except OAuthFailure as failure:
         if failure.code == "email_does_not_match":
             raise APIError(401, Code.LINKING_DIFFERENT_EMAILS_NOT_ALLOWED) from None
