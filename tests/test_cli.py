@@ -480,6 +480,71 @@ def test_migrate_sql_creates_nothing(tmp_path: Path) -> None:
         assert list(tmp_path.iterdir()) == []  # the SQLite file it was to inspect is not made
 
 
+MIGRATE_APP = """
+from bastion.identity import Identity, Plugin
+from bastion.identity.db import Field, TableSpec
+from bastion.server import Bastion
+from bastion.server.memory import Memory
+
+identity = Identity(
+    database="sqlite:///app.db",
+    secret="x" * 32,
+    env={},
+    user={"additional_fields": {"plan": Field(type="string", required=False)}},
+    plugins=[Plugin(id="notes", schema={"note": TableSpec(fields={"text": Field(type="string")})})],
+)
+app = Bastion(agents=[], identity=identity, memory=Memory("sqlite:///memory.db"))
+"""
+
+
+def bastion_migrate(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("bastion")), "migrate", *args],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=child_env(folder),
+        timeout=120,
+    )
+
+
+def test_migrate_an_app_migrates_its_identity_plugins_fields_and_memory(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text(MIGRATE_APP)
+    printed = bastion_migrate(tmp_path, "myapp:identity", "--sql")
+    assert printed.returncode == 0, printed.stderr
+    assert "CREATE TABLE note" in printed.stdout and '"plan" TEXT' in printed.stdout
+    assert not (tmp_path / "app.db").exists()  # --sql creates nothing
+    done = bastion_migrate(tmp_path, "myapp:app")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "Done: create tables user, session, account, verification, note, bastion_thread,"
+        " bastion_message.\n"
+    )
+    again = bastion_migrate(tmp_path, "myapp:app")
+    assert again.stdout == "Nothing to do: the database is up to date.\n"
+    assert (tmp_path / "app.db").exists() and (tmp_path / "memory.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope:app"], "error: cannot load nope:app: no module named 'nope'"),
+        (["myapp:identity", "--database", "sqlite://"], "error: --database is for the embedded"),
+        (["myapp:MIGRATE"], "error: cannot load myapp:MIGRATE"),
+    ],
+)
+def test_migrate_an_app_it_cannot_is_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "myapp.py").write_text(MIGRATE_APP)
+    failed = bastion_migrate(tmp_path, *args)
+    assert failed.returncode in (1, 2)
+    assert failed.stderr.startswith(message), failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
+    made = sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__")
+    assert made == ["myapp.py"]  # no database, no secret file
+
+
 # -- stopping: a bounded drain ------------------------------------------------------------
 
 DRAIN_APP = """

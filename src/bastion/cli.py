@@ -47,28 +47,68 @@ def main() -> None:
 
 
 @main.command("migrate")
+@click.argument("app", required=False, metavar="[MODULE:ATTR]")
 @click.option(
     "--database",
     "database_url",
     metavar="URL",
-    help="Database URL (default: $DATABASE_URL, else sqlite:///bastion.db).",
+    help="Database URL of the embedded default (default: $DATABASE_URL, else "
+    "sqlite:///bastion.db); an app names its own.",
 )
 @click.option("--sql", "print_sql", is_flag=True, help="Print the SQL instead of running it.")
-def migrate_command(database_url: str | None, print_sql: bool) -> None:
-    """Create the missing tables, columns and indexes. Never drops or alters anything."""
+def migrate_command(app: str | None, database_url: str | None, print_sql: bool) -> None:
+    """Create the missing tables, columns and indexes. Never drops or alters anything.
+
+    With MODULE:ATTR, the app is loaded as `bastion serve` loads it, and the schema of its
+    Identity (core, plugins, additional fields) and memory is migrated on the databases
+    the app names. Without it, the embedded default's tables on --database."""
+    from . import serving
+
+    if app is not None and database_url is not None:
+        click.echo("error: --database is for the embedded default; an app names its own", err=True)
+        raise SystemExit(2)
+    app_databases: list[Database] = []
+    if app is not None:
+        sys.path.insert(0, os.getcwd())  # as serve: the module is found from where you stand
+        try:
+            app_databases = serving.databases_of(serving.load(app))
+        except (serving.LoadError, DatabaseError, ValueError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+        if not app_databases:
+            click.echo(
+                f"error: {app} is not a Bastion or an Identity: no schema to migrate", err=True
+            )
+            raise SystemExit(1)
 
     async def run() -> MigrationPlan:
-        # What `bastion serve` creates at start-up: the identity, the memory and the
-        # embedded default's rate-limit tables.
-        schema = CORE_SCHEMA.extend(MEMORY_SCHEMA).extend(RATE_LIMIT_SCHEMA)
-        url = database_url
-        if print_sql and _missing_sqlite_file(database_url):
-            # Opening it would create it: plan against an empty database instead.
-            url = "sqlite://"
-        async with Database(url, schema=schema) as db:
-            if print_sql:
-                return await plan_migration(db)
-            return await migrate(db)
+        # The embedded default creates the identity, memory and rate-limit tables at start-up.
+        databases = app_databases or [
+            Database(
+                database_url, schema=CORE_SCHEMA.extend(MEMORY_SCHEMA).extend(RATE_LIMIT_SCHEMA)
+            )
+        ]
+        plan = MigrationPlan()
+        try:
+            for db in databases:
+                target = db
+                if print_sql and _missing_sqlite_file(db.url.text):
+                    # Opening it would create it: plan against an empty database instead.
+                    target = Database("sqlite://", schema=db.schema)
+                try:
+                    step = await (plan_migration(target) if print_sql else migrate(target))
+                finally:
+                    if target is not db:
+                        await target.close()
+                for name in ("created_tables", "added_columns", "created_indexes"):
+                    getattr(plan, name).extend(getattr(step, name))
+                plan.statements.extend(step.statements)
+                plan.warnings.extend(step.warnings)
+                plan.unsafe.extend(step.unsafe)
+        finally:
+            for db in databases:
+                await db.close()
+        return plan
 
     plan = _run(run)
     for warning in plan.warnings:

@@ -42,7 +42,7 @@ from ._http_server import (
     run,
 )
 from .identity import Identity
-from .identity.db import DatabaseError
+from .identity.db import Database, DatabaseError
 from .server import Bastion
 
 __all__ = [
@@ -163,6 +163,22 @@ async def migrate_tables(app: Any) -> None:
         await app.identity.migrate()
     if app.memory is not None:  # on the Identity's database, its tables are already there
         await app.memory.migrate()
+
+
+def databases_of(app: Any) -> list[Database]:
+    """The databases `bastion serve` migrates for `app` (a Bastion, an Identity, or either
+    wrapped by `serving`): the Identity's, with its plugins' tables and the app's
+    additional fields, and the memory's when it has its own; none for any other app."""
+    if isinstance(app, ServedApp):
+        app = app.app
+    if isinstance(app, Identity):
+        return [app.db]
+    if not isinstance(app, Bastion):
+        return []
+    found = [app.identity.db] if app.identity is not None else []
+    if app.memory is not None and all(app.memory.db is not db for db in found):
+        found.append(app.memory.db)
+    return found
 
 
 class ServedApp:
