@@ -624,3 +624,26 @@ async def test_update_user_info_on_link_takes_the_linked_profile(gh: GitHubStand
         await back(client, await at_provider(response.json()["url"], "octocat"))
         found = await session_of(client)
     assert found is not None and found["user"]["name"] == "The Octocat"
+
+
+async def test_additional_data_cannot_pose_as_the_flows_own_state(gh: GitHubStandin) -> None:
+    """additionalData rides along in the state, but never under the flow's own names: a
+    sign-in that says it is a link (to someone else's user) or names its own error page is
+    still a plain sign-in."""
+    async with identity_client(social_providers=github(gh)) as (identity, client):
+        victim = await sign_up(client, "victim@example.com")
+        client.cookies.clear()
+        forged = {
+            "link": {"userId": victim["id"], "email": "octocat@example.com"},
+            "errorURL": "https://evil.example/steal",
+            "callbackURL": "https://evil.example/",
+            "keep": "me",
+        }
+        url = await start(client, "github", callbackURL="/dash", additionalData=forged)
+        (row,) = await identity.db.find_many("verification")
+        assert '"keep":"me"' in row["value"] and "evil.example" not in row["value"]
+        assert '"link"' not in row["value"]
+        response = await back(client, await at_provider(url, "octocat"))
+        assert response.headers["location"] == "/dash"  # signed in as octocat, not linked
+        victims = await identity.store.list_accounts(victim["id"])
+        assert [a["providerId"] for a in victims] == ["credential"]

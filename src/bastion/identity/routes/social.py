@@ -120,13 +120,13 @@ async def _authorization_answer(
     started = await begin(
         ctx,
         {
-            **(body.additional_data or {}),
             "callbackURL": callback_url,
             "errorURL": body.error_callback_url,
             **state_data,
             "requestSignUp": body.request_sign_up,
             "idTokenNonce": nonce,
         },
+        body.additional_data,
     )
     url = await client.authorization_url(
         provider,
@@ -391,7 +391,7 @@ async def _link_session_live(ctx: Ctx[Any], link: dict[str, Any]) -> bool:
     provider sends the browser back."""
     sealed = link.get("encryptedSessionToken")
     if not isinstance(sealed, str):
-        return True
+        return False  # link-social always seals the session that asked: no seal, no link
     try:
         token = decrypt(purpose_key(ctx.context.secret, _LINK_PURPOSE), sealed)
     except DecryptionFailed:

@@ -47,15 +47,40 @@ class Started:
     code_verifier: str
 
 
-async def begin(ctx: Ctx[Any], data: dict[str, Any]) -> Started:
-    """Make a state for `data` (callbackURL, errorURL, link, …), keep it as configured and
-    set its cookie. The PKCE verifier is made here: 128 characters, as better-auth's."""
+# What the flow itself keeps in a state. A client's `additionalData` rides along, but never
+# under these names: better-auth assigns every one of them after spreading it.
+INTERNAL_KEYS = frozenset(
+    {
+        "callbackURL",
+        "codeVerifier",
+        "errorURL",
+        "newUserURL",
+        "link",
+        "serverContext",
+        "expiresAt",
+        "requestSignUp",
+        "idTokenNonce",
+        "oauthState",
+    }
+)
+
+
+async def begin(
+    ctx: Ctx[Any], flow: dict[str, Any], additional_data: dict[str, Any] | None = None
+) -> Started:
+    """Make a state for `flow` (callbackURL, errorURL, link, …; None values left out) and a
+    client's `additional_data`, keep it as configured and set its cookie. The PKCE verifier
+    is made here: 128 characters, as better-auth's."""
+    unknown = set(flow) - INTERNAL_KEYS
+    if unknown:
+        raise ValueError(f"not a state field: {sorted(unknown)}")
     context = ctx.context
     code_verifier = random_string(128, URL_SAFE)
     state = random_string(32, URL_SAFE)
     now_ms = int(context.now().timestamp() * 1000)
     payload = {
-        **{k: v for k, v in data.items() if v is not None},
+        **{k: v for k, v in (additional_data or {}).items() if k not in INTERNAL_KEYS},
+        **{k: v for k, v in flow.items() if v is not None},
         "codeVerifier": code_verifier,
         "expiresAt": now_ms + STATE_LIFETIME * 1000,
         "oauthState": state,
