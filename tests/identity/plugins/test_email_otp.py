@@ -19,6 +19,7 @@ import pytest
 
 from bastion.identity import EmailOTP, EmailOTPCode, email_otp, otp_sender
 from bastion.identity.db import eq
+from bastion.identity.storage import MemoryStorage
 from tests.identity.conftest import ORIGIN, MakeIdentity, running
 from tests.identity.mailbox import SMTPMailbox
 from tests.identity.routes.helpers import (
@@ -533,6 +534,25 @@ async def test_a_code_on_sign_up_when_asked() -> None:
         assert verify.status_code == 200
 
 
+async def test_codes_in_secondary_storage() -> None:
+    """With a secondary storage (Redis in production) the codes live there, as better-auth
+    keeps them: the attempts, the lockout and single use behave the same."""
+    recorder = Recorder()
+    plugins = [email_otp(send_verification_otp=recorder)]
+    async with running(plugins=plugins, secondary_storage=MemoryStorage()) as (identity, client):
+        await _send(client, "ada@example.com")
+        code = (await recorder.last()).otp
+        assert await identity.db.count("verification") == 0
+        for _ in range(3):
+            assert _answer(await _sign_in(client, "ada@example.com", "x")) == (400, INVALID)
+        assert _answer(await _sign_in(client, "ada@example.com", code)) == (403, TOO_MANY)
+        await _send(client, "ada@example.com")
+        code = (await recorder.last(2)).otp
+        assert (await _sign_in(client, "ada@example.com", code)).status_code == 200
+        client.cookies.clear()
+        assert _answer(await _sign_in(client, "ada@example.com", code)) == (400, INVALID)
+
+
 def test_the_error_codes() -> None:
     assert {c.name: c.message for c in EmailOTPCode} == {
         "OTP_EXPIRED": "OTP expired",
@@ -585,6 +605,7 @@ async def test_wrong_codes_from_many_addresses_trip_the_per_account_limit() -> N
             answers.append(response.status_code)
         assert answers[:30] == [400] * 30
         assert answers[30:] == [429, 429]
+        assert int(response.headers["retry-after"]) > 0
         # Another account is not affected.
         other = await client.post(
             "/sign-in/email-otp",

@@ -20,6 +20,7 @@ import pytest
 from bastion.identity import MagicLinkEmail, magic_link, magic_link_sender
 from bastion.identity.crypto import sha256_base64url
 from bastion.identity.db import eq
+from bastion.identity.storage import MemoryStorage
 from tests.identity.conftest import BASE, ORIGIN, MakeIdentity, running
 from tests.identity.mailbox import SMTPMailbox
 from tests.identity.routes.helpers import (
@@ -320,6 +321,19 @@ async def test_a_mail_that_cannot_be_sent() -> None:
         response = await _ask(client, "ada@example.com")
         assert (response.status_code, response.json()["code"]) == (502, "FAILED_TO_SEND_EMAIL")
         assert await identity.db.count("verification") == 0
+
+
+async def test_links_in_secondary_storage() -> None:
+    """With a secondary storage the link lives there, and still works once."""
+    sent: list[MagicLinkEmail] = []
+    plugin = magic_link(send_magic_link=lambda d, r: sent.append(d))
+    async with running(plugins=[plugin], secondary_storage=MemoryStorage()) as (identity, client):
+        await _ask(client, "ada@example.com", callbackURL="/in")
+        assert await identity.db.count("verification") == 0
+        assert (await client.get(_path(sent[-1].url))).headers["location"] == f"{BASE}/in"
+        client.cookies.clear()
+        again = await client.get(_path(sent[-1].url))
+        assert again.headers["location"] == f"{BASE}/in?error=INVALID_TOKEN"
 
 
 async def test_the_per_ip_limit() -> None:
