@@ -44,8 +44,11 @@ from .options import (
 )
 from .plugins import EndpointHook, Plugin, SignInCheck
 from .plugins.bearer import bearer
+from .plugins.email_otp import EmailOTP, EmailOTPCode, email_otp, otp_sender
 from .plugins.generic_oauth import generic_oauth
+from .plugins.magic_link import MagicLinkEmail, magic_link, magic_link_sender
 from .plugins.open_api import open_api
+from .plugins.username import UsernameCode, username
 from .ratelimit import RateRule
 from .sessions import (
     auth_cookie,
@@ -94,6 +97,8 @@ __all__ = [
     "EmailDeliveryError",
     "EmailLink",
     "EmailMessage",
+    "EmailOTP",
+    "EmailOTPCode",
     "EmailSender",
     "EmailVerification",
     "Endpoint",
@@ -102,6 +107,7 @@ __all__ = [
     "Identity",
     "IdentityOptions",
     "InsecureSecret",
+    "MagicLinkEmail",
     "Mailer",
     "MemoryStorage",
     "PasswordOptions",
@@ -123,6 +129,7 @@ __all__ = [
     "StorageUnavailable",
     "TrustCookieCache",
     "UserOptions",
+    "UsernameCode",
     "auth_cookie",
     "bearer",
     "change_email_sender",
@@ -130,13 +137,18 @@ __all__ = [
     "complete_sign_in",
     "cookie_attributes",
     "delete_account_sender",
+    "email_otp",
     "expire_auth_cookie",
     "fresh_session",
     "generic_oauth",
+    "magic_link",
+    "magic_link_sender",
     "open_api",
+    "otp_sender",
     "reset_password_sender",
     "sensitive_session",
     "session_required",
     "set_session_cookie",
+    "username",
     "verification_sender",
 ]

@@ -25,7 +25,7 @@ from typing import Any
 
 from .._callbacks import call_user
 from .crypto import generate_id
-from .db import Database, Row, Transaction, UniqueViolation, Where, eq, gt, ne
+from .db import Database, Row, Transaction, UniqueViolation, Where, eq, gt, lte, ne
 from .db.types import format_iso, to_utc_ms
 from .errors import APIError, Code
 from .storage import SecondaryStorage
@@ -396,13 +396,19 @@ class Store:
 
     # -- verification values ---------------------------------------------------------
 
-    async def create_verification(self, identifier: str, value: str, expires_in: int) -> None:
+    async def create_verification(
+        self, identifier: str, value: str, expires_in: int, *, expires_at: datetime | None = None
+    ) -> None:
+        """`expires_at`, when given, is the row's expiry as it is (a value put back as it
+        was, e.g. a one-time code with one more failed attempt); else now + `expires_in`."""
         now = self.now()
+        if expires_at is not None:
+            expires_in = max(1, int((expires_at - now).total_seconds()))
         row = {
             "id": generate_id(32),
             "identifier": identifier,
             "value": value,
-            "expiresAt": now + timedelta(seconds=expires_in),
+            "expiresAt": expires_at or now + timedelta(seconds=expires_in),
             "createdAt": now,
             "updatedAt": now,
         }
@@ -413,8 +419,11 @@ class Store:
             return
         await self.db.create("verification", row)
 
-    async def find_verification(self, identifier: str) -> Row | None:
-        """The unexpired value for `identifier`; an expired one is deleted."""
+    async def find_verification(
+        self, identifier: str, *, include_expired: bool = False
+    ) -> Row | None:
+        """The unexpired value for `identifier`; an expired one is deleted, unless
+        `include_expired` asks for it as it is (to tell "expired" from "unknown")."""
         if self.secondary is not None:
             raw = await self.secondary.get(f"verification:{identifier}")
             row = from_json_row(json.loads(raw), self._dates["verification"]) if raw else None
@@ -423,7 +432,7 @@ class Store:
                 "verification", eq("identifier", identifier), order_by="-createdAt", limit=1
             )
             row = rows[0] if rows else None
-        if row is not None and row["expiresAt"] <= self.now():
+        if row is not None and row["expiresAt"] <= self.now() and not include_expired:
             await self.delete_verification(identifier)
             return None
         return row
@@ -442,6 +451,13 @@ class Store:
             row = await self.find_verification(identifier)
             if row is not None and not await self.db.delete("verification", eq("id", row["id"])):
                 row = None  # another request consumed it first
+            if row is not None:
+                # Older values of the identifier die with the latest (a code sent again
+                # replaces the earlier one), as better-auth's consumeVerificationValue does.
+                await self.db.delete_many(
+                    "verification",
+                    eq("identifier", identifier) & lte("createdAt", row["createdAt"]),
+                )
         if row is None or row["expiresAt"] <= self.now():
             return None
         return row

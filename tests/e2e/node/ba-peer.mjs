@@ -42,6 +42,10 @@
 //   RATE_LIMIT=1         rateLimit.enabled (off otherwise)
 //   COOKIE_CACHE=1       session.cookieCache.enabled (maxAge COOKIE_CACHE_MAX_AGE
 //                        seconds, default 300)
+//   PLUGINS              more plugins, comma separated: magic-link, email-otp (with
+//                        changeEmail enabled), username. Their mails go to $MAIL_LOG
+//                        too: {"type":"magic-link","to","url","token"} and
+//                        {"type":"otp-<otp type>","to","url":null,"token":"<otp>"}
 //   BA_OPTIONS           JSON deep-merged into the betterAuth() options last,
 //                        e.g. {"emailAndPassword":{"requireEmailVerification":true}}
 //                        (also the way to set socialProviders, e.g.
@@ -272,6 +276,7 @@ async function serve(kind, url) {
       },
       plugins: [
         bearer(),
+        ...(await extraPlugins(sendMail)),
         ...(process.env.GENERIC_OAUTH
           ? [genericOAuth({ config: JSON.parse(process.env.GENERIC_OAUTH) })]
           : []),
@@ -312,6 +317,29 @@ async function serve(kind, url) {
     await stop("error").catch(() => {});
     throw err;
   }
+}
+
+/** The plugins named in $PLUGINS, mailing through `sendMail`. */
+async function extraPlugins(sendMail) {
+  const names = (process.env.PLUGINS ?? "").split(",").filter(Boolean);
+  const { magicLink, emailOTP, username } = await import("better-auth/plugins");
+  const make = {
+    "magic-link": () =>
+      magicLink({
+        sendMagicLink: ({ email, url, token }) => sendMail("magic-link", { email }, url, token),
+      }),
+    "email-otp": () =>
+      emailOTP({
+        sendVerificationOTP: ({ email, otp, type }) =>
+          sendMail(`otp-${type}`, { email }, null, otp),
+        changeEmail: { enabled: true },
+      }),
+    username: () => username(),
+  };
+  return names.map((name) => {
+    if (!make[name]) throw new Error(`unknown plugin ${name}`);
+    return make[name]();
+  });
 }
 
 async function main() {

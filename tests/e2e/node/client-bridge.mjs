@@ -20,6 +20,8 @@
 //
 // Other env:
 //   CALL_TIMEOUT_MS  per-HTTP-request timeout (default 20000)
+//   CLIENT_PLUGINS   client plugins, comma separated, from "better-auth/client/plugins":
+//                    magicLinkClient, emailOTPClient, usernameClient
 //
 // Protocol: stdout's first line is {"ready":true,"mode":...,"baseURL":...}.
 // Then, per stdin line (a JSON object), exactly one stdout line:
@@ -162,7 +164,13 @@ if (MODE === "bearer") {
     if (token) currentToken = token;
   };
 }
-const client = createAuthClient({ baseURL: BASE_URL, fetchOptions });
+const plugins = [];
+for (const name of (process.env.CLIENT_PLUGINS ?? "").split(",").filter(Boolean)) {
+  const module = await import("better-auth/client/plugins");
+  if (typeof module[name] !== "function") throw new Error(`no client plugin ${name}`);
+  plugins.push(module[name]());
+}
+const client = createAuthClient({ baseURL: BASE_URL, fetchOptions, plugins });
 
 function resolvePath(path) {
   let target = client;
