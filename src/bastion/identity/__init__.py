@@ -46,6 +46,7 @@ from .plugins import EndpointHook, Plugin, SignInCheck
 from .plugins.bearer import bearer
 from .plugins.generic_oauth import generic_oauth
 from .plugins.open_api import open_api
+from .plugins.two_factor import TwoFactorCode, TwoFactorOTP, two_factor
 from .ratelimit import RateRule
 from .sessions import (
     auth_cookie,
@@ -122,6 +123,8 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "TrustCookieCache",
+    "TwoFactorCode",
+    "TwoFactorOTP",
     "UserOptions",
     "auth_cookie",
     "bearer",
@@ -138,5 +141,6 @@ __all__ = [
     "sensitive_session",
     "session_required",
     "set_session_cookie",
+    "two_factor",
     "verification_sender",
 ]
