@@ -44,6 +44,9 @@
 //                        seconds, default 300)
 //   BA_OPTIONS           JSON deep-merged into the betterAuth() options last,
 //                        e.g. {"emailAndPassword":{"requireEmailVerification":true}}
+//   TWO_FACTOR           JSON options of the twoFactor() plugin, added after bearer()
+//                        (its table migrated); its codes go to MAIL_LOG as
+//                          {"type":"two-factor-otp","to":email,"url":null,"token":otp}
 //   EXIT_ON_STDIN_CLOSE=1  also shut down when stdin reaches EOF (the Python
 //                        wrapper sets it, so the server dies with its parent)
 //
@@ -177,7 +180,7 @@ async function serve(kind, url) {
   const fs = await import("node:fs");
   const { betterAuth } = await import("better-auth");
   const { toNodeHandler } = await import("better-auth/node");
-  const { bearer } = await import("better-auth/plugins");
+  const { bearer, twoFactor } = await import("better-auth/plugins");
 
   const { database, close } = await openDatabase(kind, url);
   let server;
@@ -235,7 +238,23 @@ async function serve(kind, url) {
         sendVerificationEmail: ({ user, url, token }) =>
           sendMail("verify-email", user, url, token),
       },
-      plugins: [bearer()],
+      plugins: [
+        bearer(),
+        ...(process.env.TWO_FACTOR
+          ? [
+              (() => {
+                const given = JSON.parse(process.env.TWO_FACTOR);
+                return twoFactor({
+                  ...given,
+                  otpOptions: {
+                    ...given.otpOptions,
+                    sendOTP: ({ user, otp }) => sendMail("two-factor-otp", user, null, otp),
+                  },
+                });
+              })(),
+            ]
+          : []),
+      ],
       trustedOrigins: trusted,
       rateLimit: { enabled: process.env.RATE_LIMIT === "1" },
       ...(process.env.COOKIE_CACHE === "1"
