@@ -20,6 +20,8 @@
 //
 // Other env:
 //   CALL_TIMEOUT_MS  per-HTTP-request timeout (default 20000)
+//   CLIENT_PLUGINS   comma-separated client plugins to add: twoFactor (twoFactorClient,
+//                    whose onTwoFactorRedirect calls are kept: {"redirects":true} command)
 //
 // Protocol: stdout's first line is {"ready":true,"mode":...,"baseURL":...}.
 // Then, per stdin line (a JSON object), exactly one stdout line:
@@ -30,6 +32,8 @@
 //          Dates as ISO strings)  or  {"id":n,"exception":"..."} if it threw
 //   {"id":n,"cookies":true}   <- {"id":n,"cookies":{name:value,...}}
 //   {"id":n,"token":true}     <- {"id":n,"token":"<bearer token>"|null}
+//   {"id":n,"redirects":true} <- {"id":n,"redirects":[{twoFactorMethods},...]}: the
+//          twoFactorClient's onTwoFactorRedirect calls since the last such command
 //   {"id":n,"requests":true}  <- {"id":n,"requests":[{method,url,headers,body,
 //          status,setCookie,setAuthToken},...]}: the HTTP requests made since
 //          the last such command (headers as handed to fetch; undici adds its
@@ -162,7 +166,21 @@ if (MODE === "bearer") {
     if (token) currentToken = token;
   };
 }
-const client = createAuthClient({ baseURL: BASE_URL, fetchOptions });
+let redirects = [];
+const CLIENT_PLUGINS = {
+  twoFactor: async () =>
+    (await import("better-auth/client/plugins")).twoFactorClient({
+      onTwoFactorRedirect: (context) => {
+        redirects.push(context);
+      },
+    }),
+};
+const plugins = [];
+for (const name of (process.env.CLIENT_PLUGINS ?? "").split(",").filter(Boolean)) {
+  if (!CLIENT_PLUGINS[name]) throw new Error(`unknown client plugin ${name}`);
+  plugins.push(await CLIENT_PLUGINS[name]());
+}
+const client = createAuthClient({ baseURL: BASE_URL, fetchOptions, plugins });
 
 function resolvePath(path) {
   let target = client;
@@ -183,6 +201,11 @@ async function handle(command) {
     return { id, cookies: Object.fromEntries([...jar].map(([k, v]) => [k, v.value])) };
   }
   if (command.token) return { id, token: currentToken };
+  if (command.redirects) {
+    const seen = redirects;
+    redirects = [];
+    return { id, redirects: seen };
+  }
   if (command.requests) {
     const requests = requestLog;
     requestLog = [];
