@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 
-from bastion.identity import APIError, TwoFactorOTP, two_factor
+from bastion.identity import APIError, MemoryStorage, TwoFactorOTP, two_factor
 from bastion.identity.crypto import URL_SAFE, sha256_base64url
 from bastion.identity.symmetric import decrypt, encrypt
 from tests.identity.conftest import SECRET
@@ -769,8 +769,10 @@ async def test_lockout_can_be_configured() -> None:
 # -- S9, S10, S11 --------------------------------------------------------------------------
 
 
-async def test_s9_a_totp_code_works_once_within_one_step_either_side() -> None:
-    async with setup() as s:
+@pytest.mark.parametrize("storage", ["database", "secondary storage"])
+async def test_s9_a_totp_code_works_once_within_one_step_either_side(storage: str) -> None:
+    options = {"secondary_storage": MemoryStorage()} if storage == "secondary storage" else {}
+    async with setup(identity=options) as s:
         user = await enrolled(s)
         await challenge(s)
         too_old = await s.post("/two-factor/verify-totp", {"code": user.code(-2)})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationError
@@ -14,7 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from ...._callbacks import call_user
 from ...crypto import DIGITS, URL_SAFE, random_string
-from ...db import eq
+from ...db import eq, lt
 from ...endpoint import JSON_NULL, Ctx, Endpoint
 from ...errors import APIError, Code
 from ...ratelimit import RateRule
@@ -294,23 +295,15 @@ class Handlers:
     async def _totp_matches(self, ctx: Ctx[Any], user_id: str, key: bytes, code: str) -> bool:
         """Whether `code` is the user's TOTP code now (±1 step) and newer than the last one
         accepted (S9: a code works once; a replay, or an older code after a newer one, is
-        refused). The step accepted is kept in the verification table until it is out of
-        the window."""
+        refused)."""
         totp = self.s.totp
         now = ctx.context.now().timestamp()
         step = secrets.matching_code(key, code, digits=totp.digits, period=totp.period, now=now)
         if step is None:
             return False
-        store = ctx.context.store
-        identifier = f"2fa-totp-used-{user_id}"
+        seconds = max(1, math.ceil((step + 2) * totp.period - now))  # out of every window
         async with self.s.user_lock(user_id):
-            last = await store.find_verification(identifier)
-            if last is not None and str(last["value"]).isdigit() and step <= int(last["value"]):
-                return False
-            await store.delete_verification(identifier)
-            seconds = max(1, math.ceil((step + 2) * totp.period - now))
-            await store.create_verification(identifier, str(step), seconds)
-        return True
+            return await _record_step(ctx, user_id, step, seconds)
 
     async def _enrol(self, ctx: Ctx[Any], challenge: Challenge, row: dict[str, Any]) -> None:
         """The first code from a new authenticator: two-factor is on from now, and the
@@ -476,6 +469,29 @@ class Handlers:
         key = secrets.totp_key(ctx.body.secret)
         now = ctx.context.now().timestamp()
         return {"code": secrets.totp_code(key, digits=totp.digits, period=totp.period, now=now)}
+
+
+async def _record_step(ctx: Ctx[Any], user_id: str, step: int, seconds: int) -> bool:
+    """Keep `step` as the user's last accepted TOTP step, if it is newer than the one kept
+    (a verification row `2fa-totp-used-<userId>`, the step zero-padded so that text order is
+    number order). On a database, one compare-and-set in the usual case; the other server
+    of a shared database ignores the row."""
+    store = ctx.context.store
+    identifier = f"2fa-totp-used-{user_id}"
+    value = f"{step:012d}"
+    if store.secondary is None:
+        expires = ctx.context.now() + timedelta(seconds=seconds)
+        where = eq("identifier", identifier) & lt("value", value)
+        if await store.db.update_many(
+            "verification", where, {"value": value, "expiresAt": expires}
+        ):
+            return True
+    last = await store.find_verification(identifier)
+    if last is not None and str(last["value"]) >= value:
+        return False
+    await store.delete_verification(identifier)
+    await store.create_verification(identifier, value, seconds)
+    return True
 
 
 def _leading_digits(text: str) -> str:
