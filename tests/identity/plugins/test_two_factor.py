@@ -643,6 +643,15 @@ async def test_disable_needs_the_password_and_ends_trust() -> None:
         )
 
 
+async def test_deleting_the_user_deletes_the_second_factor() -> None:
+    async with setup(identity={"user": {"delete_user": {"enabled": True}}}) as s:
+        await enrolled(s, sign_out=False)
+        assert await s.identity.db.count("twoFactor") == 1
+        deleted = await s.post("/delete-user", {"password": PASSWORD})
+        assert deleted.status_code == 200, deleted.text
+        assert await s.identity.db.count("twoFactor") == 0
+
+
 async def test_get_totp_uri_needs_the_password_and_names_the_app() -> None:
     async with setup(issuer="Acme", identity={"app_name": "My App"}) as s:
         await s.post("/sign-up/email", {"name": "Ada", "email": EMAIL, "password": PASSWORD})
