@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import json
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import pyotp
-from pyotp.exceptions import OTPVerificationError
 
 from ...._callbacks import call_user
 from ...crypto import ALPHANUMERIC, random_string, sha256_base64url
 from ...symmetric import decrypt, encrypt
 from ._options import BackupCodeOptions, OTPOptions
+
+if TYPE_CHECKING:
+    import pyotp
 
 __all__ = [
     "BASE32_PREFIX",
@@ -47,12 +49,6 @@ BASE32_PREFIX = "base32:"
 """A secret imported from another provider is stored as `base32:<its base32 text>`."""
 
 
-class _TOTP(pyotp.TOTP):
-    # better-auth takes any key: an imported 80-bit secret (16 base32 characters, common in
-    # older apps) must keep working. Secrets made here have 192 bits (32 characters).
-    min_secret_length_bits = 0
-
-
 def totp_key(secret: str) -> bytes:
     """The HMAC key of a decrypted secret: its UTF-8 bytes, or the bytes an imported
     `base32:` secret encodes (better-auth's `decryptTOTPSecret`)."""
@@ -65,8 +61,22 @@ def totp_key(secret: str) -> bytes:
         raise ValueError("an imported TOTP secret is not base32") from None
 
 
-def _totp(key: bytes, digits: int, period: int) -> _TOTP:
-    return _TOTP(base64.b32encode(key).decode("ascii"), digits=digits, interval=period)
+@functools.cache
+def _totp_class() -> type[pyotp.TOTP]:
+    """pyotp's TOTP, imported when a code is first checked (not by `import bastion`)."""
+    import pyotp
+
+    class TOTP(pyotp.TOTP):
+        # better-auth takes any key: an imported 80-bit secret (16 base32 characters, common
+        # in older apps) must keep working. Secrets made here have 192 bits (32 characters).
+        min_secret_length_bits = 0
+
+    return TOTP
+
+
+def _totp(key: bytes, digits: int, period: int) -> pyotp.TOTP:
+    totp_class = _totp_class()
+    return totp_class(base64.b32encode(key).decode("ascii"), digits=digits, interval=period)
 
 
 def matching_code(key: bytes, code: str, *, digits: int, period: int, now: float) -> int | None:
@@ -76,6 +86,8 @@ def matching_code(key: bytes, code: str, *, digits: int, period: int, now: float
     which would let full-width digits through where better-auth compares the characters."""
     if len(code) != digits or not (code.isascii() and code.isdigit()):
         return None
+    from pyotp.exceptions import OTPVerificationError
+
     try:
         return _totp(key, digits, period).verify_and_get_timecode(
             code, for_time=now, valid_window=1
