@@ -90,6 +90,11 @@ class JsClient:
         """The bearer token the client sends (bearer mode), from `set-auth-token`."""
         return (await self._command({"token": True}))["token"]
 
+    async def redirects(self) -> list[dict[str, Any]]:
+        """twoFactorClient's `onTwoFactorRedirect` calls since the last call of this method
+        (with `CLIENT_PLUGINS="twoFactor"`)."""
+        return (await self._command({"redirects": True}))["redirects"]
+
     async def requests(self) -> list[dict[str, Any]]:
         """The HTTP requests made since the last call of this method (method, url, headers,
         body, status, setCookie, setAuthToken)."""

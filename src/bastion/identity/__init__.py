@@ -48,6 +48,7 @@ from .plugins.email_otp import EmailOTP, EmailOTPCode, email_otp, otp_sender
 from .plugins.generic_oauth import generic_oauth
 from .plugins.magic_link import MagicLinkEmail, magic_link, magic_link_sender
 from .plugins.open_api import open_api
+from .plugins.two_factor import TwoFactorCode, TwoFactorOTP, two_factor
 from .plugins.username import UsernameCode, username
 from .ratelimit import RateRule
 from .sessions import (
@@ -128,6 +129,8 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "TrustCookieCache",
+    "TwoFactorCode",
+    "TwoFactorOTP",
     "UserOptions",
     "UsernameCode",
     "auth_cookie",
@@ -149,6 +152,7 @@ __all__ = [
     "sensitive_session",
     "session_required",
     "set_session_cookie",
+    "two_factor",
     "username",
     "verification_sender",
 ]

@@ -61,6 +61,9 @@
 //                        api.github.com): the real provider code runs, against a local
 //                        stand-in. Authorization URLs it answers are not rewritten.
 //                        Unset: fetch is left alone.
+//   TWO_FACTOR           JSON options of the twoFactor() plugin, added after bearer()
+//                        (its table migrated); its codes go to MAIL_LOG as
+//                          {"type":"two-factor-otp","to":email,"url":null,"token":otp}
 //   EXIT_ON_STDIN_CLOSE=1  also shut down when stdin reaches EOF (the Python
 //                        wrapper sets it, so the server dies with its parent)
 //
@@ -216,7 +219,7 @@ async function serve(kind, url) {
   const fs = await import("node:fs");
   const { betterAuth } = await import("better-auth");
   const { toNodeHandler } = await import("better-auth/node");
-  const { bearer, genericOAuth } = await import("better-auth/plugins");
+  const { bearer, genericOAuth, twoFactor } = await import("better-auth/plugins");
 
   const { database, close } = await openDatabase(kind, url);
   let server;
@@ -279,6 +282,20 @@ async function serve(kind, url) {
         ...(await extraPlugins(sendMail)),
         ...(process.env.GENERIC_OAUTH
           ? [genericOAuth({ config: JSON.parse(process.env.GENERIC_OAUTH) })]
+          : []),
+        ...(process.env.TWO_FACTOR
+          ? [
+              (() => {
+                const given = JSON.parse(process.env.TWO_FACTOR);
+                return twoFactor({
+                  ...given,
+                  otpOptions: {
+                    ...given.otpOptions,
+                    sendOTP: ({ user, otp }) => sendMail("two-factor-otp", user, null, otp),
+                  },
+                });
+              })(),
+            ]
           : []),
       ],
       trustedOrigins: trusted,

@@ -20,8 +20,10 @@
 //
 // Other env:
 //   CALL_TIMEOUT_MS  per-HTTP-request timeout (default 20000)
-//   CLIENT_PLUGINS   client plugins, comma separated, from "better-auth/client/plugins":
-//                    magicLinkClient, emailOTPClient, usernameClient
+//   CLIENT_PLUGINS   client plugins, comma separated: twoFactor (twoFactorClient, whose
+//                    onTwoFactorRedirect calls are kept: {"redirects":true} command),
+//                    or any other export of "better-auth/client/plugins" by name
+//                    (magicLinkClient, emailOTPClient, usernameClient)
 //
 // Protocol: stdout's first line is {"ready":true,"mode":...,"baseURL":...}.
 // Then, per stdin line (a JSON object), exactly one stdout line:
@@ -32,6 +34,8 @@
 //          Dates as ISO strings)  or  {"id":n,"exception":"..."} if it threw
 //   {"id":n,"cookies":true}   <- {"id":n,"cookies":{name:value,...}}
 //   {"id":n,"token":true}     <- {"id":n,"token":"<bearer token>"|null}
+//   {"id":n,"redirects":true} <- {"id":n,"redirects":[{twoFactorMethods},...]}: the
+//          twoFactorClient's onTwoFactorRedirect calls since the last such command
 //   {"id":n,"requests":true}  <- {"id":n,"requests":[{method,url,headers,body,
 //          status,setCookie,setAuthToken},...]}: the HTTP requests made since
 //          the last such command (headers as handed to fetch; undici adds its
@@ -164,8 +168,21 @@ if (MODE === "bearer") {
     if (token) currentToken = token;
   };
 }
+let redirects = [];
+const CLIENT_PLUGINS = {
+  twoFactor: async () =>
+    (await import("better-auth/client/plugins")).twoFactorClient({
+      onTwoFactorRedirect: (context) => {
+        redirects.push(context);
+      },
+    }),
+};
 const plugins = [];
 for (const name of (process.env.CLIENT_PLUGINS ?? "").split(",").filter(Boolean)) {
+  if (CLIENT_PLUGINS[name]) {
+    plugins.push(await CLIENT_PLUGINS[name]());
+    continue;
+  }
   const module = await import("better-auth/client/plugins");
   if (typeof module[name] !== "function") throw new Error(`no client plugin ${name}`);
   plugins.push(module[name]());
@@ -191,6 +208,11 @@ async function handle(command) {
     return { id, cookies: Object.fromEntries([...jar].map(([k, v]) => [k, v.value])) };
   }
   if (command.token) return { id, token: currentToken };
+  if (command.redirects) {
+    const seen = redirects;
+    redirects = [];
+    return { id, redirects: seen };
+  }
   if (command.requests) {
     const requests = requestLog;
     requestLog = [];

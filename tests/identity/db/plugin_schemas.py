@@ -1,29 +1,16 @@
 """The schemas of better-auth's two-factor, username, admin, organization and jwt plugins,
 written with our schema registry, in the order the reference DDL was made with.
 
-The plugins themselves come later; these prove the registry can express their tables."""
+Two-factor's is the plugin's own; the others prove the registry can express their tables
+until their plugins come."""
 
+from bastion.identity import two_factor
 from bastion.identity.db import NOW, Field, Reference, TableSpec
 
 USER = Reference("user")
 
-TWO_FACTOR = {
-    "user": TableSpec(
-        fields={
-            "twoFactorEnabled": Field(type="boolean", required=False, default=False, input=False)
-        }
-    ),
-    "twoFactor": TableSpec(
-        fields={
-            "secret": Field(type="string", index=True, returned=False),
-            "backupCodes": Field(type="string", returned=False),
-            "userId": Field(type="string", references=USER, index=True),
-            "verified": Field(type="boolean", required=False, default=True),
-            "failedVerificationCount": Field(type="number", required=False, default=0),
-            "lockedUntil": Field(type="date", required=False),
-        }
-    ),
-}
+# The plugin's own declaration (bastion.identity.two_factor): its tables must be 1.7.25's.
+TWO_FACTOR = dict(two_factor().schema)
 
 USERNAME = {
     "user": TableSpec(

@@ -189,10 +189,20 @@ class _Operations(ABC):
             return dict(row) if row is not None else None
 
     async def update_many(self, model: str, where: Where, values: Mapping[str, Any]) -> int:
-        stmt = update(self._table(model)).where(self._clause(model, where))
-        stmt = stmt.values(self._updates(model, values))
+        """Update every row `where` matches; how many. The statement is kept per shape of
+        `where` and set of columns, as reads are (compiling it anew cost ~1 ms a call)."""
+        row = self._updates(model, values)
+        names = tuple(row)
+
+        def build(clause: ColumnElement[bool]) -> Any:
+            table = self._table(model)
+            sets = {n: bindparam(f"set_{n}", type_=table.c[n].type) for n in names}
+            return update(table).where(clause).values(sets)
+
+        stmt, params, _ = self._shaped(("update", model, names), model, where, build)
+        params.update({f"set_{n}": value for n, value in row.items()})
         async with self._connection(write=True) as conn:
-            return (await conn.execute(stmt)).rowcount
+            return (await conn.execute(stmt, params)).rowcount
 
     async def delete(self, model: str, where: Where) -> bool:
         """Delete the row(s) `where` identifies; whether anything was deleted."""

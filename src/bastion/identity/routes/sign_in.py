@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field as PydanticField
 
-from ..endpoint import JSON_OR_FORM, Ctx, Endpoint
+from ..endpoint import JSON_OR_FORM, Ctx, Endpoint, SignInAnswered
 from ..errors import APIError, Code
 from ..ratelimit import CREDENTIAL_RULE
 from ..security import form_csrf
@@ -61,7 +61,12 @@ async def sign_in_email(ctx: Ctx[SignInBody]) -> dict[str, Any]:
             await send_verification_email(ctx, user, body.callback_url)
         raise APIError(403, Code.EMAIL_NOT_VERIFIED)
     await attempt.remember_client()
-    session = await complete_sign_in(ctx, user, dont_remember=body.remember_me is False)
+    try:
+        session = await complete_sign_in(ctx, user, dont_remember=body.remember_me is False)
+    except SignInAnswered:  # a second factor is due: better-auth's answer keeps the Location
+        if body.callback_url:
+            ctx.response_headers["location"] = body.callback_url
+        raise
     result: dict[str, Any] = {"redirect": False, "token": session["token"]}
     if body.callback_url:
         ctx.response_headers["location"] = body.callback_url
