@@ -1,10 +1,10 @@
 """The schemas of better-auth's two-factor, username, admin, organization and jwt plugins,
 written with our schema registry, in the order the reference DDL was made with.
 
-Two-factor's is the plugin's own; the others prove the registry can express their tables
-until their plugins come."""
+Two-factor's and username's are the plugins' own; the others prove the registry can express
+their tables until their plugins come."""
 
-from bastion.identity import two_factor
+from bastion.identity import two_factor, username
 from bastion.identity.db import NOW, Field, Reference, TableSpec
 
 USER = Reference("user")
@@ -12,14 +12,8 @@ USER = Reference("user")
 # The plugin's own declaration (bastion.identity.two_factor): its tables must be 1.7.25's.
 TWO_FACTOR = dict(two_factor().schema)
 
-USERNAME = {
-    "user": TableSpec(
-        fields={
-            "username": Field(type="string", required=False, unique=True, sortable=True),
-            "displayUsername": Field(type="string", required=False),
-        }
-    )
-}
+# The plugin's own declaration (bastion.identity.username): its columns must be 1.7.25's.
+USERNAME = dict(username().schema)
 
 ADMIN = {
     "user": TableSpec(
