@@ -171,13 +171,23 @@ class _Operations(ABC):
         """Update the row `where` identifies; return it as updated, or None if none matched."""
         table = self._table(model)
         values = self._updates(model, values)
+        if self._update_returning:
+            # Kept per shape of `where` and set of columns, as update_many's and reads are.
+            names = tuple(values)
+
+            def build(clause: ColumnElement[bool]) -> Any:
+                sets = {n: bindparam(f"set_{n}", type_=table.c[n].type) for n in names}
+                returned = self._labelled(model)
+                return update(table).where(clause).values(sets).returning(*returned)
+
+            key = ("update-returning", model, names)
+            stmt, params, _ = self._shaped(key, model, where, build)
+            params.update({f"set_{n}": value for n, value in values.items()})
+            async with self._connection(write=True) as conn:
+                row = (await conn.execute(stmt, params)).mappings().first()
+                return dict(row) if row is not None else None
         clause = self._clause(model, where)
         async with self._connection(write=True) as conn:
-            if self._update_returning:
-                stmt = update(table).where(clause).values(values)
-                result = await conn.execute(stmt.returning(*self._labelled(model)))
-                row = result.mappings().first()
-                return dict(row) if row is not None else None
             # MySQL/MariaDB: no UPDATE … RETURNING. Find the ids first, since `values` may
             # change the very fields `where` matched on.
             ids = (await conn.execute(select(table.c.id).where(clause))).scalars().all()
