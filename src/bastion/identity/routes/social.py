@@ -111,9 +111,11 @@ async def _authorization_answer(
     except ProviderError as error:
         logger.warning("social sign-in with %s: %s", provider.id, error.detail)
         raise APIError(502, Code.FAILED_TO_GET_USER_INFO) from None
-    # Only providers that bind their ID token to the flow get a nonce (generic OIDC); Google's
-    # arrives from its token endpoint directly, as better-auth takes it.
-    nonce = _nonce() if provider.require_nonce else None
+    # Every provider whose profile is an ID token gets a nonce, checked at the callback (S32).
+    # better-auth sends none to Google; an extra parameter costs nothing on the wire and binds
+    # the token to this browser's flow. `require_nonce` (generic OIDC) also refuses a state
+    # that has none.
+    nonce = _nonce() if provider.profile_source == "id_token" else None
     callback_url = body.callback_url or ctx.options.base_url
     if not callback_url:
         raise APIError(400, Code.CALLBACK_URL_REQUIRED)
