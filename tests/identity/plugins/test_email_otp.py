@@ -613,3 +613,35 @@ async def test_wrong_codes_from_many_addresses_trip_the_per_account_limit() -> N
             headers={"x-forwarded-for": "198.51.100.9"},
         )
         assert other.status_code == 400
+
+
+async def test_override_default_email_verification_mails_codes_not_links() -> None:
+    """better-auth's overrideDefaultEmailVerification: the Identity's verification mails
+    (on sign-up, from /send-verification-email) are codes, and no link is made."""
+    recorder = Recorder()
+    plugin = email_otp(send_verification_otp=recorder, override_default_email_verification=True)
+    options = {
+        "email_and_password": {"enabled": True, "require_email_verification": True},
+        "email_verification": {"send_on_sign_up": True},
+    }
+    async with running(plugins=[plugin], **options) as (identity, client):
+        await client.post(
+            "/sign-up/email",
+            json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"},
+            headers=ORIGIN,
+        )
+        sent = await recorder.last()
+        assert (sent.email, sent.type) == ("ada@example.com", "email-verification")
+        again = await client.post(
+            "/send-verification-email", json={"email": "ada@example.com"}, headers=ORIGIN
+        )
+        assert again.status_code == 200, again.text
+        code = (await recorder.last(2)).otp
+        verify = await client.post(
+            "/email-otp/verify-email",
+            json={"email": "ada@example.com", "otp": code},
+            headers=ORIGIN,
+        )
+        assert verify.status_code == 200, verify.text
+        (user,) = await identity.db.find_many("user")
+        assert user["emailVerified"] is True

@@ -32,10 +32,12 @@ that never signed in to it), so new codes do not buy an attacker fresh guesses f
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -43,9 +45,10 @@ from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
 
 from ..._callbacks import call_user
+from ..context import AuthContext
 from ..crypto import DIGITS, random_string, sha256_base64url
 from ..db import Row
-from ..email import Mailer
+from ..email import EmailLink, Mailer
 from ..endpoint import Ctx, Endpoint
 from ..errors import APIError, Code, ErrorCode
 from ..ratelimit import AccountRule, RateRule
@@ -212,6 +215,7 @@ def email_otp(
     resend_strategy: Literal["rotate", "reuse"] = "rotate",
     disable_sign_up: bool = False,
     send_verification_on_sign_up: bool = False,
+    override_default_email_verification: bool = False,
     change_email: Mapping[str, bool] | None = None,
     rate_limit: Mapping[str, int] | None = None,
 ) -> Plugin:
@@ -221,7 +225,9 @@ def email_otp(
     `{"hash": fn}` / `{"encrypt": fn, "decrypt": fn}`. `resend_strategy="reuse"` sends an
     unexpired code again instead of a new one (not with hashed codes).
     `change_email={"enabled": True, "verify_current_email": False}`. `rate_limit`:
-    `{"window": 60, "max": 3}` per IP on each path."""
+    `{"window": 60, "max": 3}` per IP on each path. `override_default_email_verification`:
+    every verification the Identity would mail as a link (sign-up, send-verification-email,
+    a sign-in of an unverified user) is a code instead, checked by /email-otp/verify-email."""
     if otp_length < 1 or expires_in <= 0 or allowed_attempts < 1:
         raise ValueError("otp_length, expires_in and allowed_attempts must be positive")
     rule = RateRule(
@@ -582,11 +588,37 @@ def email_otp(
         ),
     ]
     after: tuple[EndpointHook, ...] = ()
-    if send_verification_on_sign_up:
+    if send_verification_on_sign_up and not override_default_email_verification:
         after = (EndpointHook(lambda e: e.path.startswith("/sign-up"), after_sign_up),)
+
+    def init(context: AuthContext) -> None:
+        """better-auth's `init`: the Identity's verification mail becomes a code."""
+        if not override_default_email_verification:
+            return
+
+        async def send_code_instead(link: EmailLink, request: Any) -> None:
+            # The senders take a request's context; this one is the Identity's own.
+            holder: Any = SimpleNamespace(context=context, request=request)
+            email = str(link.user["email"]).lower()
+            send(
+                holder,
+                email,
+                await resolve(holder, email, "email-verification"),
+                ("email-verification"),
+            )
+
+        verification = context.options.email_verification
+        context.options = dataclasses.replace(
+            context.options,
+            email_verification=dataclasses.replace(
+                verification, send_verification_email=send_code_instead
+            ),
+        )
+
     return Plugin(
         id="email-otp",
         endpoints=tuple(endpoints),
         after=after,
         error_codes=EmailOTPCode,
+        init=init,
     )
