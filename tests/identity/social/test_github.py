@@ -647,3 +647,35 @@ async def test_additional_data_cannot_pose_as_the_flows_own_state(gh: GitHubStan
         assert response.headers["location"] == "/dash"  # signed in as octocat, not linked
         victims = await identity.store.list_accounts(victim["id"])
         assert [a["providerId"] for a in victims] == ["credential"]
+
+
+def test_an_identity_serves_sign_ins_from_a_second_event_loop(gh: GitHubStandin) -> None:
+    """A script that calls asyncio.run twice with one Identity: the provider client of the
+    first loop is not reused in the second (its connections belong to the closed loop)."""
+    import asyncio
+
+    import httpx
+
+    from bastion.identity import Identity
+
+    identity = Identity(
+        database="sqlite://",
+        secret=SECRET,
+        base_url=f"{ORIGIN}/api/auth",
+        env={},
+        social_providers=github(gh),
+    )
+
+    async def one_sign_in() -> str | None:
+        await identity.migrate()
+        transport = httpx.ASGITransport(app=identity.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url=ORIGIN, headers={"origin": ORIGIN}
+        ) as client:
+            return redirect_error(await social_sign_in(client, "github", "octocat"))
+
+    try:
+        assert asyncio.run(one_sign_in()) is None
+        assert asyncio.run(one_sign_in()) is None
+    finally:
+        asyncio.run(identity.close())

@@ -10,6 +10,7 @@ and verifier of `bastion.jose`, shared with `bastion.auth`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -138,17 +139,26 @@ class ProviderClient:
     ) -> None:
         self._http = http
         self._owns_http = http is None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one our own client serves
         self._jwks = jwks or default_jwks_cache()
         self._verifiers: dict[str, JWTVerifier] = {}
 
     async def close(self) -> None:
         if self._http is not None and self._owns_http:
-            await self._http.aclose()
+            if self._loop is asyncio.get_running_loop():
+                await self._http.aclose()
             self._http = None
 
     def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
+        if not self._owns_http:
+            assert self._http is not None
+            return self._http
+        # A pool's connections belong to the event loop that opened them: an Identity used
+        # from a second loop (asyncio.run twice in a script) gets a client of its own there.
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._loop is not loop:
             self._http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+            self._loop = loop
         return self._http
 
     # -- discovery -----------------------------------------------------------------------
