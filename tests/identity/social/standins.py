@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.auth.issuers import _ready_line, _stop
-from tests.e2e.node_peer import NODE_DIR, REQUIRE_NODE, _die_with_parent
+from tests.e2e.node_peer import NODE_DIR, _die_with_parent
+from tests.e2e.node_peer import _missing as _node_missing
 from tests.identity.social.github_standin import (
     DEFAULT_GITHUB_CLIENTS,
     DEFAULT_GITHUB_USERS,
@@ -173,12 +173,6 @@ class OIDCProvider:
             raise AssertionError(f"{path}: {response.status_code} {response.text}")
         answer: dict[str, Any] = response.json()
         return answer
-
-
-def _node_missing(reason: str) -> None:
-    if REQUIRE_NODE:
-        pytest.fail(f"{reason} ($BASTION_REQUIRE_NODE is set)", pytrace=False)
-    pytest.skip(reason)
 
 
 @contextlib.contextmanager

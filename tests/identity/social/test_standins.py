@@ -100,16 +100,17 @@ async def test_oidc_code_flow_with_pkce_and_nonce(provider: OIDCProvider) -> Non
         assert metadata["token_endpoint"] == provider.token_endpoint
         assert metadata["jwks_uri"] == provider.jwks_uri
         assert "S256" in metadata["code_challenge_methods_supported"]
+        redemption = {
+            "grant_type": "authorization_code",
+            "code": callback.code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+            "client_id": "post-client",
+            "client_secret": "post-secret",
+        }
         answer = await http.post(
             provider.token_endpoint,
-            data={
-                "grant_type": "authorization_code",
-                "code": callback.code,
-                "redirect_uri": CALLBACK,
-                "code_verifier": verifier,
-                "client_id": "post-client",
-                "client_secret": "post-secret",
-            },
+            data=redemption,
         )
         assert answer.status_code == 200, answer.text
         tokens = answer.json()
@@ -135,14 +136,7 @@ async def test_oidc_code_flow_with_pkce_and_nonce(provider: OIDCProvider) -> Non
 
         again = await http.post(  # a code is single-use
             provider.token_endpoint,
-            data={
-                "grant_type": "authorization_code",
-                "code": callback.code,
-                "redirect_uri": CALLBACK,
-                "code_verifier": verifier,
-                "client_id": "post-client",
-                "client_secret": "post-secret",
-            },
+            data=redemption,
         )
         assert again.status_code == 400
         assert again.json()["error"] == "invalid_grant"

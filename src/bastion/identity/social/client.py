@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from ...jose import (
     RemoteKeys,
     default_jwks_cache,
 )
+from ..crypto import sha256_base64url
 from .provider import Profile, SocialProvider
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "ProviderClient",
     "ProviderError",
     "Tokens",
-    "code_challenge",
 ]
 
 # Names the flow sets itself; `additionalParams` may not override them (better-auth's list,
@@ -122,12 +121,6 @@ class Endpoints:
     userinfo: str | None
     issuer: tuple[str, ...]
     jwks_uri: str | None
-
-
-def code_challenge(verifier: str) -> str:
-    """PKCE S256: base64url, unpadded, of SHA-256(verifier)."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class ProviderClient:
@@ -233,7 +226,7 @@ class ProviderClient:
                 params[name] = named[name]
         if code_verifier and provider.pkce:
             params["code_challenge_method"] = "S256"
-            params["code_challenge"] = code_challenge(code_verifier)
+            params["code_challenge"] = sha256_base64url(code_verifier)  # PKCE S256
         for name, value in [*named.items(), *(additional_params or {}).items()]:
             if name not in RESERVED_PARAMS and name not in params:
                 params[name] = value
