@@ -839,3 +839,20 @@ async def test_send_invitation_email_receives_better_auths_data() -> None:
         assert data.base_url == "http://localhost:3000"
         assert request is not None  # the HTTP request
         await ada.aclose()
+
+
+async def test_with_the_cookie_cache_the_accepted_organization_is_active_at_once() -> None:
+    """better-auth updates only the session row here (its cookie cache shows the old active
+    organization until it expires); Bastion re-sets the cookies, as set-active does."""
+    session_options = {"cookie_cache": {"enabled": True}}
+    async with org_identity(session=session_options) as org:
+        ada = await org.user("ada@example.com")
+        bob = await org.user("bob@example.com", "Bob")
+        acme = await create_org(ada, "acme")
+        invitation = await invited(ada, "bob@example.com")
+        assert (await bob.get("/get-session")).json()["session"]["activeOrganizationId"] is None
+        assert (await accept(bob, invitation["id"])).status_code == 200
+        cached = (await bob.get("/get-session")).json()["session"]
+        assert cached["activeOrganizationId"] == acme["id"]
+        await ada.aclose()
+        await bob.aclose()
