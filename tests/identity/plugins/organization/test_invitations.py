@@ -14,13 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from bastion.identity import ConsoleMailer, organization
-from bastion.identity.errors import APIError
-from bastion.identity.plugins.organization import OrganizationCode
-from bastion.identity.plugins.organization._invitation_email import (
+from bastion.identity import (
+    ConsoleMailer,
     InvitationEmail,
     invitation_sender,
+    organization,
 )
+from bastion.identity.errors import APIError
+from bastion.identity.plugins.organization import OrganizationCode
 from tests.identity.mailbox import SMTPMailbox
 from tests.identity.plugins.organization.kit import Org, create_org, error, org_identity
 from tests.identity.routes.helpers import Clock
