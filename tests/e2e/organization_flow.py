@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from bastion.identity.email import EmailMessage, Mailer
+from bastion.identity import invitation_sender
+from bastion.identity.email import Mailer
 from bastion.identity.plugins.organization import (
     DEFAULT_STATEMENTS,
     OrganizationPlugin,
@@ -64,24 +65,17 @@ INVITEE = "ivan@example.com"
 INVITATION_PATH = "/accept-invitation/"
 
 
-def bastion_organization(mailer: Mailer, origin: str) -> OrganizationPlugin:
+def bastion_organization(mailer: Mailer) -> OrganizationPlugin:
     """organization() as TS_ORGANIZATION gives it to better-auth; each invitation mailed
     through `mailer` with the link better-auth's docs build (`<app>/accept-invitation/<id>`),
     as ba-peer does."""
     ac = create_access_control({**DEFAULT_STATEMENTS, **STATEMENTS})
-
-    async def send_invitation(data: Mapping[str, Any], request: Any) -> None:
-        link = f"{origin}{INVITATION_PATH}{data['id']}"
-        inviter = data["inviter"]["user"]["email"]
-        text = f"{inviter} invites you to {data['organization']['name']}: {link}\n"
-        await mailer.send(EmailMessage(to=data["email"], subject="Invitation", text=text))
-
     return organization(
         teams={"enabled": True},
         dynamic_access_control={"enabled": True},
         ac=ac,
         roles={name: ac.new_role(grants) for name, grants in ROLES.items()},
-        send_invitation_email=send_invitation,
+        send_invitation_email=invitation_sender(mailer),
     )
 
 
@@ -482,7 +476,8 @@ def _label(value: str, labels: dict[str, str]) -> str:
 def _record_key(record: dict[str, Any], labels: dict[str, str]) -> tuple[str, ...]:
     """Natural keys first; then the labels of ids seen before (a team member's userId),
     never a raw id, whose order differs between the servers."""
-    user = record.get("user") if isinstance(record.get("user"), dict) else {}
+    nested = record.get("user")
+    user: dict[str, Any] = nested if isinstance(nested, dict) else {}
     found = [str(record.get(k) or user.get(k) or "") for k in _SORT_KEYS]
     for key in sorted(record):
         if _ID_KEYS.match(key) and isinstance(record[key], str):

@@ -33,7 +33,6 @@ from tests.services import scratch_database
 pytestmark = pytest.mark.e2e
 
 SECRET = "js-client-organization-secret-0123456789abcdef"
-CLIENT = {"CLIENT_PLUGINS": "organization"}
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
@@ -49,7 +48,7 @@ async def test_an_organization_s_life_through_the_official_client(
                 base_url=origin,
                 database=our_database,
                 email_and_password={"enabled": True},
-                plugins=[bearer(), bastion_organization(smtp_mailbox.mailer(), origin)],
+                plugins=[bearer(), bastion_organization(smtp_mailbox.mailer())],
             )
 
         async def our_link(to: str) -> str:
@@ -61,8 +60,8 @@ async def test_an_organization_s_life_through_the_official_client(
 
         async with (
             serve(identity_for) as (_, origin),
-            js_client(f"{origin}/api/auth", **CLIENT) as owner,
-            js_client(f"{origin}/api/auth", **CLIENT) as invitee,
+            js_client(f"{origin}/api/auth", "cookie", CLIENT_PLUGINS="organization") as owner,
+            js_client(f"{origin}/api/auth", "cookie", CLIENT_PLUGINS="organization") as invitee,
         ):
             ours = await organization_flow(owner, invitee, our_link)
 
@@ -70,8 +69,8 @@ async def test_an_organization_s_life_through_the_official_client(
             better_auth_server(
                 ts_database, BETTER_AUTH_SECRET=SECRET, ORGANIZATION=TS_ORGANIZATION
             ) as server,
-            js_client(server.base_url, **CLIENT) as owner,
-            js_client(server.base_url, **CLIENT) as invitee,
+            js_client(server.base_url, "cookie", CLIENT_PLUGINS="organization") as owner,
+            js_client(server.base_url, "cookie", CLIENT_PLUGINS="organization") as invitee,
         ):
 
             async def their_link(to: str) -> str:

@@ -144,7 +144,7 @@ async def servers(request: pytest.FixtureRequest) -> AsyncIterator[Servers]:
                 database=database_url,
                 email_and_password={"enabled": True},
                 trusted_origins=[ts_server.origin],
-                plugins=[bearer(), bastion_organization(MailBag(), origin)],
+                plugins=[bearer(), bastion_organization(MailBag())],
             )
 
         async with (
