@@ -25,6 +25,7 @@ from bastion.identity.plugins.organization import (
     organization,
 )
 from tests.e2e.js_client import JsClient
+from tests.e2e.wire import compare_json
 
 # The statements beside better-auth's defaults: a resource of the application's own.
 STATEMENTS: dict[str, list[str]] = {"project": ["create", "read", "update", "delete"]}
@@ -94,12 +95,16 @@ InvitationLink = Callable[[str], Awaitable[str]]
 
 
 async def organization_flow(
-    owner: JsClient, invitee: JsClient, invitation_link: InvitationLink
+    owner: JsClient,
+    invitee: JsClient,
+    invitation_link: InvitationLink,
+    steps: list[Step] | None = None,
 ) -> list[Step]:
     """The life of one organization through two official clients; each step's
     (name, data, error), normalised. `invitation_link(to)` is the link in the next
-    invitation mail to `to`."""
-    steps: list[tuple[str, Any, Any]] = []
+    invitation mail to `to`. `steps` collects the raw steps as they happen (to compare what
+    went before a step that failed)."""
+    steps = [] if steps is None else steps
 
     async def step(
         name: str, client: JsClient, call: str, args: dict[str, Any] | None = None
@@ -424,8 +429,28 @@ async def organization_flow(
     assert session["session"].get("activeOrganizationId") is None
     assert owner_user["email"] == OWNER
 
+    return normalised(steps)
+
+
+def normalised(steps: list[Step]) -> list[Step]:
+    """The steps of one flow with `normalise` (one set of labels for the whole flow)."""
     labels: dict[str, str] = {}
     return [(n, normalise(data, labels), normalise(error, labels)) for n, data, error in steps]
+
+
+def compare_steps(theirs: list[Step], ours: list[Step]) -> list[str]:
+    """What differs between better-auth's normalised steps and ours, step by step."""
+    problems = []
+    if [name for name, _, _ in ours] != [name for name, _, _ in theirs][: len(ours)]:
+        theirs_named = [n for n, _, _ in theirs]
+        problems.append(f"steps: {[n for n, _, _ in ours]}, better-auth has {theirs_named}")
+    # `ours` may stop early (a failed step): compared as far as it went.
+    for (name, our_data, our_error), (_, their_data, their_error) in zip(
+        ours, theirs, strict=False
+    ):
+        problems += compare_json(their_data, our_data, f"{name}: data")
+        problems += compare_json(their_error, our_error, f"{name}: error")
+    return problems
 
 
 def _when(iso: str) -> datetime:
