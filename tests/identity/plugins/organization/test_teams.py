@@ -525,3 +525,77 @@ async def test_without_teams_there_are_no_team_endpoints() -> None:
         await create_org(ada, "acme")
         assert (await ada.post("/organization/create-team", json={"name": "X"})).status_code == 404
         assert (await ada.get("/organization/list-teams")).status_code == 404
+
+
+async def test_hooks_and_server_calls() -> None:
+    """before_create_team's data is written, before_update_team's replaces the update, the
+    after-hooks see the results; `identity.api` without headers acts as the server, with
+    no session and no permission check, as `auth.api` does."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def hook(name: str, answer: Any = None) -> Any:
+        def run(data: dict[str, Any]) -> Any:
+            seen.append((name, data))
+            return answer
+
+        return run
+
+    hooks = {
+        "before_create_team": hook("before_create_team", {"data": {"name": "Renamed"}}),
+        "after_create_team": hook("after_create_team"),
+        "before_update_team": hook("before_update_team", {"data": {"name": "Hooked"}}),
+        "after_update_team": hook("after_update_team"),
+        "before_add_team_member": hook("before_add_team_member", {"data": {"userId": "x"}}),
+        "after_add_team_member": hook("after_add_team_member"),
+        "before_remove_team_member": hook("before_remove_team_member"),
+        "after_remove_team_member": hook("after_remove_team_member"),
+        "before_delete_team": hook("before_delete_team"),
+        "after_delete_team": hook("after_delete_team"),
+    }
+    options = {**TEAMS, "organization_hooks": hooks}
+    async with org_identity(plugin_options=options) as org:
+        ada = await org.user("ada@example.com")
+        acme = await create_org(ada, "acme")
+        seen.clear()  # the default team's
+        team = await create_team(ada, "Support")
+        assert team["name"] == "Renamed"
+        assert seen[0][1]["team"] == {"name": "Support", "organizationId": acme["id"]}
+        assert seen[1][0] == "after_create_team" and seen[1][1]["team"]["id"] == team["id"]
+        assert "memberCount" not in seen[1][1]["team"]
+        updated = await ada.post(
+            "/organization/update-team", json={"teamId": team["id"], "data": {"name": "Mine"}}
+        )
+        assert updated.json()["name"] == "Hooked"
+        assert seen[2][1]["updates"] == {"name": "Mine"}
+        body = {"teamId": team["id"], "userId": uid(ada)}
+        added = await ada.post("/organization/add-team-member", json=body)
+        assert added.json()["userId"] == uid(ada)  # the before-hook's data is ignored
+        assert seen[5][1]["teamMember"]["id"] == added.json()["id"]
+        assert "membershipKey" not in seen[5][1]["teamMember"]
+        await ada.post("/organization/remove-team-member", json=body)
+        await ada.post("/organization/remove-team", json={"teamId": team["id"]})
+        assert [name for name, _ in seen] == [
+            "before_create_team",
+            "after_create_team",
+            "before_update_team",
+            "after_update_team",
+            "before_add_team_member",
+            "after_add_team_member",
+            "before_remove_team_member",
+            "after_remove_team_member",
+            "before_delete_team",
+            "after_delete_team",
+        ]
+
+        api = org.identity.api
+        made = await api.create_team(body={"name": "Ops", "organizationId": acme["id"]})
+        assert made["organizationId"] == acme["id"] and "memberCount" not in made
+        gone = await api.remove_team(body={"teamId": made["id"], "organizationId": acme["id"]})
+        assert gone == {"message": "Team removed successfully."}
+        # With headers but no session, it is a request: 401.
+        refused = await api.create_team(
+            body={"name": "X", "organizationId": acme["id"]},
+            headers={"user-agent": "x"},
+            as_response=True,
+        )
+        assert refused.status == 401

@@ -191,11 +191,11 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         )
         if changed:
             data = {**data, **changed}
-        team = await db.create("team", {**data, "memberCount": 0})
+        team = team_out(ctx, await db.create("team", {**data, "memberCount": 0}))
         await run_hook(
             rt, "after_create_team", {"team": team, "user": user, "organization": organization}
         )
-        return team_out(ctx, team)
+        return team
 
     async def update_team(ctx: Ctx[UpdateTeamBody]) -> Any:
         session, user = ctx.session  # type: ignore[misc]
