@@ -32,8 +32,8 @@ PATHS = [
 
 
 @asynccontextmanager
-async def dynamic(**extra: Any) -> AsyncIterator[Org]:
-    async with org_identity(plugin_options={**DYNAMIC, **extra}) as org:
+async def dynamic(database_url: str = "sqlite://", **extra: Any) -> AsyncIterator[Org]:
+    async with org_identity(database_url, plugin_options={**DYNAMIC, **extra}) as org:
         yield org
 
 
@@ -86,8 +86,8 @@ async def test_the_endpoints_exist_only_with_dynamic_access_control() -> None:
         organization(dynamic_access_control={"enabled": True})
 
 
-async def test_a_role_is_created_read_listed_updated_and_deleted() -> None:
-    async with dynamic() as org:
+async def test_a_role_is_created_read_listed_updated_and_deleted(database_url: str) -> None:
+    async with dynamic(database_url) as org:
         ada = await org.user("ada@example.com")
         acme = await create_org(ada, "acme")
         created = await create_role(ada, "Editor", {"member": ["create"], "team": ["update"]})
@@ -323,8 +323,8 @@ async def test_update_role_refusals() -> None:
         assert by_id.status_code == 200
 
 
-async def test_delete_role_refusals() -> None:
-    async with dynamic() as org:
+async def test_delete_role_refusals(database_url: str) -> None:
+    async with dynamic(database_url) as org:
         ada = await org.user("ada@example.com")
         stranger = await org.user("sam@example.com")
         no_org = await stranger.post("/organization/delete-role", json={"roleName": "x"})
@@ -399,8 +399,8 @@ async def test_reading_roles_needs_ac_read() -> None:
         assert error(static) == (400, "ROLE_NOT_FOUND")
 
 
-async def test_a_created_role_grants_what_it_names() -> None:
-    async with dynamic() as org:
+async def test_a_created_role_grants_what_it_names(database_url: str) -> None:
+    async with dynamic(database_url) as org:
         ada = await org.user("ada@example.com")
         acme = await create_org(ada, "acme")
         inviter = {"invitation": ["create"], "ac": ["create", "read"]}
@@ -494,11 +494,11 @@ async def test_with_a_roles_option_only_those_names_are_taken() -> None:
         assert error(refused) == (403, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE")
 
 
-async def test_a_stored_permission_that_is_not_json_is_no_server_error() -> None:
+async def test_a_stored_permission_that_is_not_json_is_no_server_error(database_url: str) -> None:
     """better-auth 1.7.25 answers 500 to every permission check of the organization (and to
     get-role and list-roles) once one stored role is not `{resource: [action]}` JSON. Here
     that role grants nothing, is shown with `permission: null`, and can be fixed or deleted."""
-    async with dynamic() as org:
+    async with dynamic(database_url) as org:
         ada = await org.user("ada@example.com")
         acme = await create_org(ada, "acme")
         await create_role(ada, "broken", {"member": ["create"]})
