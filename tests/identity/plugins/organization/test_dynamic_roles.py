@@ -555,3 +555,32 @@ async def test_every_change_empties_the_agent_servers_role_cache() -> None:
         assert cache.roles(acme["id"]) == {"stale": True}
         await ada.post("/organization/delete-role", json={"roleName": "editor"})
         assert cache.roles(acme["id"]) is Memberships.MISSING
+
+
+async def test_what_the_columns_cannot_hold_is_refused_not_a_server_error(
+    database_url: str,
+) -> None:
+    """better-auth sets no limits and answers 500 on MySQL (an indexed varchar(255) role, a
+    TEXT permission); here a name over 255 characters or a permission over 16,000 characters
+    of JSON is a validation error on every database."""
+    async with dynamic(database_url) as org:
+        ada = await org.user("ada@example.com")
+        await create_org(ada, "acme")
+        long_name = await create_role(ada, "r" * 256, {})
+        assert long_name.json() == {
+            "message": "[body.role] Too big: expected string to have <=255 characters",
+            "code": "VALIDATION_ERROR",
+        }
+        big = {"member": ["create"] * 2000}
+        too_big = await create_role(ada, "big", big)
+        assert error(too_big) == (400, "VALIDATION_ERROR")
+        assert too_big.json()["message"].startswith("[body.permission] Too big")
+        fits = await create_role(ada, "r" * 255, {"member": ["create"] * 1000})
+        assert fits.status_code == 200, fits.text
+        got = await ada.get("/organization/get-role", params={"roleName": "r" * 255})
+        assert got.json()["permission"] == {"member": ["create"] * 1000}
+        for data in ({"roleName": "x" * 256}, {"permission": big}):
+            refused = await ada.post(
+                "/organization/update-role", json={"roleName": "r" * 255, "data": data}
+            )
+            assert error(refused) == (400, "VALIDATION_ERROR")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, model_validator
 from pydantic import Field as PydanticField
-from pydantic import model_validator
 from pydantic_core import PydanticCustomError
 
 from ...._callbacks import call_user
@@ -39,7 +39,23 @@ __all__ = ["endpoints"]
 
 MODEL = "organizationRole"
 
-Permission = dict[str, list[str]]
+# What a stored role may hold. better-auth sets no limits, and its MySQL columns then fail with
+# a 500: `role` is an indexed varchar(255) there, `permission` a TEXT of 65,535 bytes (16,000
+# characters are at most 64,000 bytes of UTF-8).
+MAX_ROLE_NAME_LENGTH = 255
+MAX_PERMISSION_LENGTH = 16_000
+
+
+def _fits(permission: dict[str, list[str]]) -> dict[str, list[str]]:
+    if len(_dump(permission)) > MAX_PERMISSION_LENGTH:
+        raise PydanticCustomError(
+            "too_big", f"Too big: expected at most {MAX_PERMISSION_LENGTH} characters of JSON"
+        )
+    return permission
+
+
+Permission = Annotated[dict[str, list[str]], AfterValidator(_fits)]
+RoleName = Annotated[str, PydanticField(max_length=MAX_ROLE_NAME_LENGTH)]
 
 
 def _one_role_selector(data: Any) -> Any:
@@ -73,7 +89,7 @@ class RoleSelector(Body):
 
 class CreateRoleBody(Body):
     organization_id: str | None = PydanticField(None, alias="organizationId")
-    role: str
+    role: RoleName
     permission: Permission
     # better-auth's additional fields of organizationRole; none are declared here, so zod's
     # empty object keeps nothing of it.
@@ -82,7 +98,7 @@ class CreateRoleBody(Body):
 
 class UpdateRoleData(Body):
     permission: Permission | None = None
-    role_name: str | None = PydanticField(None, alias="roleName")
+    role_name: RoleName | None = PydanticField(None, alias="roleName")
 
 
 class UpdateRoleBody(RoleSelector):
@@ -115,7 +131,7 @@ def _stored_json(value: Any) -> Any:
         return None
 
 
-def _dump(permission: Permission) -> str:
+def _dump(permission: dict[str, list[str]]) -> str:
     return json.dumps(permission, separators=(",", ":"), ensure_ascii=False)  # JSON.stringify
 
 
