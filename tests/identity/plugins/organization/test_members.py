@@ -696,3 +696,91 @@ async def test_every_member_change_drops_the_cached_membership() -> None:
         cached(w.member)
         await w.add(w.member, acme, "member")
         assert cache.member(acme, uid(w.member)) is cache.MISSING
+
+
+# -- never a 500 ----------------------------------------------------------------------------
+
+_ODD_VALUES: list[Any] = [None, 0, 1.5, True, "", "@", " ", [], ["x"], {}, {"a": 1}, "x" * 5000]
+
+
+async def test_odd_input_is_never_a_server_error() -> None:
+    async with world(plugin_options={"teams": {"enabled": True}}) as w:
+        posts = {
+            "/organization/remove-member": ("memberIdOrEmail", "organizationId"),
+            "/organization/update-member-role": ("memberId", "role", "organizationId"),
+            "/organization/leave": ("organizationId",),
+        }
+        for path, names in posts.items():
+            for name in names:
+                for value in _ODD_VALUES:
+                    body = {"memberIdOrEmail": w.ids["member"], "memberId": w.ids["member"]}
+                    body |= {"role": "member", "organizationId": w.acme["id"], name: value}
+                    response = await w.admin.post(path, json=body)
+                    assert response.status_code < 500, (path, name, value)
+            for raw in (b"[]", b"null", b"1", b'"x"', b"{"):
+                response = await w.admin.post(
+                    path, content=raw, headers={"content-type": "application/json"}
+                )
+                assert response.status_code < 500, (path, raw)
+        gets = {
+            "/organization/list-members": (
+                "limit",
+                "offset",
+                "sortBy",
+                "sortDirection",
+                "filterField",
+                "filterOperator",
+                "filterValue",
+                "organizationId",
+                "organizationSlug",
+            ),
+            "/organization/get-active-member-role": (
+                "userId",
+                "organizationId",
+                "organizationSlug",
+            ),
+            "/organization/get-active-member": ("x",),
+        }
+        for path, names in gets.items():
+            for name in names:
+                for value in ("", "x", "-1", "1e400", "NaN", "%00", "createdAt", "in"):
+                    params = [(name, value), ("filterField", "role")]
+                    response = await w.member.get(path, params=params)
+                    assert response.status_code < 500, (path, name, value)
+                repeated = await w.member.get(path, params=[(name, "a"), (name, "b")])
+                assert repeated.status_code < 500, (path, name)
+        for field in ("id", "organizationId", "userId", "role", "createdAt"):
+            for operator in (
+                "eq",
+                "ne",
+                "lt",
+                "lte",
+                "gt",
+                "gte",
+                "in",
+                "not_in",
+                "contains",
+                "starts_with",
+                "ends_with",
+            ):
+                for value in ("x", "1", "2026-01-01", "true"):
+                    params = {
+                        "filterField": field,
+                        "filterOperator": operator,
+                        "filterValue": value,
+                    }
+                    response = await w.member.get("/organization/list-members", params=params)
+                    assert response.status_code < 500, params
+        for body in (
+            {"userId": None, "role": "x", "organizationId": w.acme["id"]},
+            {"userId": [], "role": [], "organizationId": w.acme["id"]},
+            {
+                "userId": uid(w.outsider),
+                "role": "x",
+                "organizationId": w.acme["id"],
+                "teamId": "nope",
+            },
+        ):
+            with pytest.raises(APIError) as raised:
+                await w.api.add_member(body=body)
+            assert raised.value.status < 500
