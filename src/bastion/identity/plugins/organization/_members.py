@@ -140,12 +140,12 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         forget_membership(rt, organization_id, user_id)
 
     async def clear_active_if(ctx: Ctx[Any], organization_id: str) -> None:
-        """The caller's own session stops pointing at an organization it left. better-auth
-        only updates the row; the cookie cache is re-set here too, so it does not keep
-        naming the organization until it expires."""
+        """The caller's own session stops pointing at an organization it left. Only the
+        row, as better-auth: no Set-Cookie, so a cookie cache names the organization until
+        it is refreshed — harmless, as every organization endpoint re-reads the member."""
         session, _ = ctx.session or ({}, {})
         if session.get("activeOrganizationId") == organization_id:
-            await set_active(ctx, organization_id=None)
+            await set_active(ctx, organization_id=None, cookie=False)
 
     async def organization_or_refuse(ctx: Ctx[Any], organization_id: str) -> Row:
         organization = await find_organization(ctx, organization_id=organization_id)
