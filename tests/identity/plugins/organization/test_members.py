@@ -155,6 +155,26 @@ async def test_add_member_refusals(body: dict[str, Any], status: int, code: str 
             assert raised.value.body() == {"message": "Teams are not enabled"}
 
 
+async def test_add_member_validates_its_body_as_zod() -> None:
+    async with world() as w:
+        with pytest.raises(APIError) as raised:
+            await w.api.add_member(body={"role": "member", "organizationId": w.acme["id"]})
+        assert raised.value.body() == {
+            "message": "[body.userId] Invalid input: expected nonoptional, received undefined",
+            "code": "VALIDATION_ERROR",
+        }
+        with pytest.raises(APIError) as raised:
+            await w.api.add_member(body={"userId": uid(w.member), "organizationId": w.acme["id"]})
+        assert raised.value.body() == {
+            "message": "[body.role] Invalid input",
+            "code": "VALIDATION_ERROR",
+        }
+        # userId is coerced to a string: 5 is the user "5", which does not exist
+        with pytest.raises(APIError) as raised:
+            await w.api.add_member(body={"userId": 5, "role": "x", "organizationId": w.acme["id"]})
+        assert refusal(raised.value) == (400, "USER_NOT_FOUND")
+
+
 async def test_add_member_respects_the_membership_limit() -> None:
     async with world(plugin_options={"membership_limit": 3}) as w:
         newcomer = await w.org.user("new@example.com")

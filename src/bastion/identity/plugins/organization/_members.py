@@ -67,13 +67,27 @@ def _js_string(value: Any) -> str:
     return str(value)
 
 
+_ABSENT: Any = object()
+
+
+def _present(value: Any) -> Any:
+    """`z.coerce.string()` takes anything, `null` included, but not a missing key."""
+    if value is _ABSENT:
+        raise PydanticCustomError(
+            "nonoptional", "Invalid input: expected nonoptional, received undefined"
+        )
+    return value
+
+
 class AddMemberBody(Body):
-    user_id: Any = PydanticField(alias="userId")
+    # Named as sent: a default's validation error names the field, not its alias.
+    userId: Any = PydanticField(_ABSENT, validate_default=True)
     role: Any = PydanticField(None, validate_default=True)
     organization_id: str | None = PydanticField(None, alias="organizationId")
     team_id: str | None = PydanticField(None, alias="teamId")
 
     _role = field_validator("role")(_role_value)
+    _user_id = field_validator("userId")(_present)
 
 
 class RemoveMemberBody(Body):
@@ -214,7 +228,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         team_id = body.team_id
         if team_id and not options.teams.enabled:
             raise APIError(400, None, "Teams are not enabled")
-        user = await ctx.context.store.find_user_by_id(_js_string(body.user_id))
+        user = await ctx.context.store.find_user_by_id(_js_string(body.userId))
         if user is None:
             raise APIError(400, Code.USER_NOT_FOUND)
         if await find_member(ctx, organization_id, user["id"]) is not None:
