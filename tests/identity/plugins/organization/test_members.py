@@ -355,11 +355,13 @@ async def test_list_members_pages_sorts_and_filters(database_url: str) -> None:
             ["admin"],
             1,
         )
+        since = "2000-01-01T00:00:00Z"
         assert await roles(
-            filterField="createdAt", filterOperator="gt", filterValue="2000-01-01T00:00:00Z"
-        ) == (
-            (await roles())[0],
-            3,
+            sortBy="role", filterField="createdAt", filterOperator="gt", filterValue=since
+        ) == (["admin", "member", "owner"], 3)
+        assert await roles(filterField="createdAt", filterOperator="lt", filterValue=since) == (
+            [],
+            0,
         )
         # better-auth answers 500 to these three; here: a one-element list, and no rows
         assert await roles(filterField="role", filterOperator="in", filterValue="owner") == (
