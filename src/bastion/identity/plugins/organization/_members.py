@@ -41,7 +41,12 @@ from ._common import (
 from ._defaults import DEFAULT_ROLES
 from ._errors import OrganizationCode as OC
 from ._member_list import ListMembersQuery, listing_of
-from ._teams import add_team_member_row
+from ._team_members import (
+    add_team_member_row,
+    add_team_member_with_limit,
+    members_per_team_limit,
+    remove_from_organization_teams,
+)
 
 __all__ = ["endpoints"]
 
@@ -138,19 +143,9 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         seats are given back, as better-auth's deleteMember does in one transaction."""
         organization_id, user_id = member["organizationId"], member["userId"]
         async with ctx.context.store.atomic() as store:
-            db = store.db
-            await db.delete("member", eq("id", member["id"]))
+            await store.db.delete("member", eq("id", member["id"]))
             if options.teams.enabled:
-                teams = await db.find_many(
-                    "team", eq("organizationId", organization_id), select=["id", "memberCount"]
-                )
-                for team in teams:
-                    gone = await db.delete_many(
-                        "teamMember", eq("teamId", team["id"]) & eq("userId", user_id)
-                    )
-                    seats = team.get("memberCount") or 0
-                    if gone and seats >= gone:
-                        await db.update("team", eq("id", team["id"]), {"memberCount": seats - gone})
+                await remove_from_organization_teams(store.db, organization_id, user_id)
         forget_membership(rt, organization_id, user_id)
 
     async def clear_active_if(ctx: Ctx[Any], organization_id: str) -> None:
@@ -191,32 +186,22 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
     async def add_to_team(
         ctx: Ctx[Any], found: Any, team_id: str, user_id: str, organization_id: str
     ) -> None:
-        maximum = options.teams.maximum_members_per_team
-        if maximum is not None:
-            if callable(maximum):
-                if found is None:
-                    raise APIError(401)
-                session, user = found
-                maximum = await call_user(
-                    maximum,
-                    {
-                        "team_id": team_id,
-                        "session": {"user": user, "session": session},
-                        "organization_id": organization_id,
-                    },
-                )
-            db = ctx.context.store.db
-            seated = await db.count("teamMember", eq("teamId", team_id))
-            already = await db.find_one("teamMember", eq("teamId", team_id) & eq("userId", user_id))
-            if already is None and seated >= maximum:
-                raise APIError(403, OC.TEAM_MEMBER_LIMIT_REACHED)
+        if options.teams.maximum_members_per_team is None:
             await add_team_member_row(ctx, team_id, user_id)
-        else:
+            return
+        if callable(options.teams.maximum_members_per_team) and found is None:
+            raise APIError(401)  # the limit function is given the caller's session
+        session, user = found or ({}, {})
+        maximum = await members_per_team_limit(
+            rt,
+            team_id=team_id,
+            organization_id=organization_id,
+            session={"session": session, "user": user},
+        )
+        if maximum is None:
             await add_team_member_row(ctx, team_id, user_id)
-        # The seat counter follows the rows (better-auth counts seats in team.memberCount).
-        db = ctx.context.store.db
-        seats = await db.count("teamMember", eq("teamId", team_id))
-        await db.update("team", eq("id", team_id), {"memberCount": seats})
+        elif await add_team_member_with_limit(ctx, team_id, user_id, maximum) is None:
+            raise APIError(403, OC.TEAM_MEMBER_LIMIT_REACHED)
 
     async def add_member(ctx: Ctx[AddMemberBody]) -> dict[str, Any]:
         body = ctx.body
