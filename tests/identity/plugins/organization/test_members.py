@@ -370,6 +370,9 @@ async def test_list_members_pages_sorts_and_filters(database_url: str) -> None:
         )
         assert await roles(filterField="role") == ([], 0)
         # Unusable numbers are the defaults (JavaScript's falsy 0 and NaN included).
+        huge = str(2**70)  # no organization is that big, and no database's LIMIT takes it
+        assert await roles(sortBy="role", limit=huge) == (["admin", "member", "owner"], 3)
+        assert await roles(offset=huge) == ([], 3)
         for limit in ("0", "abc", "-1", "1.5"):
             assert (await roles(limit=limit))[1] == 3 and len((await roles(limit=limit))[0]) == 3
         # other organizations and refusals

@@ -23,6 +23,7 @@ _OPERATORS: tuple[str, ...] = get_args(Operator)
 _TEXT_OPERATORS = frozenset({"contains", "starts_with", "ends_with"})
 _LIST_OPERATORS = frozenset({"in", "not_in"})
 _SCALAR = (str, int, float, bool)
+_MAX_ROWS = 2**31 - 1
 
 
 def _options(values: tuple[str, ...]) -> str:
@@ -101,7 +102,8 @@ def _count(value: Any) -> int | None:
         return None
     if not math.isfinite(number) or number < 0 or number != int(number):
         return None
-    return int(number)
+    # Beyond any organization's size, and within every database's LIMIT/OFFSET range.
+    return min(int(number), _MAX_ROWS)
 
 
 def _refuse(name: str, text: str) -> APIError:
