@@ -1,6 +1,6 @@
 """The official better-auth JS client with `organizationClient({teams, dynamicAccessControl})`,
 unchanged, against Bastion and, in the same test, against TypeScript better-auth 1.7.25, on
-SQLite, PostgreSQL and MariaDB.
+SQLite, PostgreSQL and MariaDB, with its cookie jar and with bearer tokens.
 
 One organization's whole life, run on both: its owner checks the slug and creates it, invites
 a second user, who reads the link from the mail (over real SMTP from Bastion, from the mail
@@ -14,6 +14,8 @@ when Bastion's flow stops at a step, the steps before it are compared all the sa
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import pytest
 
@@ -38,9 +40,10 @@ pytestmark = pytest.mark.e2e
 SECRET = "js-client-organization-secret-0123456789abcdef"
 
 
+@pytest.mark.parametrize("mode", ["cookie", "bearer"])
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
 async def test_an_organization_s_life_through_the_official_client(
-    kind: str, smtp_mailbox: SMTPMailbox
+    kind: str, mode: Literal["cookie", "bearer"], smtp_mailbox: SMTPMailbox
 ) -> None:
     async with scratch_database(kind) as our_database, scratch_database(kind) as ts_database:
 
@@ -65,8 +68,8 @@ async def test_an_organization_s_life_through_the_official_client(
             better_auth_server(
                 ts_database, BETTER_AUTH_SECRET=SECRET, ORGANIZATION=TS_ORGANIZATION
             ) as server,
-            js_client(server.base_url, "cookie", CLIENT_PLUGINS="organization") as owner,
-            js_client(server.base_url, "cookie", CLIENT_PLUGINS="organization") as invitee,
+            js_client(server.base_url, mode, CLIENT_PLUGINS="organization") as owner,
+            js_client(server.base_url, mode, CLIENT_PLUGINS="organization") as invitee,
         ):
 
             async def their_link(to: str) -> str:
@@ -77,8 +80,8 @@ async def test_an_organization_s_life_through_the_official_client(
         ours: list[Step] = []
         async with (
             serve(identity_for) as (_, origin),
-            js_client(f"{origin}/api/auth", "cookie", CLIENT_PLUGINS="organization") as owner,
-            js_client(f"{origin}/api/auth", "cookie", CLIENT_PLUGINS="organization") as invitee,
+            js_client(f"{origin}/api/auth", mode, CLIENT_PLUGINS="organization") as owner,
+            js_client(f"{origin}/api/auth", mode, CLIENT_PLUGINS="organization") as invitee,
         ):
             try:
                 await organization_flow(owner, invitee, our_link, ours)
