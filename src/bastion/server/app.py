@@ -51,6 +51,7 @@ from .routes import (
     add_tool_routes,
     route_path,
 )
+from .tools import tool_permission
 
 __all__ = ["Bastion"]
 
@@ -81,6 +82,7 @@ class Bastion:
         self.pipeline = AuthPipeline(auth, rbac=rbac)
         self.agents = _agents(agents)
         self.tools = _tools(tools)
+        _check_tool_permissions(self.tools, self.agents, rbac)
         self.identity = _identity(auth, identity)
         self.memory = memory
         self.cors = _cors(cors)
@@ -223,3 +225,18 @@ def _tools(tools: Sequence[AgentTool]) -> dict[str, AgentTool]:
             raise ValueError(f"two tools have the id {tool.id!r}")
         registry[tool.id] = tool
     return registry
+
+
+def _check_tool_permissions(
+    tools: Mapping[str, AgentTool], agents: Mapping[str, Agent], rbac: RBACProvider | None
+) -> None:
+    """A tool that requires a permission, on a server without RBAC, could never be called:
+    no caller holds a permission there. Said at construction rather than as a 403 later."""
+    if rbac is not None:
+        return
+    every = [*tools.values(), *(t for agent in agents.values() for t in agent.tools.values())]
+    for tool in every:
+        if tool_permission(tool):
+            raise ValueError(
+                f"tool {tool.id!r} requires a permission: give Bastion(rbac=...) to grant it"
+            )
