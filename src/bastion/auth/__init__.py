@@ -2,7 +2,7 @@
 
 from ..jose import ConfigurationError, JWKSCache, JWTError, KeysUnavailable, default_jwks_cache
 from .config import AuthConfig
-from .context import RequestContext, bind_context, current_context, strip_reserved
+from .context import Membership, RequestContext, bind_context, current_context, strip_reserved
 from .errors import (
     AuthError,
     AuthorizationFailed,
@@ -21,6 +21,7 @@ from .providers import Auth0Auth, CompositeAuth, IdentityAuth, JWTAuth, SimpleAu
 from .rbac import DEFAULT_ROLES, RBACProvider, StaticRBAC
 from .rules import Rule
 from .scopes import require_permissions, require_scopes, token_permissions, token_scopes
+from .tenancy import MemoryScope
 
 __all__ = [
     "DEFAULT_ROLES",
@@ -40,6 +41,8 @@ __all__ = [
     "JWTAuth",
     "JWTError",
     "KeysUnavailable",
+    "Membership",
+    "MemoryScope",
     "PermissionDenied",
     "ProviderError",
     "ProviderUnavailable",

@@ -10,6 +10,10 @@ going through the auth pipeline (docs/auth.md). When the auth provider has an `i
 own API is mounted at its base path (`/api/auth`) and answers there by itself. `cors=`
 (off by default) answers browsers' preflights before any of that (cors.py).
 
+`memory_scope=` ("user", "organization" or "user_in_organization") chooses whose threads a
+caller's are: its own, its active organization's, or its own within that organization
+(bastion.auth.tenancy).
+
 Memory is used only when given (`memory=`): nothing is guessed from the Identity, whose
 database may or may not hold the memory tables. Without it the memory routes answer 404
 "Memory is not configured".
@@ -35,6 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..auth.config import AuthLike
 from ..auth.pipeline import AuthPipeline
 from ..auth.rbac import RBACProvider
+from ..auth.tenancy import MemoryScope
 from ..identity import Identity
 from .agents import ID_PATTERN as AGENT_ID
 from .agents import Agent, AgentTool
@@ -68,6 +73,7 @@ class Bastion:
         tools: Sequence[AgentTool] = (),
         auth: AuthLike | None = None,
         rbac: RBACProvider | None = None,
+        memory_scope: MemoryScope = "user",
         routes: Sequence[CustomRoute] = (),
         identity: Identity | None = None,
         memory: Memory | None = None,
@@ -79,7 +85,7 @@ class Bastion:
             raise TypeError(f"memory: {memory!r} is not a bastion.server.memory.Memory")
         self.name = name
         self.auth = auth
-        self.pipeline = AuthPipeline(auth, rbac=rbac)
+        self.pipeline = AuthPipeline(auth, rbac=rbac, memory_scope=memory_scope)
         self.agents = _agents(agents)
         self.tools = _tools(tools)
         _check_tool_permissions(self.tools, self.agents, rbac)
