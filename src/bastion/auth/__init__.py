@@ -15,6 +15,7 @@ from .errors import (
     ResourceMappingFailed,
     Unauthenticated,
 )
+from .organization_rbac import OrganizationRBAC, statement_grants
 from .pipeline import AuthPipeline, RouteAuth
 from .provider import AuthProvider
 from .providers import Auth0Auth, CompositeAuth, IdentityAuth, JWTAuth, SimpleAuth
@@ -43,6 +44,7 @@ __all__ = [
     "KeysUnavailable",
     "Membership",
     "MemoryScope",
+    "OrganizationRBAC",
     "PermissionDenied",
     "ProviderError",
     "ProviderUnavailable",
@@ -59,6 +61,7 @@ __all__ = [
     "default_jwks_cache",
     "require_permissions",
     "require_scopes",
+    "statement_grants",
     "strip_reserved",
     "token_permissions",
     "token_scopes",
