@@ -136,7 +136,10 @@ def support_model() -> ScriptedModel:
 
 @asynccontextmanager
 async def org_world(
-    *, memory_scope: str = "organization", rbac: dict[str, Any] | None = None
+    *,
+    memory_scope: str = "organization",
+    rbac: dict[str, Any] | None = None,
+    dynamic_roles: bool = False,
 ) -> AsyncIterator[World]:
     REFUNDS.clear()
     identity = Identity(
@@ -145,7 +148,14 @@ async def org_world(
         database="sqlite://",
         email_and_password=cheap_password(),
         session=SessionOptions(cookie_cache=CookieCache(enabled=True)),
-        plugins=[organization(ac=ac, roles=ROLES, teams={"enabled": True})],
+        plugins=[
+            organization(
+                ac=ac,
+                roles=ROLES,
+                teams={"enabled": True},
+                dynamic_access_control={"enabled": dynamic_roles},
+            )
+        ],
         env={},
     )
     await identity.migrate()

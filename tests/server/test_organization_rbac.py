@@ -7,12 +7,14 @@ with the next request. S16: after sign-out the old cookie gets 401."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
 from bastion.identity.db import eq
+from bastion.identity.db.types import utc_now
 from tests.server.org_kit import REFUNDS, World, org_world
 
 
@@ -247,3 +249,40 @@ async def test_s16_after_sign_out_the_old_cookie_gets_401() -> None:
         assert (await run(bob, "support")).status_code == 401
         assert (await bob.post("/api/tools/whoami/execute", json={})).status_code == 401
         assert (await bob.post("/api/memory/threads", json={})).status_code == 401
+
+
+async def test_stored_roles_grant_through_the_same_statements() -> None:
+    async with org_world(dynamic_roles=True) as world:
+        # A role acme stores for itself (the row create-role writes), held beside "member".
+        await world.identity.db.create(
+            "organizationRole",
+            {
+                "organizationId": world.orgs["acme"],
+                "role": "refunder",
+                "permission": json.dumps(
+                    {"refunds": ["create"], "agents": ["execute"], "tools": ["execute"]}
+                ),
+                "createdAt": utc_now(),
+            },
+        )
+        member = await world.identity.db.find_one("member", eq("userId", world.ids["bob"]))
+        assert member is not None
+        await world.identity.db.update(
+            "member", eq("id", member["id"]), {"role": "member,refunder"}
+        )
+        bob = world.users["bob"]
+        granted = await whoami(bob)
+        assert granted["organizationRoles"] == ["member", "refunder"]
+        assert {"refunds:create", "agents:execute", "agents:execute:support"} <= set(
+            granted["permissions"]
+        )
+        direct = await bob.post("/api/tools/refund/execute", json={"data": {"order": "o-4"}})
+        assert direct.json() == {"result": "refunded o-4"}
+        assert (await run(bob, "billing")).status_code == 200
+        # A stored role is its organization's only: carl, an admin of acme, is given
+        # "refunder" in globex, where no such role is stored: it grants nothing there.
+        await world.add_member("carl", "globex", "refunder")
+        assert (await world.set_active("carl", "globex")).status_code == 200
+        carl = world.users["carl"]
+        assert (await carl.post("/api/tools/whoami/execute", json={})).status_code == 403
+        assert (await run(carl, "support")).status_code == 403
