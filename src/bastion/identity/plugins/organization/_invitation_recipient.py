@@ -31,7 +31,11 @@ from ._common import (
     run_hook,
 )
 from ._errors import OrganizationCode as OC
-from ._teams import membership_key
+from ._team_members import (
+    add_team_member_row,
+    add_team_member_with_limit,
+    members_per_team_limit,
+)
 
 __all__ = [
     "ACCEPTED",
@@ -110,33 +114,18 @@ def recipient_handlers(rt: Runtime) -> tuple[Handler, Handler, Handler, Handler]
         if team is None:
             raise APIError(400, OC.TEAM_NOT_FOUND)
         user_id = session["userId"]
-        key = membership_key(team_id, user_id)
-        if await tx.find_one("teamMember", eq("membershipKey", key)) or await tx.find_one(
-            "teamMember", eq("teamId", team_id) & eq("userId", user_id)
-        ):
-            return  # already in it: nothing to add, no seat taken
-        limit = options.teams.maximum_members_per_team
-        if limit is not None:
-            maximum = await option_value(
-                limit, {"team_id": team_id, "session": session, "organization_id": organization_id}
-            )
-            if await tx.count("teamMember", eq("teamId", team_id)) >= maximum:
-                raise APIError(403, OC.TEAM_MEMBER_LIMIT_REACHED)
-        await tx.create(
-            "teamMember",
-            {
-                "teamId": team_id,
-                "userId": user_id,
-                "membershipKey": key,
-                "createdAt": ctx.context.now(),
-            },
+        # The team's seat counter, taken atomically (a count of rows would let two
+        # concurrent joins both pass the limit).
+        maximum = await members_per_team_limit(
+            rt,
+            team_id=team_id,
+            organization_id=organization_id,
+            session={"session": session, "user": ctx.session[1] if ctx.session else None},
         )
-        # The seat counter better-auth keeps on the team row: the count it now holds.
-        await tx.update_many(
-            "team",
-            eq("id", team_id),
-            {"memberCount": await tx.count("teamMember", eq("teamId", team_id))},
-        )
+        if maximum is None:
+            await add_team_member_row(ctx, team_id, user_id, db=tx)
+        elif await add_team_member_with_limit(ctx, team_id, user_id, maximum, db=tx) is None:
+            raise APIError(403, OC.TEAM_MEMBER_LIMIT_REACHED)
 
     async def accept(ctx: Ctx[InvitationIdBody]) -> Any:
         session, user = ctx.session  # type: ignore[misc]

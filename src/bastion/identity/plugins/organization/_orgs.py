@@ -34,6 +34,7 @@ from ._common import (
     user_summary,
 )
 from ._errors import OrganizationCode as OC
+from ._team_members import add_team_member_row
 
 __all__ = ["endpoints"]
 
@@ -230,6 +231,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             "organizationId": organization["id"],
             "name": organization["name"],
             "createdAt": ctx.context.now(),
+            "updatedAt": None,  # 1.7.25 leaves a new default team's updatedAt empty
         }
         changed = await run_hook(
             rt,
@@ -246,8 +248,6 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         team = await call_user(custom, organization, ctx) if custom else None
         if not team:
             team = await db.create("team", team_data)
-        from ._teams import add_team_member_row
-
         team_member = await add_team_member_row(ctx, team["id"], user["id"])
         await run_hook(
             rt, "after_create_team", {"team": team, "user": user, "organization": organization}
