@@ -286,3 +286,30 @@ async def test_stored_roles_grant_through_the_same_statements() -> None:
         carl = world.users["carl"]
         assert (await carl.post("/api/tools/whoami/execute", json={})).status_code == 403
         assert (await run(carl, "support")).status_code == 403
+
+
+async def test_s17_creating_and_changing_a_stored_role_applies_at_once() -> None:
+    async with org_world(dynamic_roles=True) as world:
+        ana, bob = world.users["ana"], world.users["bob"]
+        member = await world.identity.db.find_one("member", eq("userId", world.ids["bob"]))
+        assert member is not None
+        await world.identity.db.update(
+            "member", eq("id", member["id"]), {"role": "member,refunder"}
+        )
+        refund = {"data": {"order": "o-5"}}
+        # No role "refunder" is stored yet: it grants nothing (and acme's roles are cached).
+        assert (await bob.post("/api/tools/refund/execute", json=refund)).status_code == 403
+        created = await ana.post(
+            "/api/auth/organization/create-role",
+            json={"role": "refunder", "permission": {"refunds": ["create"]}},
+        )
+        assert created.status_code == 200, created.text
+        allowed = await bob.post("/api/tools/refund/execute", json=refund)
+        assert allowed.json() == {"result": "refunded o-5"}
+        changed = await ana.post(
+            "/api/auth/organization/update-role",
+            json={"roleName": "refunder", "data": {"permission": {"agents": ["read"]}}},
+        )
+        assert changed.status_code == 200, changed.text
+        assert (await bob.post("/api/tools/refund/execute", json=refund)).status_code == 403
+        assert REFUNDS == ["o-5"]
