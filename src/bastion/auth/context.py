@@ -37,7 +37,6 @@ RESERVED_KEYS = frozenset(
         "teamId",
         "activeTeamId",
         "membership",
-        "member",
     }
 )
 RESERVED_PREFIX = "bastion__"
