@@ -98,6 +98,9 @@ class HasPermissionBody(Body):
         return self
 
 
+_MAX_LIMIT = 2**31 - 1  # what every database takes as a LIMIT
+
+
 def _parse_int(value: int | str | None) -> int | None:
     """JavaScript's parseInt of a query value: leading digits, else nothing."""
     if value is None or isinstance(value, int):
@@ -407,6 +410,8 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         db = ctx.context.store.db
         organization_id = organization["id"]
         members_limit = _parse_int(query.get("membersLimit"))
+        if members_limit is not None and not 0 < members_limit < _MAX_LIMIT:
+            members_limit = None if members_limit <= 0 else _MAX_LIMIT
         members = await db.find_many(
             "member", eq("organizationId", organization_id), limit=members_limit or None
         )
