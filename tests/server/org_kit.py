@@ -13,7 +13,6 @@ import httpx
 
 from bastion.auth import IdentityAuth, OrganizationRBAC, RequestContext
 from bastion.identity import Identity
-from bastion.identity.db.types import utc_now
 from bastion.identity.options import CookieCache, SessionOptions
 from bastion.identity.plugins.organization import (
     DEFAULT_STATEMENTS,
@@ -114,13 +113,9 @@ class World:
         return self.orgs[name]
 
     async def add_member(self, name: str, org: str, role: str) -> None:
-        """The server-only add-member, in-process (as an application's code calls it); a
-        member row written directly where that endpoint is not there yet."""
+        """The server-only add-member, in-process (as an application's code calls it)."""
         body = {"userId": self.ids[name], "organizationId": self.orgs[org], "role": role}
-        if "add_member" in self.identity.endpoints:
-            await self.identity.api.add_member(body=body)
-            return
-        await self.identity.db.create("member", {**body, "createdAt": utc_now()})
+        await self.identity.api.add_member(body=body)
 
     async def set_active(self, name: str, org: str | None) -> httpx.Response:
         return await self.users[name].post(
