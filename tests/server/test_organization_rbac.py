@@ -39,6 +39,14 @@ async def test_the_context_carries_the_checked_membership() -> None:
         assert "refunds:create" not in bob["permissions"]
         carl = await whoami(world.users["carl"])
         assert carl["organizationRoles"] == ["admin"] and "refunds:create" in carl["permissions"]
+        assert bob["teamId"] is None  # in no team
+        # ana, the creator, is in acme's default team, which her session makes active.
+        ana = world.users["ana"]
+        teams = (await ana.get("/api/auth/organization/list-teams")).json()
+        assert (await whoami(ana))["teamId"] == teams[0]["id"]
+        cleared = await ana.post("/api/auth/organization/set-active-team", json={"teamId": None})
+        assert cleared.status_code == 200
+        assert (await whoami(ana))["teamId"] is None
         eve = await whoami(world.users["eve"])
         assert (eve["organizationId"], eve["organizationRoles"]) == (globex, ["owner"])
         # What a client puts in requestContext is never taken for the membership.
