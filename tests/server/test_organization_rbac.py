@@ -250,6 +250,9 @@ async def test_s16_after_sign_out_the_old_cookie_gets_401() -> None:
         assert (await run(bob, "support")).status_code == 401
         assert (await bob.post("/api/tools/whoami/execute", json={})).status_code == 401
         assert (await bob.post("/api/memory/threads", json={})).status_code == 401
+        # Reads too: the cookie cache of a session this process signed out is not trusted.
+        assert (await bob.get("/api/agents")).status_code == 401
+        assert (await bob.get("/api/memory/threads")).status_code == 401
 
 
 async def test_stored_roles_grant_through_the_same_statements() -> None:

@@ -113,6 +113,11 @@ class SessionReader:
         self._update_age = timedelta(seconds=session_options.update_age)
         self._refresh: bool = not session_options.disable_session_refresh
         self._find = context.store.find_session
+        self._revocations = context.store.revocations
+        # Kept while a cookie cache made before a revocation could still be presented.
+        self._revocations.retention = max(
+            self._revocations.retention, session_options.cookie_cache.max_age
+        )
         # Cookie caches that verified, keyed by the whole Cookie header. Only a header with a
         # session cookie is remembered, and that cookie wins over the bearer token, so the
         # header alone decides the answer: any other session cookie, cache or chunk is another
@@ -154,8 +159,8 @@ class SessionReader:
             entry = self._memo.get(cookie_header)
             if entry is not None:
                 if self._seconds() < entry.valid_until:
-                    if trusts:  # the usual read: no I/O, no cookie to set
-                        return entry.answer()
+                    if trusts and not (self._revocations and self._revoked(entry)):
+                        return entry.answer()  # the usual read: no I/O, no cookie to set
                     return await self._confirm(entry, cookie_header)
                 del self._memo[cookie_header]
 
@@ -198,9 +203,16 @@ class SessionReader:
             return await self._resolve(cookie_header, never=never, trusts=trusts)
         if self._memo_size:
             self._remember(cookie_header, cached)
-        if trusts:
+        if trusts and not (self._revocations and self._revoked(cached)):
             return cached.answer()
         return await self._confirm(cached, cookie_header)
+
+    def _revoked(self, cached: _Remembered) -> bool:
+        """Revoked by this process since the cache was made: storage decides (S16)."""
+        session = cached.session
+        return self._revocations.covers(
+            cached.token, session.get("userId"), session.get("createdAt")
+        )
 
     async def _confirm(self, cached: _Remembered, cookie_header: str) -> SessionResult:
         """A valid cookie cache on a request that must not trust it alone (S16): storage

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .._callbacks import call_user
+from ._revocations import Revocations
 from .crypto import generate_id
 from .db import Database, Row, Transaction, UniqueViolation, Where, eq, gt, lte, ne
 from .db.types import format_iso, to_utc_ms
@@ -96,6 +97,8 @@ class Store:
                     for phase, hook in phases.items():
                         self._hooks.setdefault((model, event, phase), []).append(hook)
         self.now = clock
+        # What this process revoked, for the reads that trust a cookie cache (S16).
+        self.revocations = Revocations()
         self._dates = {
             model: {n for n, f in db.schema.fields(model).items() if f.type == "date"}
             for model in db.schema
@@ -296,6 +299,7 @@ class Store:
         database that then fails keeps the session, and `find_session` reads it from there:
         not revoked, as the 503 says, and a retry completes it. Never the other way round,
         a session gone from the database but still served from secondary storage."""
+        self.revocations.revoke((token,))
         if self.secondary is not None:
             found = await self.find_session(token)
             await self.secondary.delete(token)
@@ -319,6 +323,7 @@ class Store:
         return sorted(sessions, key=lambda s: s["createdAt"])
 
     async def delete_user_sessions(self, user_id: str, *, keep_token: str | None = None) -> None:
+        self.revocations.revoke_user(user_id, self.now(), keep_token)
         if self.secondary is not None:
             tokens = set(await self._active_tokens(user_id)) - {keep_token}
             for token in tokens:

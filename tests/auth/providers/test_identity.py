@@ -265,6 +265,36 @@ async def test_s16_cookie_cache_of_a_revoked_session(sqlite_url: str) -> None:
         assert await always.authenticate_token("", request(ada.cookie(), method="DELETE"))
 
 
+async def test_s16_sessions_revoked_by_this_process_end_at_once_despite_the_cache(
+    sqlite_url: str,
+) -> None:
+    """S16: what this process revokes (sign-out, revoke-other-sessions) ends at once, also
+    for reads that trust the cookie cache; only another process's revocation waits for
+    the cache to expire (above)."""
+    async with identity_and_client(sqlite_url, session=CACHE) as (identity, client):
+        ada = await sign_up(client)
+        auth = IdentityAuth(identity, trust_cookie_cache="always")
+        assert await auth.authenticate_token("", request(ada.cookie())) is not None
+        out = await client.post("/sign-out", headers=ada.cookie(origin="http://localhost:3000"))
+        assert out.status_code == 200
+        for method in ("GET", "POST"):
+            assert await auth.authenticate_token("", request(ada.cookie(), method=method)) is None
+
+        first = await sign_in(client)
+        second = await sign_in(client)
+        for session in (first, second):
+            assert await auth.authenticate_token("", request(session.cookie())) is not None
+        revoked = await client.post(
+            "/revoke-other-sessions", headers=second.cookie(origin="http://localhost:3000")
+        )
+        assert revoked.status_code == 200
+        assert await auth.authenticate_token("", request(first.cookie())) is None
+        assert await auth.authenticate_token("", request(second.cookie())) is not None
+        # A session made after the revocation is not caught by it.
+        third = await sign_in(client)
+        assert await auth.authenticate_token("", request(third.cookie())) is not None
+
+
 async def test_s16_remembered_cookie_cache_of_a_revoked_session_cannot_write(
     sqlite_url: str,
 ) -> None:
