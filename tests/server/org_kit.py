@@ -11,7 +11,13 @@ from typing import Any
 
 import httpx
 
-from bastion.auth import IdentityAuth, OrganizationRBAC, RequestContext
+from bastion.auth import (
+    CompositeAuth,
+    IdentityAuth,
+    OrganizationRBAC,
+    RequestContext,
+    SimpleAuth,
+)
 from bastion.identity import Identity
 from bastion.identity.options import CookieCache, SessionOptions
 from bastion.identity.plugins.organization import (
@@ -135,7 +141,9 @@ async def org_world(
     memory_scope: str = "organization",
     rbac: dict[str, Any] | None = None,
     dynamic_roles: bool = False,
+    api_tokens: dict[str, Any] | None = None,
 ) -> AsyncIterator[World]:
+    """`api_tokens`: static tokens served beside the sessions (CompositeAuth)."""
     REFUNDS.clear()
     identity = Identity(
         secret=SECRET,
@@ -166,7 +174,11 @@ async def org_world(
         app = Bastion(
             agents=agents,
             tools=[refund, whoami],
-            auth=IdentityAuth(identity),
+            auth=(
+                CompositeAuth([IdentityAuth(identity), SimpleAuth(api_tokens)])
+                if api_tokens
+                else IdentityAuth(identity)
+            ),
             rbac=OrganizationRBAC(identity, **(rbac or {})),
             memory=memory,
             memory_scope=memory_scope,  # type: ignore[arg-type]

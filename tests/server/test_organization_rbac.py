@@ -315,3 +315,29 @@ async def test_s17_creating_and_changing_a_stored_role_applies_at_once() -> None
         assert changed.status_code == 200, changed.text
         assert (await bob.post("/api/tools/refund/execute", json=refund)).status_code == 403
         assert REFUNDS == ["o-5"]
+
+
+async def test_behind_a_composite_provider_the_session_keeps_its_organization() -> None:
+    """CompositeAuth asks the provider that authenticated the caller: a session's
+    membership comes through; an API-token caller has none, whatever cookie it sends."""
+    token_user = {"id": "robot", "name": "Robot"}
+    async with org_world(
+        api_tokens={"robot-token": token_user}, rbac={"outside_organization": ["tools:execute"]}
+    ) as world:
+        bob = await whoami(world.users["bob"])
+        assert bob["organizationId"] == world.orgs["acme"]
+        assert bob["organizationRoles"] == ["member"]
+        assert (await run(world.users["bob"], "support")).status_code == 200
+        transport = httpx.ASGITransport(app=world.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost:4111"
+        ) as robot:
+            answer = await robot.post(
+                "/api/tools/whoami/execute",
+                json={},
+                headers={"authorization": "Bearer robot-token"},
+            )
+        assert answer.status_code == 200, answer.text
+        result = answer.json()["result"]
+        assert result["organizationId"] is None and result["organizationRoles"] == []
+        assert result["resourceId"] is None  # no membership: no organization memory

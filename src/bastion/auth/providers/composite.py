@@ -31,8 +31,8 @@ class CompositeAuth(AuthProvider):
 
     `authorize_user` is true when ANY provider authorizes the user. `public` and
     `protected` are this provider's own entries followed by each provider's.
-    `map_user_to_resource_id` asks the provider that authenticated the user, which the
-    composite remembers for the request being served.
+    `map_user_to_resource_id` and `organization_of` ask the provider that authenticated the
+    user, which the composite remembers for the request being served.
     """
 
     name = "composite"
@@ -113,6 +113,22 @@ class CompositeAuth(AuthProvider):
                     type(exc).__name__,
                 )
         return False
+
+    @property
+    def organization_of(self) -> Any:
+        """`(user) -> Membership | None` when an inner provider knows organizations (an
+        IdentityAuth with the organization plugin): asks the provider that authenticated
+        the user, so an API-key caller never borrows a session's organization."""
+        if not any(getattr(p, "organization_of", None) for p in self.providers):
+            return None
+        return self._organization_of
+
+    def _organization_of(self, user: Any) -> Any:
+        origin = self._origin.get()
+        if origin is None or origin[0] is not user:
+            return None
+        found = getattr(origin[1], "organization_of", None)
+        return found(user) if callable(found) else None
 
     def map_user_to_resource_id(self, user: Any) -> str | None:
         if self._map_user_to_resource_id is not None:
