@@ -64,6 +64,11 @@
 //   TWO_FACTOR           JSON options of the twoFactor() plugin, added after bearer()
 //                        (its table migrated); its codes go to MAIL_LOG as
 //                          {"type":"two-factor-otp","to":email,"url":null,"token":otp}
+//   ORGANIZATION_MATRIX  JSON options of the organization() plugin (the authorization matrix
+//                        and hostile-input tests), added after the other plugins, with
+//                        better-auth's default access control (`ac`) filled in so
+//                        that dynamicAccessControl works; invitation mails go to MAIL_LOG as
+//                          {"type":"organization-invitation","to":email,"url":null,"token":id}
 //   EXIT_ON_STDIN_CLOSE=1  also shut down when stdin reaches EOF (the Python
 //                        wrapper sets it, so the server dies with its parent)
 //
@@ -297,6 +302,7 @@ async function serve(kind, url) {
               })(),
             ]
           : []),
+        ...(await matrixOrganization(sendMail)),
       ],
       trustedOrigins: trusted,
       rateLimit: { enabled: process.env.RATE_LIMIT === "1" },
@@ -357,6 +363,25 @@ async function extraPlugins(sendMail) {
     if (!make[name]) throw new Error(`unknown plugin ${name}`);
     return make[name]();
   });
+}
+
+// --- ORGANIZATION_MATRIX (the authorization matrix's peer; separate from any other
+// organization setup so the two do not collide) ---
+
+/** organization() with $ORGANIZATION_MATRIX's options and the default access control. */
+async function matrixOrganization(sendMail) {
+  if (!process.env.ORGANIZATION_MATRIX) return [];
+  const { organization } = await import("better-auth/plugins");
+  const { defaultAc } = await import("better-auth/plugins/organization/access");
+  const given = JSON.parse(process.env.ORGANIZATION_MATRIX);
+  return [
+    organization({
+      ac: defaultAc,
+      ...given,
+      sendInvitationEmail: ({ email, id }) =>
+        sendMail("organization-invitation", { email }, null, id),
+    }),
+  ];
 }
 
 async function main() {
