@@ -1,4 +1,4 @@
-"""The organization plugin's authorization matrix: every endpoint × every kind of caller,
+"""The organization plugin's authorization matrix: every endpoint x every kind of caller,
 TypeScript better-auth 1.7.25 and Bastion side by side (issue 15).
 
 Callers: the `owner`, an `admin` and a `member` of organization A, the owner of another
@@ -409,7 +409,9 @@ class Side:
         """A fresh world: A with an admin, a member, team T, the role `auditor` and a
         pending invitation for the outsider; B owned by the outsider."""
         w = World(n, {f"user-{u}": i for u, i in self.user_ids.items()})
-        org = await self.ok("owner", "POST", "/organization/create", {"name": "A", "slug": f"a-{n}"})
+        org = await self.ok(
+            "owner", "POST", "/organization/create", {"name": "A", "slug": f"a-{n}"}
+        )
         w.ids["org-a"] = org["id"]
         w.ids["member-owner"] = org["members"][0]["id"]
         for user in ("admin", "member"):
@@ -453,7 +455,9 @@ class Side:
         )
         w.ids["org-b"] = other["id"]
         w.ids["member-outsider"] = other["members"][0]["id"]
-        for team_of in await self.ok("owner", "GET", "/organization/list-teams", {"organizationId": org["id"]}):
+        for team_of in await self.ok(
+            "owner", "GET", "/organization/list-teams", {"organizationId": org["id"]}
+        ):
             if team_of["id"] != team["id"]:
                 w.ids["team-a-default"] = team_of["id"]
         return w
@@ -496,15 +500,15 @@ def normalised(answer: Answer, w: World) -> Answer:
         return value
 
     fresh: dict[str, str] = {}
+    known = set(names.values())
 
     def number_new(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
             return {k: number_new(value[k], k) for k in sorted(value)}
         if isinstance(value, list):
             return [number_new(v, key) for v in value]
-        if isinstance(value, str) and _ID_KEYS.search(key) and value not in names.values():
-            if key not in VOLATILE_FIELDS or key in ("id", "userId"):
-                return fresh.setdefault(value, f"new-{len(fresh) + 1}")
+        if isinstance(value, str) and _ID_KEYS.search(key) and value not in known:
+            return fresh.setdefault(value, f"new-{len(fresh) + 1}")
         return value
 
     text = json.dumps(number_new(rename(body)))
@@ -523,7 +527,7 @@ def _sort_key(value: Any) -> str:
 
 
 def status_and_code(answer: Answer) -> str:
-    """"status" or "status CODE" (better-auth's error code)."""
+    """The status, and better-auth's error code after it when there is one."""
     code = None
     with contextlib.suppress(ValueError, AttributeError):
         code = json.loads(answer.text).get("code")
@@ -607,7 +611,10 @@ async def played() -> AsyncIterator[Played]:
         yield played
 
 
-def _pair(played: Played, cell: tuple[str, str]) -> tuple[tuple[Answer, World], tuple[Answer, World]]:
+OneSide = tuple[Answer, World]  # an answer and the ids it is read with
+
+
+def _pair(played: Played, cell: tuple[str, str]) -> tuple[OneSide, OneSide]:
     theirs, ours = played.theirs[cell], played.ours[cell]
     if isinstance(theirs, BaseException):
         raise AssertionError(f"better-auth could not play {cell}") from theirs
