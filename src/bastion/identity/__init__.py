@@ -46,7 +46,9 @@ from .plugins import EndpointHook, Plugin, SignInCheck
 from .plugins.bearer import bearer
 from .plugins.email_otp import EmailOTP, EmailOTPCode, email_otp, otp_sender
 from .plugins.generic_oauth import generic_oauth
+from .plugins.access import AccessControl, Role, create_access_control
 from .plugins.magic_link import MagicLinkEmail, magic_link, magic_link_sender
+from .plugins.organization import OrganizationCode, organization
 from .plugins.open_api import open_api
 from .plugins.two_factor import TwoFactorCode, TwoFactorOTP, two_factor
 from .plugins.username import UsernameCode, username
@@ -80,6 +82,7 @@ __all__ = [
     "JSON_OR_FORM",
     "APIError",
     "APIResponse",
+    "AccessControl",
     "AccountLinking",
     "AccountOptions",
     "Advanced",
@@ -111,6 +114,7 @@ __all__ = [
     "MagicLinkEmail",
     "Mailer",
     "MemoryStorage",
+    "OrganizationCode",
     "PasswordOptions",
     "Plugin",
     "RateLimitOptions",
@@ -119,6 +123,7 @@ __all__ = [
     "Redirect",
     "RedisNotInstalled",
     "RedisStorage",
+    "Role",
     "SMTPMailer",
     "SecondaryStorage",
     "SessionOptions",
@@ -139,6 +144,7 @@ __all__ = [
     "clear_session_cookies",
     "complete_sign_in",
     "cookie_attributes",
+    "create_access_control",
     "delete_account_sender",
     "email_otp",
     "expire_auth_cookie",
@@ -147,6 +153,7 @@ __all__ = [
     "magic_link",
     "magic_link_sender",
     "open_api",
+    "organization",
     "otp_sender",
     "reset_password_sender",
     "sensitive_session",

@@ -1,11 +1,11 @@
 """The schemas of better-auth's two-factor, username, admin, organization and jwt plugins,
 written with our schema registry, in the order the reference DDL was made with.
 
-Two-factor's and username's are the plugins' own; the others prove the registry can express
-their tables until their plugins come."""
+Two-factor's, username's and organization's are the plugins' own; the others prove the
+registry can express their tables until their plugins come."""
 
-from bastion.identity import two_factor, username
-from bastion.identity.db import NOW, Field, Reference, TableSpec
+from bastion.identity import organization, two_factor, username
+from bastion.identity.db import Field, Reference, TableSpec
 
 USER = Reference("user")
 
@@ -27,43 +27,8 @@ ADMIN = {
     "session": TableSpec(fields={"impersonatedBy": Field(type="string", required=False)}),
 }
 
-ORGANIZATION = {
-    "session": TableSpec(
-        fields={"activeOrganizationId": Field(type="string", required=False, input=False)}
-    ),
-    "organization": TableSpec(
-        fields={
-            "name": Field(type="string", sortable=True),
-            "slug": Field(type="string", unique=True, sortable=True),
-            "logo": Field(type="string", required=False),
-            "createdAt": Field(type="date"),
-            "metadata": Field(type="string", required=False),
-        }
-    ),
-    "member": TableSpec(
-        fields={
-            "organizationId": Field(
-                type="string", references=Reference("organization"), index=True
-            ),
-            "userId": Field(type="string", references=USER, index=True),
-            "role": Field(type="string", sortable=True, default="member"),
-            "createdAt": Field(type="date"),
-        }
-    ),
-    "invitation": TableSpec(
-        fields={
-            "organizationId": Field(
-                type="string", references=Reference("organization"), index=True
-            ),
-            "email": Field(type="string", index=True, sortable=True),
-            "role": Field(type="string", required=False, sortable=True),
-            "status": Field(type="string", sortable=True, default="pending"),
-            "expiresAt": Field(type="date"),
-            "createdAt": Field(type="date", default=NOW),
-            "inviterId": Field(type="string", references=USER),
-        }
-    ),
-}
+# The plugin's own declaration (bastion.identity.organization): its tables must be 1.7.25's.
+ORGANIZATION = dict(organization().schema)
 
 JWT = {
     "jwks": TableSpec(
