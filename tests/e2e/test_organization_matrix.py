@@ -36,8 +36,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from bastion.identity import Identity, bearer
-from bastion.identity.plugins.organization import organization
+from bastion.identity import Identity, bearer, organization
+from bastion.identity.plugins.organization import default_ac
 from tests.e2e.node_peer import better_auth_server
 from tests.e2e.wire import VOLATILE_FIELDS, Answer, compare_answers
 from tests.services import scratch_database
@@ -485,45 +485,53 @@ _ID_KEYS = re.compile(r"(^id$|Id$|^memberIdOrEmail$)")
 def normalised(answer: Answer, w: World) -> Answer:
     """The server's ids by name, new ids as `new-<k>` in order, lists sorted."""
     names = {value: name for name, value in w.ids.items()}
+    known = set(names.values())
     try:
         body = json.loads(answer.text)
     except ValueError:
         return answer
 
+    def unknown_id(key: str, value: Any) -> bool:
+        return isinstance(value, str) and bool(_ID_KEYS.search(key)) and value not in known
+
+    def sort_key(value: Any) -> str:
+        """Content only: no volatile values, no ids but the named ones."""
+
+        def strip(v: Any) -> Any:
+            if isinstance(v, dict):
+                return {
+                    k: strip(x)
+                    for k, x in v.items()
+                    if k not in VOLATILE_FIELDS and not unknown_id(k, x)
+                }
+            if isinstance(v, list):
+                return [strip(x) for x in v]
+            return v
+
+        return json.dumps(strip(value), sort_keys=True)
+
     def rename(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: rename(v) for k, v in value.items()}
         if isinstance(value, list):
-            return sorted((rename(v) for v in value), key=_sort_key)
+            return sorted((rename(v) for v in value), key=sort_key)
         if isinstance(value, str):
             return names.get(value, value)
         return value
 
     fresh: dict[str, str] = {}
-    known = set(names.values())
 
     def number_new(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
             return {k: number_new(value[k], k) for k in sorted(value)}
         if isinstance(value, list):
             return [number_new(v, key) for v in value]
-        if isinstance(value, str) and _ID_KEYS.search(key) and value not in known:
+        if unknown_id(key, value):
             return fresh.setdefault(value, f"new-{len(fresh) + 1}")
         return value
 
     text = json.dumps(number_new(rename(body)))
     return replace(answer, text=text)
-
-
-def _sort_key(value: Any) -> str:
-    def strip(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: strip(x) for k, x in v.items() if k not in VOLATILE_FIELDS}
-        if isinstance(v, list):
-            return [strip(x) for x in v]
-        return v
-
-    return json.dumps(strip(value), sort_keys=True)
 
 
 def status_and_code(answer: Answer) -> str:
@@ -559,7 +567,9 @@ def bastion_identity(database: str, verification_mails: dict[str, str]) -> Ident
         email_verification={"send_verification_email": send_verification},
         plugins=[
             bearer(),
-            organization(teams={"enabled": True}, dynamic_access_control={"enabled": True}),
+            organization(
+                teams={"enabled": True}, dynamic_access_control={"enabled": True}, ac=default_ac
+            ),
         ],
     )
 
