@@ -189,20 +189,20 @@ _NOT_MEMBER_2 = "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION"
 _NO_SESSION = "401 UNAUTHORIZED"  # the session middleware's refusal
 _NO_USER = "401"  # the endpoint's own: APIError.fromStatus("UNAUTHORIZED"), no code
 EXPECTED: dict[str, tuple[str, str, str, str, str]] = {
-    "create": ("200", "200", "200", "200", _NO_SESSION),
+    "create": ("200", "200", "200", "200", _NO_USER),
     "update": (
         "200",
         "200",
         "403 YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
         f"400 {_NOT_MEMBER}",
-        _NO_SESSION,
+        _NO_USER,
     ),
     "delete": (
         "200",
         "403 YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
         "403 YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
         f"400 {_NOT_MEMBER}",
-        _NO_SESSION,
+        _NO_USER,
     ),
     "check-slug": (("400 ORGANIZATION_SLUG_ALREADY_TAKEN",) * 4) + (_NO_SESSION,),  # type: ignore[dict-item]
     "get-organization": ("200", "200", "200", f"403 {_NOT_MEMBER}", _NO_SESSION),
@@ -255,7 +255,7 @@ EXPECTED: dict[str, tuple[str, str, str, str, str]] = {
         _NO_SESSION,
     ),
     "get-invitation": (
-        ("403 YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",) * 3 + ("200", _NO_SESSION)
+        ("403 YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",) * 3 + ("200", _NO_USER)
     ),  # type: ignore[dict-item]
     "list-invitations": (
         "200",
@@ -270,7 +270,7 @@ EXPECTED: dict[str, tuple[str, str, str, str, str]] = {
         "200",
         "403 YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION",
         "403 YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
-        _NO_SESSION,
+        _NO_USER,
     ),
     "update-team": (
         "200",
@@ -284,7 +284,7 @@ EXPECTED: dict[str, tuple[str, str, str, str, str]] = {
         "200",
         "403 YOU_ARE_NOT_ALLOWED_TO_DELETE_TEAMS_IN_THIS_ORGANIZATION",
         "403 YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_TEAM",
-        _NO_SESSION,
+        _NO_USER,
     ),
     "list-teams": (
         "200",
