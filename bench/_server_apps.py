@@ -51,11 +51,38 @@ VARIANTS = {
     "identity-cache": "Bastion, IdentityAuth, cookie cache on",
     "identity-cache-always": "Bastion, IdentityAuth, cookie cache on, trust_cookie_cache='always'",
     "identity": "Bastion, IdentityAuth, no cookie cache",
+    "identity-cache-org": "Bastion, IdentityAuth + organization(), cookie cache on, no RBAC",
+    "identity-cache-org-rbac": (
+        "Bastion, IdentityAuth + organization(), cookie cache on, OrganizationRBAC"
+    ),
     "auth0": "Bastion, Auth0Auth (RS256, local issuer)",
     "starlette-sse": "bare Starlette SSE endpoint (StreamingResponse), no auth",
     "asgi-sse": "raw ASGI SSE endpoint, no framework, no auth (the floor)",
 }
-NEEDS_DATABASE = frozenset({"identity-cache", "identity-cache-always", "identity"})
+NEEDS_DATABASE = frozenset(
+    {"identity-cache", "identity-cache-always", "identity", *(v for v in VARIANTS if "-org" in v)}
+)
+
+
+def bench_organization() -> Any:
+    """The organization plugin of the org variants: better-auth's default roles, each also
+    allowed to read and run agents (GET /api/agents requires agents:read)."""
+    from bastion.identity.plugins.organization import (
+        DEFAULT_STATEMENTS,
+        admin_ac,
+        create_access_control,
+        member_ac,
+        organization,
+        owner_ac,
+    )
+
+    ac = create_access_control({**DEFAULT_STATEMENTS, "agents": ["read", "execute"]})
+    agents = {"agents": ["read", "execute"]}
+    roles = {
+        name: ac.new_role({**role.statements, **agents})
+        for name, role in (("owner", owner_ac), ("admin", admin_ac), ("member", member_ac))
+    }
+    return organization(ac=ac, roles=roles)
 
 
 # -- the server side -----------------------------------------------------------------
@@ -68,7 +95,7 @@ def _agent() -> Any:
 
 
 def _bastion(variant: str, origin: str, database: str | None, issuer: str | None) -> Any:
-    from bastion.auth import Auth0Auth, IdentityAuth
+    from bastion.auth import Auth0Auth, IdentityAuth, OrganizationRBAC
     from bastion.auth.providers.identity import TrustCookieCache
     from bastion.identity import Identity
     from bastion.server import Bastion
@@ -89,9 +116,13 @@ def _bastion(variant: str, origin: str, database: str | None, issuer: str | None
         email_and_password={"enabled": True},
         session={"cookie_cache": {"enabled": variant != "identity"}},
         rate_limit={"enabled": False},  # one client signs in per measurement
+        plugins=[bench_organization()] if "-org" in variant else [],
     )
     trust: TrustCookieCache = "always" if variant == "identity-cache-always" else "reads"
-    return Bastion(agents=[agent], auth=IdentityAuth(identity, trust_cookie_cache=trust))
+    auth = IdentityAuth(identity, trust_cookie_cache=trust)
+    if variant == "identity-cache-org-rbac":
+        return Bastion(agents=[agent], auth=auth, rbac=OrganizationRBAC(identity))
+    return Bastion(agents=[agent], auth=auth)
 
 
 def _starlette_sse() -> Any:

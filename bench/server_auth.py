@@ -19,6 +19,15 @@ access log), each a `Bastion` with one LocalModel agent, started once and kept f
                      per request
     auth0            Auth0Auth(issuer=<mock-auth0.mjs>, audience=...): an RS256 access token
                      (typ JWT, from the client-credentials grant), the JWKS fetched once and warm
+    identity-cache-org       identity-cache with the organization() plugin: the session's
+                     active organization is checked (the member row, from the plugin's cache)
+    identity-cache-org-rbac  the same, with OrganizationRBAC(identity): GET /api/agents
+                     requires agents:read, granted by the member's role (owner)
+
+The organization variants' client signs in, then makes its organization active
+(set-active rewrites the cookie cache); they are also compared with identity-cache in the
+same round ("vs identity-cache"; target for organization RBAC: >= 0.8). `--variants a,b`
+measures only those (unprotected is always measured: every ratio needs it).
 
 Each is measured with `wrk -t1 -c16 -d10s --latency` after a 2 s warm-up, with a fresh
 credential per measurement (so no cookie cache expires mid-run), checked to answer the agent
@@ -42,6 +51,7 @@ work.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import statistics
 import sys
@@ -50,6 +60,7 @@ from typing import Any
 
 import httpx
 from _harness import (
+    SECRET,
     BenchError,
     CpuMeter,
     Server,
@@ -71,15 +82,27 @@ from _server_apps import (
     app_server,
     auth0_issuer,
     auth0_token,
+    bench_organization,
 )
 
-ORDER = ("unprotected", "identity-cache", "identity", "auth0")
+ORDER = (
+    "unprotected",
+    "identity-cache",
+    "identity",
+    "auth0",
+    "identity-cache-org",
+    "identity-cache-org-rbac",
+)
 # --controls: the unprotected server sent the credential header of another variant, which
 # it ignores; what those bytes cost HTTP parsing alone. name -> (server, credential of)
 CONTROLS = {
     "unprotected+cookie": ("unprotected", "identity-cache"),
     "unprotected+bearer": ("unprotected", "auth0"),
 }
+ORGANIZATION = ("identity-cache-org", "identity-cache-org-rbac")
+# variant -> the variant of the same round it is also compared with
+PAIRED = {variant: "identity-cache" for variant in ORGANIZATION}
+PAIRED_TARGETS = {"identity-cache-org-rbac": 0.8}
 CLEAN = 0.10  # of all CPUs used by others: at most this, and a round counts as clean
 TARGETS = {"identity-cache": 0.8, "identity": 0.35, "auth0": 0.5}
 CONNECTIONS = 16
@@ -88,12 +111,79 @@ WARM_UP = 2
 TIME_LIMIT = 1200  # seconds, for the whole run
 
 
+def seed_organization_tables(database_url: str) -> None:
+    """The organization plugin's tables (and session columns), in-process."""
+    from bastion.identity import Identity
+
+    async def run() -> None:
+        identity = Identity(
+            secret=SECRET,
+            database=database_url,
+            email_and_password={"enabled": True},
+            plugins=[bench_organization()],
+        )
+        try:
+            await identity.migrate()
+        finally:
+            await identity.close()
+
+    asyncio.run(run())
+
+
+def _cookie_pairs(response: httpx.Response, into: dict[str, str]) -> dict[str, str]:
+    for line in response.headers.get_list("set-cookie"):
+        head, _, attributes = line.partition(";")
+        name, _, value = head.partition("=")
+        if "max-age=0" in attributes.lower():
+            into.pop(name.strip(), None)
+        elif value:
+            into[name.strip()] = value.strip()
+    return into
+
+
+_ORGANIZATIONS: dict[str, str] = {}  # server origin -> the bench organization's id
+
+
+def organization_cookie(server: Server) -> str:
+    """Sign in, make the bench organization active (created once per server: the same
+    database, so the first server's organization serves the second too)."""
+    pairs = dict(pair.split("=", 1) for pair in sign_in_cookie(server).split("; "))
+    headers = {"origin": server.origin}
+
+    def cookie() -> dict[str, str]:
+        return {**headers, "cookie": "; ".join(f"{k}={v}" for k, v in pairs.items())}
+
+    organization_id = _ORGANIZATIONS.get("bench")
+    if organization_id is None:
+        created = httpx.post(
+            f"{server.base}/organization/create",
+            json={"name": "Bench", "slug": "bench"},
+            headers=cookie(),
+            timeout=10,
+        )
+        if created.status_code != 200:
+            raise BenchError(f"{server.name} create: {created.status_code} {created.text}")
+        organization_id = _ORGANIZATIONS["bench"] = created.json()["id"]
+    active = httpx.post(
+        f"{server.base}/organization/set-active",
+        json={"organizationId": organization_id},
+        headers=cookie(),
+        timeout=10,
+    )
+    if active.status_code != 200:
+        raise BenchError(f"{server.name} set-active: {active.status_code} {active.text}")
+    _cookie_pairs(active, pairs)
+    return "; ".join(f"{k}={v}" for k, v in pairs.items())
+
+
 def credential(variant: str, server: Server, issuer: str) -> list[str]:
     """The header lines that authenticate one client of `variant` (fresh each call)."""
     if variant == "unprotected":
         return []
     if variant == "auth0":
         return [f"Authorization: Bearer {auth0_token(issuer)}"]
+    if variant in ORGANIZATION:
+        return [f"Cookie: {organization_cookie(server)}"]
     return [f"Cookie: {sign_in_cookie(server)}"]
 
 
@@ -178,6 +268,9 @@ def summarise(rounds: list[dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
             u["cpu_ms_per_request"]["server"] / v["cpu_ms_per_request"]["server"] for v, u in paired
         ]
 
+        vs = PAIRED.get(variant)
+        paired_ratios = [r[variant]["rps"] / r[vs]["rps"] for r in rounds if vs and vs in r]
+
         def med(key: str, runs: list[dict[str, Any]] = runs) -> float:
             return float(statistics.median(r[key] for r in runs))
 
@@ -201,6 +294,10 @@ def summarise(rounds: list[dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
                 "clean_rounds": len(clean),
                 "cpu_ratio": statistics.median(cpu_ratios),
                 "target": TARGETS.get(variant),
+                "vs": vs,
+                "ratio_vs": statistics.median(paired_ratios) if paired_ratios else None,
+                "ratios_vs": [round(x, 3) for x in paired_ratios],
+                "target_vs": PAIRED_TARGETS.get(variant),
                 "server_cpu_ms": cpu("server"),
                 "database_cpu_ms": float(
                     statistics.median(r["database_cpu_ms_per_request"] for r in runs)
@@ -228,6 +325,12 @@ def report(summary: list[dict[str, Any]]) -> str:
         if s["ratio_clean"] is not None and s["variant"] != "unprotected":
             clean = f"{s['ratio_clean']:.3f} ({s['clean_rounds']})"
         cpu_ratio = "" if s["variant"] == "unprotected" else f"{s['cpu_ratio']:.3f}"
+        versus = ""
+        if s.get("ratio_vs") is not None:
+            versus = f"{s['ratio_vs']:.3f} ({', '.join(f'{x:.2f}' for x in s['ratios_vs'])})"
+            if s["target_vs"]:
+                met = "yes" if s["ratio_vs"] >= s["target_vs"] else "NO"
+                versus = f"**{versus}** ≥ {s['target_vs']}: {met}"
         rows.append(
             [
                 s["variant"],
@@ -237,6 +340,7 @@ def report(summary: list[dict[str, Any]]) -> str:
                 clean,
                 cpu_ratio,
                 target,
+                versus,
                 f"{s['p50_ms']:.2f}",
                 f"{s['p99_ms']:.2f}",
                 f"{s['server_cpu_ms']:.3f}",
@@ -253,6 +357,7 @@ def report(summary: list[dict[str, Any]]) -> str:
             "ratio, clean rounds (n)",
             "server-CPU ratio",
             "target",
+            "vs identity-cache (per round)",
             "p50 ms",
             "p99 ms",
             "server CPU ms/req",
@@ -272,22 +377,39 @@ def main() -> int:
     parser.add_argument("--loop", default="uvloop", choices=("uvloop", "asyncio"))
     parser.add_argument("--http", default="httptools", choices=("httptools", "h11"))
     parser.add_argument(
+        "--variants",
+        help="comma-separated variants to measure (unprotected always is), e.g. "
+        "identity-cache,identity-cache-org,identity-cache-org-rbac",
+    )
+    parser.add_argument(
         "--controls",
         action="store_true",
         help="also measure the unprotected server sent the cookie / bearer header (ignored)",
     )
     args = parser.parse_args()
     install_limits(TIME_LIMIT)
-    variants = (*ORDER, *CONTROLS) if args.controls else ORDER
+    chosen = ORDER
+    if args.variants:
+        wanted = {v.strip() for v in args.variants.split(",") if v.strip()}
+        unknown = wanted - set(ORDER)
+        if unknown:
+            parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+        wanted |= {"unprotected", *(PAIRED[v] for v in wanted if v in PAIRED)}
+        chosen = tuple(v for v in ORDER if v in wanted)
+    controls = tuple(c for c, (_, of) in CONTROLS.items() if of in chosen)
+    variants = (*chosen, *controls) if args.controls else chosen
     about = machine()
     log(f"source {about['source']}, {about['cpus']} CPUs, {about['versions']}")
 
     rounds: list[dict[str, dict[str, Any]]] = []
-    with scratch_database() as database_url, auth0_issuer() as issuer:
+    issuing = auth0_issuer() if "auth0" in chosen else contextlib.nullcontext("")
+    with scratch_database() as database_url, issuing as issuer:
         seed(database_url)
+        if any(v in ORGANIZATION for v in chosen):
+            seed_organization_tables(database_url)
         servers: dict[str, Server] = {}
         with contextlib.ExitStack() as stack:
-            for variant in ORDER:
+            for variant in chosen:
                 servers[variant] = stack.enter_context(
                     app_server(
                         variant,
@@ -325,6 +447,11 @@ def main() -> int:
         },
     )
     missed = [s["variant"] for s in summary if s["target"] and s["ratio"] < s["target"]]
+    missed += [
+        f"{s['variant']} vs {s['vs']}"
+        for s in summary
+        if s.get("target_vs") and s["ratio_vs"] is not None and s["ratio_vs"] < s["target_vs"]
+    ]
     if missed:
         log(f"targets missed: {', '.join(missed)}")
     return 0

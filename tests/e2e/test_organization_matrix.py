@@ -5,7 +5,7 @@ Callers: the `owner`, an `admin` and a `member` of organization A, the owner of 
 organization B (`outsider`), and a `signed-out` client. Each endpoint gets one request
 aimed at A's resources (A itself, its members, a pending invitation, a team, a dynamic
 role); the same request, with each server's own ids, goes to better-auth
-(`ba-peer.mjs serve` with ORGANIZATION_MATRIX: teams and dynamic access control on, the
+(`ba-peer.mjs serve` with ORGANIZATION: teams and dynamic access control on, the
 default `ac`) and to a Bastion Identity configured alike, each on its own SQLite database.
 
 Every cell starts from a fresh "world" built through HTTP on each server: A (slug `a-<n>`)
@@ -621,7 +621,7 @@ async def played() -> AsyncIterator[Played]:
         scratch_database("sqlite") as ts_database,
         scratch_database("sqlite") as our_database,
         better_auth_server(
-            ts_database, BETTER_AUTH_SECRET=SECRET, ORGANIZATION_MATRIX=json.dumps(TS_OPTIONS)
+            ts_database, BETTER_AUTH_SECRET=SECRET, ORGANIZATION=json.dumps(TS_OPTIONS)
         ) as server,
         httpx.AsyncClient(timeout=30) as client,
     ):

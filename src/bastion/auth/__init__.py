@@ -2,7 +2,7 @@
 
 from ..jose import ConfigurationError, JWKSCache, JWTError, KeysUnavailable, default_jwks_cache
 from .config import AuthConfig
-from .context import RequestContext, bind_context, current_context, strip_reserved
+from .context import Membership, RequestContext, bind_context, current_context, strip_reserved
 from .errors import (
     AuthError,
     AuthorizationFailed,
@@ -15,12 +15,14 @@ from .errors import (
     ResourceMappingFailed,
     Unauthenticated,
 )
+from .organization_rbac import OrganizationRBAC, statement_grants
 from .pipeline import AuthPipeline, RouteAuth
 from .provider import AuthProvider
 from .providers import Auth0Auth, CompositeAuth, IdentityAuth, JWTAuth, SimpleAuth
 from .rbac import DEFAULT_ROLES, RBACProvider, StaticRBAC
 from .rules import Rule
 from .scopes import require_permissions, require_scopes, token_permissions, token_scopes
+from .tenancy import MemoryScope
 
 __all__ = [
     "DEFAULT_ROLES",
@@ -40,6 +42,9 @@ __all__ = [
     "JWTAuth",
     "JWTError",
     "KeysUnavailable",
+    "Membership",
+    "MemoryScope",
+    "OrganizationRBAC",
     "PermissionDenied",
     "ProviderError",
     "ProviderUnavailable",
@@ -56,6 +61,7 @@ __all__ = [
     "default_jwks_cache",
     "require_permissions",
     "require_scopes",
+    "statement_grants",
     "strip_reserved",
     "token_permissions",
     "token_scopes",

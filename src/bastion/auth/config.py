@@ -72,6 +72,9 @@ class ResolvedAuth:
     # Cookies whose presence counts as a credential for the 401 challenge (S30).
     credential_cookies: tuple[str, ...] = field(default=())
     source: Any = None
+    # The provider's `organization_of(user) -> Membership | None`, when it has one (an
+    # IdentityAuth of an Identity with the organization plugin): sync, no I/O.
+    organization_of: Callable[[Any], Any] | None = None
 
 
 def _is_provider(value: Any) -> bool:
@@ -86,6 +89,11 @@ def credential_cookie_names(value: Any) -> tuple[str, ...]:
     if not names:
         return ()
     return (names,) if isinstance(names, str) else tuple(names)
+
+
+def _organization_of(provider: Any) -> Callable[[Any], Any] | None:
+    found = getattr(provider, "organization_of", None)
+    return found if callable(found) else None
 
 
 def resolve_auth(value: AuthLike) -> ResolvedAuth:
@@ -104,6 +112,7 @@ def resolve_auth(value: AuthLike) -> ResolvedAuth:
             map_is_async=inspect.iscoroutinefunction(mapper),
             credential_cookies=credential_cookie_names(value),
             source=value,
+            organization_of=_organization_of(provider),
         )
     if isinstance(value, Mapping):
         value = AuthConfig.of(value)

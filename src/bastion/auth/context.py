@@ -8,12 +8,51 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RESERVED_KEYS", "RequestContext", "bind_context", "current_context", "strip_reserved"]
+__all__ = [
+    "RESERVED_KEYS",
+    "Membership",
+    "RequestContext",
+    "bind_context",
+    "current_context",
+    "strip_reserved",
+]
 
 # Keys a client may never set through a request body or query: identity comes only from
-# the pipeline (the class of bug behind Mastra's GHSA-cw45-899f-pvrr).
-RESERVED_KEYS = frozenset({"user", "token", "resource_id", "resourceId", "roles", "permissions"})
+# the pipeline (the class of bug behind Mastra's GHSA-cw45-899f-pvrr). The organization's
+# keys are listed in both spellings a client might try.
+RESERVED_KEYS = frozenset(
+    {
+        "user",
+        "token",
+        "resource_id",
+        "resourceId",
+        "roles",
+        "permissions",
+        "organization_id",
+        "organizationId",
+        "activeOrganizationId",
+        "organization_roles",
+        "organizationRoles",
+        "team_id",
+        "teamId",
+        "activeTeamId",
+        "membership",
+    }
+)
 RESERVED_PREFIX = "bastion__"
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """The caller's membership of its active organization, as the provider checked it (a
+    member row exists now, or did within the provider's cache window): never what the
+    session or the client merely claims. `roles` are the member's role names (better-auth
+    keeps several as "admin,member"); `team_id` the session's active team, if any."""
+
+    organization_id: str
+    roles: tuple[str, ...]
+    team_id: str | None = None
+    member_id: str | None = None
 
 
 @dataclass
@@ -27,6 +66,11 @@ class RequestContext:
     permissions: tuple[str, ...] = ()
     # Anything else a handler or a client put there (reserved keys stripped).
     values: dict[str, Any] = field(default_factory=dict)
+    # The active organization the caller is a member of, its roles there, and its active
+    # team (an Identity with the organization plugin; None and () otherwise).
+    organization_id: str | None = None
+    organization_roles: tuple[str, ...] = ()
+    team_id: str | None = None
 
     @property
     def authenticated(self) -> bool:

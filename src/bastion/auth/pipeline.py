@@ -12,8 +12,10 @@ For each request, in order:
    `authenticate_token(token or "", request)` always runs, so cookie providers read their
    cookie from the request. No user, or an exception → 401; `ProviderUnavailable` (a
    dependency of the check is down) → 503;
-5. the context: the resource id (`map_user_to_resource_id`; raising → 500), and with
-   RBAC the roles and permissions;
+5. the context: the active organization membership (a provider's `organization_of`), the
+   resource id (`map_user_to_resource_id`; raising → 500; under an organization
+   `memory_scope`, derived from the membership: tenancy.py), and with RBAC the roles and
+   permissions;
 6. authorization, exactly one of: the provider's `authorize_user`, the config's
    `authorize`, the config's `rules`, else allow. False → 403, raising → 500 (raising an
    `AuthError` → that answer);
@@ -34,7 +36,7 @@ from starlette.responses import JSONResponse
 
 from ..errors import HTTPError
 from .config import AuthLike, ResolvedAuth, resolve_auth
-from .context import RequestContext
+from .context import Membership, RequestContext
 from .errors import (
     AuthError,
     AuthorizationFailed,
@@ -50,6 +52,7 @@ from .patterns import PatternSet
 from .provider import AuthProvider
 from .rbac import RBACProvider, RoutePermission, has_any_permission
 from .rules import check_rules
+from .tenancy import MemoryScope, check_memory_scope, scoped_resource_id
 
 __all__ = [
     "DEFAULT_PROTECTED",
@@ -141,11 +144,19 @@ class AuthPipeline:
         auth: AuthLike | None = None,
         *,
         rbac: RBACProvider | None = None,
+        memory_scope: MemoryScope = "user",
     ) -> None:
         if rbac is not None and auth is None:
             raise ValueError("rbac needs an auth provider or config to know the user")
         self.auth: ResolvedAuth | None = resolve_auth(auth) if auth is not None else None
         self.rbac = rbac
+        self.memory_scope = check_memory_scope(memory_scope)
+        if memory_scope != "user" and (self.auth is None or self.auth.organization_of is None):
+            # Every caller would be refused memory: say so now, not as 403s later.
+            raise ValueError(
+                f"memory_scope={memory_scope!r} needs a provider that knows the caller's "
+                "organization (IdentityAuth of an Identity with the organization plugin)"
+            )
         extra_protected = self.auth.protected if self.auth else ()
         extra_public = self.auth.public if self.auth else ()
         # Defaults first, the config's entries merged after them (spec §2.6).
@@ -212,6 +223,9 @@ class AuthPipeline:
         if user is None:
             raise Unauthenticated(credential_sent=self._credential_sent(request, token))
 
+        membership: Membership | None = None
+        if auth.organization_of is not None:
+            membership = auth.organization_of(user)
         try:
             resource_id = auth.map_user_to_resource_id(user)
             if auth.map_is_async:
@@ -219,6 +233,10 @@ class AuthPipeline:
         except Exception as exc:  # fail closed: memory must never go unscoped
             logger.error("map_user_to_resource_id raised %s", type(exc).__name__)
             raise ResourceMappingFailed() from None
+        if resource_id:
+            resource_id = str(resource_id)
+        if self.memory_scope != "user":
+            resource_id = scoped_resource_id(self.memory_scope, resource_id, membership)
 
         roles: tuple[str, ...] = ()
         permissions: tuple[str, ...] = ()
@@ -254,8 +272,18 @@ class AuthPipeline:
             if required and not has_any_permission(permissions, required):
                 raise PermissionDenied(required)
         # Positional: half the cost of keywords, on every protected request.
+        if membership is None:
+            return RequestContext(user, token, resource_id or None, roles, permissions)
         return RequestContext(
-            user, token, str(resource_id) if resource_id else None, roles, permissions
+            user,
+            token,
+            resource_id or None,
+            roles,
+            permissions,
+            {},
+            membership.organization_id,
+            membership.roles,
+            membership.team_id,
         )
 
     def _credential_sent(self, request: HTTPConnection, token: str | None) -> bool:

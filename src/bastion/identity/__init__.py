@@ -43,13 +43,18 @@ from .options import (
     UserOptions,
 )
 from .plugins import EndpointHook, Plugin, SignInCheck
+from .plugins.access import AccessControl, Role, create_access_control
 from .plugins.bearer import bearer
 from .plugins.email_otp import EmailOTP, EmailOTPCode, email_otp, otp_sender
 from .plugins.generic_oauth import generic_oauth
-from .plugins.access import AccessControl, Role, create_access_control
 from .plugins.magic_link import MagicLinkEmail, magic_link, magic_link_sender
-from .plugins.organization import OrganizationCode, organization
 from .plugins.open_api import open_api
+from .plugins.organization import (
+    InvitationEmail,
+    OrganizationCode,
+    invitation_sender,
+    organization,
+)
 from .plugins.two_factor import TwoFactorCode, TwoFactorOTP, two_factor
 from .plugins.username import UsernameCode, username
 from .ratelimit import RateRule
@@ -111,6 +116,7 @@ __all__ = [
     "Identity",
     "IdentityOptions",
     "InsecureSecret",
+    "InvitationEmail",
     "MagicLinkEmail",
     "Mailer",
     "MemoryStorage",
@@ -150,6 +156,7 @@ __all__ = [
     "expire_auth_cookie",
     "fresh_session",
     "generic_oauth",
+    "invitation_sender",
     "magic_link",
     "magic_link_sender",
     "open_api",

@@ -7,7 +7,7 @@ undefined`: the message names where the value was and what was wrong, issues joi
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -129,5 +129,9 @@ def _expected_for(model: type[BaseModel], name: str) -> str:
                 return "boolean"
             if annotation in (int, float):
                 return "number"
+            if annotation is dict or get_origin(annotation) is dict:
+                return "record"  # zod's z.record
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                return "object"
             return "string"
     return "string"

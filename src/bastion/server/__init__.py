@@ -42,7 +42,14 @@ from .models import (
 )
 from .openai import OpenAIModel
 from .routes import CustomRoute, route
-from .tools import FunctionTool, Tool, ToolInputError, ToolOutputError, tool
+from .tools import (
+    FunctionTool,
+    Tool,
+    ToolInputError,
+    ToolOutputError,
+    ToolPermissionDenied,
+    tool,
+)
 
 __all__ = [
     "CORS",
@@ -80,6 +87,7 @@ __all__ = [
     "ToolCallEvent",
     "ToolInputError",
     "ToolOutputError",
+    "ToolPermissionDenied",
     "ToolResult",
     "ToolResultEvent",
     "ToolSpec",

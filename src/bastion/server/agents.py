@@ -12,7 +12,8 @@ tools the last step asked for still run, but the model is not called again (the 
 reason is then the model's last, usually "tool_calls").
 
 A tool that fails does not fail the generation: bad arguments (`ToolInputError`), a
-refusal (`PermissionError`), an unknown tool name or any other exception become an error
+refusal (`PermissionError`, a caller without the tool's `requires_permission` included: the
+tool then does not run), an unknown tool name or any other exception become an error
 result, `{"error": "..."}`, that the model sees and can answer about; so does a result that
 no answer could carry and no thread read back (a lone surrogate, nesting deeper than
 `MAX_JSON_DEPTH`). Only the model's own failure (`ModelError`) ends a generation with an
@@ -44,7 +45,7 @@ from .models import (
     ToolSpec,
     Usage,
 )
-from .tools import ToolInputError
+from .tools import ToolInputError, authorize_tool
 
 __all__ = [
     "Agent",
@@ -330,6 +331,8 @@ class Agent:
         if tool is None:
             return _error(call, f"Unknown tool: {call.name}")
         try:
+            # Here too, not only in Tool.execute: any AgentTool may declare a permission.
+            authorize_tool(tool, context)
             value = await tool.execute(call.arguments, context)
         except ToolInputError as exc:
             return _error(call, f"Invalid arguments: {exc}")

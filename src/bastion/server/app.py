@@ -10,6 +10,10 @@ going through the auth pipeline (docs/auth.md). When the auth provider has an `i
 own API is mounted at its base path (`/api/auth`) and answers there by itself. `cors=`
 (off by default) answers browsers' preflights before any of that (cors.py).
 
+`memory_scope=` ("user", "organization" or "user_in_organization") chooses whose threads a
+caller's are: its own, its active organization's, or its own within that organization
+(bastion.auth.tenancy).
+
 Memory is used only when given (`memory=`): nothing is guessed from the Identity, whose
 database may or may not hold the memory tables. Without it the memory routes answer 404
 "Memory is not configured".
@@ -35,6 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..auth.config import AuthLike
 from ..auth.pipeline import AuthPipeline
 from ..auth.rbac import RBACProvider
+from ..auth.tenancy import MemoryScope
 from ..identity import Identity
 from .agents import ID_PATTERN as AGENT_ID
 from .agents import Agent, AgentTool
@@ -51,6 +56,7 @@ from .routes import (
     add_tool_routes,
     route_path,
 )
+from .tools import tool_permission
 
 __all__ = ["Bastion"]
 
@@ -67,6 +73,7 @@ class Bastion:
         tools: Sequence[AgentTool] = (),
         auth: AuthLike | None = None,
         rbac: RBACProvider | None = None,
+        memory_scope: MemoryScope = "user",
         routes: Sequence[CustomRoute] = (),
         identity: Identity | None = None,
         memory: Memory | None = None,
@@ -78,9 +85,10 @@ class Bastion:
             raise TypeError(f"memory: {memory!r} is not a bastion.server.memory.Memory")
         self.name = name
         self.auth = auth
-        self.pipeline = AuthPipeline(auth, rbac=rbac)
+        self.pipeline = AuthPipeline(auth, rbac=rbac, memory_scope=memory_scope)
         self.agents = _agents(agents)
         self.tools = _tools(tools)
+        _check_tool_permissions(self.tools, self.agents, rbac)
         self.identity = _identity(auth, identity)
         self.memory = memory
         self.cors = _cors(cors)
@@ -223,3 +231,18 @@ def _tools(tools: Sequence[AgentTool]) -> dict[str, AgentTool]:
             raise ValueError(f"two tools have the id {tool.id!r}")
         registry[tool.id] = tool
     return registry
+
+
+def _check_tool_permissions(
+    tools: Mapping[str, AgentTool], agents: Mapping[str, Agent], rbac: RBACProvider | None
+) -> None:
+    """A tool that requires a permission, on a server without RBAC, could never be called:
+    no caller holds a permission there. Said at construction rather than as a 403 later."""
+    if rbac is not None:
+        return
+    every = [*tools.values(), *(t for agent in agents.values() for t in agent.tools.values())]
+    for tool in every:
+        if tool_permission(tool):
+            raise ValueError(
+                f"tool {tool.id!r} requires a permission: give Bastion(rbac=...) to grant it"
+            )

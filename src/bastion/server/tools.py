@@ -19,6 +19,13 @@ request context bound (sync code in a worker thread) and returns a JSON-ready va
 tool raises propagates unchanged: raising is how a tool refuses a caller (the server answers
 403 to a PermissionError).
 
+`requires_permission="refunds:create"` (one permission, or a list meaning "any of") is
+checked against the caller's RBAC grants (`RequestContext.permissions`) before anything
+else: a caller without it gets `ToolPermissionDenied` (a PermissionError) and the tool's
+body never runs, whether it is called over HTTP (403) or by an agent during a run (the model
+gets a "Permission denied" result). A tool that declares one needs `Bastion(rbac=...)`:
+without RBAC no caller holds a permission, and the server refuses to start.
+
 Validation is pydantic's strict mode on JSON data: a value must have the type the schema
 announces ("3" is not an integer, "true" not a boolean); an integer is a valid number, and
 JSON's strings are parsed into dates, UUIDs and enums. `strict=False` turns on pydantic's
@@ -37,6 +44,7 @@ from pydantic_core import PydanticSerializationError, to_json, to_jsonable_pytho
 
 from .._callbacks import as_async
 from ..auth.context import RequestContext, bind_context, current_context
+from ..auth.rbac import has_any_permission
 from ..identity._untrusted import InvalidInput, check_value
 from .models import ToolSpec
 from .tool_schema import (
@@ -48,7 +56,16 @@ from .tool_schema import (
     strict_model,
 )
 
-__all__ = ["FunctionTool", "Tool", "ToolInputError", "ToolOutputError", "tool"]
+__all__ = [
+    "FunctionTool",
+    "Tool",
+    "ToolInputError",
+    "ToolOutputError",
+    "ToolPermissionDenied",
+    "authorize_tool",
+    "tool",
+    "tool_permission",
+]
 
 # What model APIs accept as a function name (OpenAI, Anthropic); it is also a URL segment.
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -72,6 +89,42 @@ class ToolInputError(ValueError):
 
 class ToolOutputError(TypeError):
     """A tool returned something that cannot be turned into JSON (a bug in the tool)."""
+
+
+class ToolPermissionDenied(PermissionError):
+    """The caller lacks the tool's `requires_permission` (the server answers 403 over HTTP;
+    an agent's model gets a refusal result). `required` lists the permissions, any one of
+    which would do."""
+
+    def __init__(self, tool_id: str, required: Sequence[str]) -> None:
+        self.tool_id = tool_id
+        self.required = tuple(required)
+        super().__init__("Missing required permission: " + " or ".join(self.required))
+
+
+def _permissions(value: str | Sequence[str] | None, tool_id: str) -> tuple[str, ...] | None:
+    """`requires_permission` as a tuple, checked when the tool is made."""
+    if value is None:
+        return None
+    found = (value,) if isinstance(value, str) else tuple(value)
+    if not found or not all(isinstance(p, str) and p for p in found):
+        raise ValueError(f"tool {tool_id!r}: requires_permission lists permission strings")
+    return found
+
+
+def tool_permission(tool: object) -> tuple[str, ...] | None:
+    """What a tool requires: its `requires_permission` (any tool object may declare one)."""
+    value = getattr(tool, "requires_permission", None)
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def authorize_tool(tool: object, context: RequestContext) -> None:
+    """Raise ToolPermissionDenied unless the caller's grants cover the tool's permission."""
+    required = tool_permission(tool)
+    if required and not has_any_permission(context.permissions, required):
+        raise ToolPermissionDenied(str(getattr(tool, "id", "?")), required)
 
 
 def _path(loc: tuple[str | int, ...]) -> str:
@@ -108,6 +161,7 @@ class Tool:
     description: str
     input_schema: dict[str, Any]
     strict: bool = True
+    requires_permission: tuple[str, ...] | None = None
 
     def __init__(
         self,
@@ -117,9 +171,17 @@ class Tool:
         input_schema: type[BaseModel] | Mapping[str, Any] | None = None,
         fn: Callable[..., Any] | None = None,
         strict: bool | None = None,
+        requires_permission: str | Sequence[str] | None = None,
     ) -> None:
         cls = type(self)
         self.id = _check_id(id if id is not None else getattr(cls, "id", None), cls.__name__)
+        # The argument, else a subclass's class attribute (a string or a list).
+        self.requires_permission = _permissions(
+            requires_permission
+            if requires_permission is not None
+            else getattr(cls, "requires_permission", None),
+            self.id,
+        )
         if description is None:
             description = getattr(cls, "description", None)
         if description is None:
@@ -198,13 +260,15 @@ class Tool:
         """Validate `args`, run the tool and return its result as JSON-ready data.
 
         `context` defaults to the one the request pipeline bound (`current_context()`), and
-        is bound while the tool runs. Raises ToolInputError before running on bad input,
-        ToolOutputError on a result that is not JSON data; anything the tool raises
-        propagates as is.
+        is bound while the tool runs. Raises ToolPermissionDenied first when the caller lacks
+        `requires_permission`, ToolInputError before running on bad input, ToolOutputError
+        on a result that is not JSON data; anything the tool raises propagates as is.
         """
-        input = self.validate(args)
         if context is None:
             context = current_context()
+        # First: a refused caller learns nothing of the input schema either.
+        authorize_tool(self, context)
+        input = self.validate(args)
         with bind_context(context):
             result = await self.run(input, context)
         try:
@@ -251,6 +315,7 @@ class FunctionTool(Tool):
         id: str | None = None,
         description: str | None = None,
         strict: bool = True,
+        requires_permission: str | Sequence[str] | None = None,
     ) -> None:
         summary, descriptions = parse_docstring(inspect.getdoc(fn))
         tool_id = _check_id(id if id is not None else getattr(fn, "__name__", None), repr(fn))
@@ -260,6 +325,7 @@ class FunctionTool(Tool):
             description=description if description is not None else summary,
             input_schema=self._signature.model,
             strict=strict,
+            requires_permission=requires_permission,
         )
         self.fn = fn
         self._call_function = as_async(fn)
@@ -281,6 +347,7 @@ def tool(
     id: str | None = None,
     description: str | None = None,
     strict: bool = True,
+    requires_permission: str | Sequence[str] | None = None,
 ) -> FunctionTool: ...
 
 
@@ -292,6 +359,7 @@ def tool(
     id: str | None = None,
     description: str | None = None,
     strict: bool = True,
+    requires_permission: str | Sequence[str] | None = None,
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 
 
@@ -302,16 +370,25 @@ def tool(
     id: str | None = None,
     description: str | None = None,
     strict: bool = True,
+    requires_permission: str | Sequence[str] | None = None,
 ) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
     """Make a Tool of a typed function (sync or async): `@tool` or `@tool(id=..., ...)`.
 
     The id defaults to the function's name, the description to its docstring's first
     paragraph. `strict=False` accepts pydantic's lax coercions ("3" for an integer).
+    `requires_permission=` is the RBAC permission a caller needs (see the module's text).
     """
-    if fn is not None:
-        return FunctionTool(fn, id=id, description=description, strict=strict)
 
     def decorate(fn: Callable[..., Any]) -> FunctionTool:
-        return FunctionTool(fn, id=id, description=description, strict=strict)
+        return FunctionTool(
+            fn,
+            id=id,
+            description=description,
+            strict=strict,
+            requires_permission=requires_permission,
+        )
+
+    if fn is not None:
+        return decorate(fn)
 
     return decorate

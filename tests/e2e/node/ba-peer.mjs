@@ -64,11 +64,17 @@
 //   TWO_FACTOR           JSON options of the twoFactor() plugin, added after bearer()
 //                        (its table migrated); its codes go to MAIL_LOG as
 //                          {"type":"two-factor-otp","to":email,"url":null,"token":otp}
-//   ORGANIZATION_MATRIX  JSON options of the organization() plugin (the authorization matrix
-//                        and hostile-input tests), added after the other plugins, with
-//                        better-auth's default access control (`ac`) filled in so
-//                        that dynamicAccessControl works; invitation mails go to MAIL_LOG as
-//                          {"type":"organization-invitation","to":email,"url":null,"token":id}
+//   ORGANIZATION         JSON options of the organization() plugin, added after bearer()
+//                        (its tables migrated), e.g. {"teams":{"enabled":true},
+//                        "dynamicAccessControl":{"enabled":true}}. Two keys are data, not
+//                        options: "statements" ({resource:[actions]}, added to better-auth's
+//                        defaultStatements for createAccessControl -> `ac`; always passed,
+//                        so dynamic roles work) and "roles" ({name:{resource:[actions]}} ->
+//                        ac.newRole each; unset: better-auth's owner/admin/member). Its
+//                        sendInvitationEmail mails to MAIL_LOG:
+//                          {"type":"organization-invitation","to":email,
+//                           "url":"<origin>/accept-invitation/<id>","token":"<invitation id>",
+//                           "organization":name,"inviter":email,"role":role}
 //   EXIT_ON_STDIN_CLOSE=1  also shut down when stdin reaches EOF (the Python
 //                        wrapper sets it, so the server dies with its parent)
 //
@@ -266,8 +272,8 @@ async function serve(kind, url) {
     const origin = `http://127.0.0.1:${server.address().port}`;
 
     const mailLog = process.env.MAIL_LOG;
-    const sendMail = async (type, user, url, token) => {
-      const line = JSON.stringify({ type, to: user.email, url, token }) + "\n";
+    const sendMail = async (type, user, url, token, extra = {}) => {
+      const line = JSON.stringify({ type, to: user.email, url, token, ...extra }) + "\n";
       // Synchronous append: the line is in the file before the response goes out.
       if (mailLog) fs.appendFileSync(mailLog, line);
       else console.error(`ba-peer: mail ${line.trim()}`);
@@ -302,7 +308,9 @@ async function serve(kind, url) {
               })(),
             ]
           : []),
-        ...(await matrixOrganization(sendMail)),
+        ...(process.env.ORGANIZATION
+          ? [await organizationPlugin(JSON.parse(process.env.ORGANIZATION), origin, sendMail)]
+          : []),
       ],
       trustedOrigins: trusted,
       rateLimit: { enabled: process.env.RATE_LIMIT === "1" },
@@ -342,6 +350,35 @@ async function serve(kind, url) {
   }
 }
 
+/**
+ * organization() from $ORGANIZATION's JSON: `statements` and `roles` become the plugin's `ac`
+ * and `roles` (objects of code, not JSON); invitations are mailed with the link a page would
+ * put in the mail (better-auth builds none itself).
+ */
+async function organizationPlugin(given, origin, sendMail) {
+  const { organization } = await import("better-auth/plugins");
+  const { createAccessControl } = await import("better-auth/plugins/access");
+  const { defaultStatements, defaultRoles } = await import(
+    "better-auth/plugins/organization/access"
+  );
+  const { statements = {}, roles, ...options } = given;
+  const ac = createAccessControl({ ...defaultStatements, ...statements });
+  const builtRoles = roles
+    ? Object.fromEntries(Object.entries(roles).map(([name, grants]) => [name, ac.newRole(grants)]))
+    : defaultRoles;
+  return organization({
+    ...options,
+    ac,
+    roles: builtRoles,
+    sendInvitationEmail: ({ id, email, role, organization: org, inviter }) =>
+      sendMail("organization-invitation", { email }, `${origin}/accept-invitation/${id}`, id, {
+        organization: org.name,
+        inviter: inviter.user.email,
+        role,
+      }),
+  });
+}
+
 /** The plugins named in $PLUGINS, mailing through `sendMail`. */
 async function extraPlugins(sendMail) {
   const names = (process.env.PLUGINS ?? "").split(",").filter(Boolean);
@@ -363,25 +400,6 @@ async function extraPlugins(sendMail) {
     if (!make[name]) throw new Error(`unknown plugin ${name}`);
     return make[name]();
   });
-}
-
-// --- ORGANIZATION_MATRIX (the authorization matrix's peer; separate from any other
-// organization setup so the two do not collide) ---
-
-/** organization() with $ORGANIZATION_MATRIX's options and the default access control. */
-async function matrixOrganization(sendMail) {
-  if (!process.env.ORGANIZATION_MATRIX) return [];
-  const { organization } = await import("better-auth/plugins");
-  const { defaultAc } = await import("better-auth/plugins/organization/access");
-  const given = JSON.parse(process.env.ORGANIZATION_MATRIX);
-  return [
-    organization({
-      ac: defaultAc,
-      ...given,
-      sendInvitationEmail: ({ email, id }) =>
-        sendMail("organization-invitation", { email }, null, id),
-    }),
-  ];
 }
 
 async function main() {

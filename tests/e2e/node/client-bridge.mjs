@@ -23,7 +23,10 @@
 //   CLIENT_PLUGINS   client plugins, comma separated: twoFactor (twoFactorClient, whose
 //                    onTwoFactorRedirect calls are kept: {"redirects":true} command),
 //                    or any other export of "better-auth/client/plugins" by name
-//                    (magicLinkClient, emailOTPClient, usernameClient)
+//                    (magicLinkClient, emailOTPClient, usernameClient); organization:
+//                    organizationClient({teams: {enabled: true}, dynamicAccessControl:
+//                    {enabled: true}}) (its organization.checkRolePermission is local and
+//                    synchronous: its boolean comes back as data)
 //
 // Protocol: stdout's first line is {"ready":true,"mode":...,"baseURL":...}.
 // Then, per stdin line (a JSON object), exactly one stdout line:
@@ -175,6 +178,11 @@ const CLIENT_PLUGINS = {
       onTwoFactorRedirect: (context) => {
         redirects.push(context);
       },
+    }),
+  organization: async () =>
+    (await import("better-auth/client/plugins")).organizationClient({
+      teams: { enabled: true },
+      dynamicAccessControl: { enabled: true },
     }),
 };
 const plugins = [];

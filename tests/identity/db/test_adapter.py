@@ -182,6 +182,27 @@ async def test_update_many_and_delete_many_count_rows(db: Database) -> None:
     assert await db.count("note") == 1
 
 
+async def test_increment_is_a_conditional_atomic_update(db: Database) -> None:
+    """A seat counter: ten concurrent reservations under a limit of 3 take exactly 3 seats."""
+    note = await db.create("note", {"title": "seats", "count": 0})
+    under_limit = and_(eq("id", note["id"]), lt("count", 3))
+    taken = await asyncio.gather(
+        *(db.increment("note", under_limit, {"count": 1}) for _ in range(10))
+    )
+    assert sorted(row["count"] for row in taken if row is not None) == [1, 2, 3]
+    assert taken.count(None) == 7
+    # `set` writes alongside the increment; a negative step releases.
+    row = await db.increment("note", eq("id", note["id"]), {"count": -2}, set={"title": "x"})
+    assert row is not None and (row["count"], row["title"]) == (1, "x")
+    # Only `set`, under a condition that no longer holds: nothing changes.
+    gone = and_(eq("id", note["id"]), gte("count", 5))
+    assert await db.increment("note", gone, {}, set={"count": 9}) is None
+    async with db.transaction() as tx:
+        assert (await tx.increment("note", eq("id", note["id"]), {"count": 1}) or {})["count"] == 2
+    with pytest.raises(ValueError):
+        await db.increment("note", eq("id", note["id"]), {})
+
+
 async def test_unique_violation_is_typed(db: Database) -> None:
     await make_user(db, "ada@example.com")
     with pytest.raises(UniqueViolation):

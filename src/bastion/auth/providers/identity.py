@@ -16,6 +16,12 @@ a rewritten cookie cache, the cookies of a dead session to clear) are left on th
 the server to send with whatever it answers: `("set-cookie", line)` pairs appended to the list
 `request.state.response_headers` (`bastion.auth.pipeline.RESPONSE_HEADERS`).
 
+With the organization plugin on the Identity (in-process), the user also carries
+`"membership"`: the session's active organization, checked against the member table through
+the plugin's membership cache (`_identity_orgs.py`), or None. The pipeline puts it into
+`RequestContext.organization_id` / `organization_roles` / `team_id` (`organization_of`),
+and `OrganizationRBAC` turns its roles into permissions.
+
 A session that cannot be checked because storage is down (the database, the secondary
 storage, the remote server) raises `ProviderUnavailable` (a 503 naming it), never "no user":
 a client would drop a valid session on the 401. A valid cookie cache may still decide where
@@ -40,9 +46,11 @@ from bastion.identity import (
     TrustCookieCache,
 )
 
+from ..context import Membership
 from ..errors import ProviderUnavailable, redact
 from ..pipeline import RESPONSE_HEADERS
 from ..provider import AuthorizeUser, AuthProvider, MapUserToResourceId, RoutePattern
+from ._identity_orgs import ActiveMemberships, organization_runtime
 from ._identity_remote import RemoteSessions
 
 __all__ = ["IdentityAuth", "TrustCookieCache"]
@@ -115,6 +123,7 @@ class IdentityAuth(AuthProvider):
         # The Bastion app mounts a given Identity at /api/auth.
         self.identity: Identity | None = identity
         self._remote: RemoteSessions | None = None
+        self._memberships: ActiveMemberships | None = None
         if identity is not None:
             given = sorted(k for k, v in remote_options.items() if v is not None)
             if given:
@@ -124,6 +133,9 @@ class IdentityAuth(AuthProvider):
                     f"trust_cookie_cache: 'reads', 'always' or 'never', not {trust_cookie_cache!r}"
                 )
             self._trust: TrustCookieCache = trust_cookie_cache
+            runtime = organization_runtime(identity)
+            if runtime is not None:
+                self._memberships = ActiveMemberships(identity, runtime)
             self._require_signature = require_signature
             self.session_cookie_name = identity.session_cookie_name
             storage = identity.options.secondary_storage
@@ -162,10 +174,12 @@ class IdentityAuth(AuthProvider):
                     trust_cookie_cache=self._trust,
                     require_signature=self._require_signature,
                 )
-                user = (
-                    None if found.user is None else {"session": found.session, "user": found.user}
-                )
                 set_cookies: Sequence[str] = found.set_cookies
+                user: dict[str, Any] | None = None
+                if found.user is not None and found.session is not None:
+                    user = {"session": found.session, "user": found.user}
+                    if self._memberships is not None:
+                        user["membership"] = await self._memberships.of(found.session, found.user)
             else:
                 assert self._remote is not None
                 resolution = await self._remote.resolve(token or "", _cookie_header(headers))
@@ -188,6 +202,12 @@ class IdentityAuth(AuthProvider):
             pending.extend(("set-cookie", line) for line in set_cookies)
         return user
 
+    @property
+    def organization_of(self) -> Any:
+        """`(user) -> Membership | None` when the Identity has the organization plugin (the
+        pipeline's hook for `RequestContext.organization_id`), else None."""
+        return _membership_of if self._memberships is not None else None
+
     async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:
         """A session and a user, both with an id (MastraAuthBetterAuth's default)."""
         if not isinstance(user, _MAPPING):
@@ -205,6 +225,11 @@ class IdentityAuth(AuthProvider):
         In-process, the provider opens nothing: the Identity's storage is the Identity's."""
         if self._remote is not None:
             await self._remote.aclose()
+
+
+def _membership_of(user: Any) -> Membership | None:
+    found = user.get("membership") if isinstance(user, dict) else None
+    return found if isinstance(found, Membership) else None
 
 
 def _headers_and_method(request: Any) -> tuple[Mapping[str, Any], str]:

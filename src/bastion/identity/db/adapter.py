@@ -214,6 +214,52 @@ class _Operations(ABC):
         async with self._connection(write=True) as conn:
             return (await conn.execute(stmt, params)).rowcount
 
+    async def increment(
+        self,
+        model: str,
+        where: Where,
+        increments: Mapping[str, int],
+        set: Mapping[str, Any] | None = None,
+    ) -> Row | None:
+        """Add `increments` to numeric fields of one row `where` matches (and write `set`),
+        the condition and the change in one step: concurrent callers cannot both pass a
+        condition such as `lt("memberCount", 5)`. The row as changed, or None if none matched.
+
+        As better-auth's `incrementOne`: `set` stamps `updatedAt`-like fields, a bare
+        increment does not (a counter is not an edit of the row).
+        """
+        if not increments and not set:
+            raise ValueError("increment: nothing to increment or set")
+        table = self._table(model)
+        values: dict[str, Any] = self._updates(model, set) if set else {}
+        for name, delta in increments.items():
+            column = table.c[self._known(model, name)]
+            values[name] = column + int(delta)
+        clause = self._clause(model, where)
+        async with self._connection(write=True) as conn:
+            if self._update_returning:
+                # The WHERE is repeated on the UPDATE so a row changed meanwhile is
+                # re-checked under its lock (PostgreSQL re-evaluates it), not trusted.
+                one = select(table.c.id).where(clause).limit(1).scalar_subquery()
+                stmt = update(table).where(clause, table.c.id == one).values(values)
+                found = await conn.execute(stmt.returning(*self._labelled(model)))
+                row = found.mappings().first()
+                return dict(row) if row is not None else None
+            # MySQL/MariaDB: no UPDATE … RETURNING. Lock the row, change it if it still
+            # matches, read it back: all in this statement's transaction.
+            locked = select(table.c.id).where(clause).limit(1).with_for_update()
+            target = (await conn.execute(locked)).scalar()
+            if target is None:
+                return None
+            changed = await conn.execute(
+                update(table).where(clause, table.c.id == target).values(values)
+            )
+            if changed.rowcount == 0:
+                return None
+            again = await conn.execute(self._select(model, None).where(table.c.id == target))
+            row = again.mappings().first()
+            return dict(row) if row is not None else None
+
     async def delete(self, model: str, where: Where) -> bool:
         """Delete the row(s) `where` identifies; whether anything was deleted."""
         return await self.delete_many(model, where) > 0

@@ -10,8 +10,9 @@ from starlette.requests import Request
 
 from ..._openapi import Doc
 from ...auth.context import RequestContext
+from ...auth.errors import PermissionDenied
 from ..agents import AgentTool
-from ..tools import ToolInputError
+from ..tools import ToolInputError, ToolPermissionDenied, authorize_tool
 from .bodies import ExecuteBody
 from .common import HTTPError, merge_request_context, read_json_object
 from .router import Router
@@ -40,6 +41,10 @@ def add_tool_routes(router: Router, tools: Mapping[str, AgentTool]) -> None:
 
     async def execute(request: Request, context: RequestContext) -> Any:
         tool = find(request.path_params["toolId"])
+        try:  # before the body is read: a refused caller learns nothing of the input
+            authorize_tool(tool, context)
+        except ToolPermissionDenied as exc:  # the pipeline's own 403 for a missing grant
+            raise PermissionDenied(exc.required) from None
         body = await read_json_object(request)
         args = body.get("data", {})
         if not isinstance(args, dict):
@@ -49,6 +54,8 @@ def add_tool_routes(router: Router, tools: Mapping[str, AgentTool]) -> None:
             result = await tool.execute(args, context)
         except ToolInputError as exc:
             raise HTTPError(400, str(exc)) from None
+        except ToolPermissionDenied as exc:
+            raise PermissionDenied(exc.required) from None
         except PermissionError as exc:  # the tool refused this caller
             raise HTTPError(403, str(exc) or "Access denied") from None
         except Exception as exc:
@@ -63,6 +70,7 @@ def add_tool_routes(router: Router, tools: Mapping[str, AgentTool]) -> None:
         "/api/tools/{toolId}/execute",
         ["POST"],
         execute,
-        # 400: input the tool's schema refuses; 403: the tool refused the caller.
+        # 400: input the tool's schema refuses; 403: the caller lacks the tool's
+        # requires_permission, or the tool refused the caller.
         doc=Doc("Run a tool", tags, body=ExecuteBody, errors=(400, 403, 404)),
     )

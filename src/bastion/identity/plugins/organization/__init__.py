@@ -41,6 +41,7 @@ from ._defaults import (
     owner_ac,
 )
 from ._errors import OrganizationCode
+from ._invitation_email import InvitationEmail, invitation_sender
 from ._options import (
     DefaultTeamOptions,
     DynamicAccessControlOptions,
@@ -57,6 +58,7 @@ __all__ = [
     "AuthorizeResult",
     "DefaultTeamOptions",
     "DynamicAccessControlOptions",
+    "InvitationEmail",
     "Memberships",
     "OrganizationCode",
     "OrganizationOptions",
@@ -67,6 +69,7 @@ __all__ = [
     "admin_ac",
     "create_access_control",
     "default_ac",
+    "invitation_sender",
     "member_ac",
     "organization",
     "organization_roles",

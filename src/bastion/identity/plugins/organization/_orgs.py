@@ -34,6 +34,7 @@ from ._common import (
     user_summary,
 )
 from ._errors import OrganizationCode as OC
+from ._team_members import add_team_member_row
 
 __all__ = ["endpoints"]
 
@@ -95,6 +96,9 @@ class HasPermissionBody(Body):
         if (self.permissions is None) == (self.permission is None):
             raise PydanticCustomError("invalid_input", "Invalid input")
         return self
+
+
+_MAX_LIMIT = 2**31 - 1  # what every database takes as a LIMIT
 
 
 def _parse_int(value: int | str | None) -> int | None:
@@ -230,6 +234,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             "organizationId": organization["id"],
             "name": organization["name"],
             "createdAt": ctx.context.now(),
+            "updatedAt": None,  # 1.7.25 leaves a new default team's updatedAt empty
         }
         changed = await run_hook(
             rt,
@@ -246,8 +251,6 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         team = await call_user(custom, organization, ctx) if custom else None
         if not team:
             team = await db.create("team", team_data)
-        from ._teams import add_team_member_row
-
         team_member = await add_team_member_row(ctx, team["id"], user["id"])
         await run_hook(
             rt, "after_create_team", {"team": team, "user": user, "organization": organization}
@@ -407,6 +410,8 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         db = ctx.context.store.db
         organization_id = organization["id"]
         members_limit = _parse_int(query.get("membersLimit"))
+        if members_limit is not None and not 0 < members_limit < _MAX_LIMIT:
+            members_limit = None if members_limit <= 0 else _MAX_LIMIT
         members = await db.find_many(
             "member", eq("organizationId", organization_id), limit=members_limit or None
         )

@@ -1,0 +1,77 @@
+"""The active organization membership of an Identity session, for `IdentityAuth`.
+
+The session (its cookie cache included) carries `activeOrganizationId` and `activeTeamId`;
+the member's role is in the `member` table. That row is read through the organization
+plugin's `Runtime.memberships` cache, so with the cookie cache on a request costs no
+database round trip:
+
+- every change the plugin's endpoints make in this process (a member added, removed or
+  given another role; a role created, changed or deleted; an organization deleted) drops
+  the entries it touches at once (`forget_membership`), so what a removed member could do
+  ends with the request that removed it (S17);
+- a change made by another process (another server on the same database, a TypeScript
+  better-auth server) shows here within the cache's TTL (`Memberships.ttl`, 30 s by
+  default; set `plugin.runtime.memberships.ttl` to shorten it, 0 to read every time).
+
+The organization counts only while a member row exists: a session whose
+`activeOrganizationId` names an organization the user has left, or that was deleted,
+has no membership.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bastion.identity import Identity
+from bastion.identity.db import eq
+from bastion.identity.plugins.organization import OrganizationPlugin, Runtime, parse_role_list
+
+from ..context import Membership
+
+__all__ = ["ActiveMemberships", "organization_runtime"]
+
+
+def organization_runtime(identity: Identity) -> Runtime | None:
+    """The organization plugin's runtime of `identity`, or None without the plugin."""
+    for plugin in identity.plugins:
+        if isinstance(plugin, OrganizationPlugin):
+            return plugin.runtime
+    return None
+
+
+class ActiveMemberships:
+    """Resolves a session's active organization to a checked `Membership`."""
+
+    __slots__ = ("_db", "_memberships")
+
+    def __init__(self, identity: Identity, runtime: Runtime) -> None:
+        self._db = identity.db
+        self._memberships = runtime.memberships
+
+    async def of(self, session: Mapping[str, Any], user: Mapping[str, Any]) -> Membership | None:
+        organization_id = session.get("activeOrganizationId")
+        user_id = user.get("id")
+        if not organization_id or not isinstance(organization_id, str) or not user_id:
+            return None
+        cache = self._memberships
+        member = cache.member(organization_id, user_id)
+        if member is cache.MISSING:
+            # Taken before the read: a change that lands meanwhile keeps this answer out.
+            version = cache.version()
+            member = await self._db.find_one(
+                "member", eq("organizationId", organization_id) & eq("userId", user_id)
+            )
+            cache.put_member(organization_id, user_id, member, version)
+        # Exactly: MySQL's default collation would match ids case-insensitively.
+        if member is None or member["organizationId"] != organization_id:
+            return None
+        if member["userId"] != user_id:
+            return None
+        team_id = session.get("activeTeamId")
+        return Membership(
+            organization_id,
+            tuple(parse_role_list(member.get("role") or "")),
+            team_id if isinstance(team_id, str) and team_id else None,
+            member.get("id"),
+        )
