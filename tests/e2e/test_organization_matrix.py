@@ -210,12 +210,12 @@ EXPECTED: dict[str, tuple[str, str, str, str, str]] = {
         f"400 {_NOT_MEMBER}",
         _NO_USER,
     ),
-    "check-slug": (("400 ORGANIZATION_SLUG_ALREADY_TAKEN",) * 4) + (_NO_SESSION,),  # type: ignore[dict-item]
+    "check-slug": (("400 ORGANIZATION_SLUG_ALREADY_TAKEN",) * 4) + (_NO_SESSION,),
     "get-organization": ("200", "200", "200", f"403 {_NOT_MEMBER}", _NO_SESSION),
     "get-full-organization": ("200", "200", "200", f"403 {_NOT_MEMBER}", _NO_SESSION),
     "list": ("200", "200", "200", "200", _NO_SESSION),
     "set-active": ("200", "200", "200", f"403 {_NOT_MEMBER}", _NO_SESSION),
-    "add-member": ("404",) * 5,  # type: ignore[dict-item]
+    "add-member": ("404",) * 5,
     "remove-member": (
         "200",
         "200",
@@ -249,10 +249,10 @@ EXPECTED: dict[str, tuple[str, str, str, str, str]] = {
     ),
     "accept-invitation": (
         ("403 YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",) * 3 + ("200", _NO_SESSION)
-    ),  # type: ignore[dict-item]
+    ),
     "reject-invitation": (
         ("403 YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",) * 3 + ("200", _NO_SESSION)
-    ),  # type: ignore[dict-item]
+    ),
     "cancel-invitation": (
         "200",
         "200",
@@ -262,7 +262,7 @@ EXPECTED: dict[str, tuple[str, str, str, str, str]] = {
     ),
     "get-invitation": (
         ("403 YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",) * 3 + ("200", _NO_USER)
-    ),  # type: ignore[dict-item]
+    ),
     "list-invitations": (
         "200",
         "200",
