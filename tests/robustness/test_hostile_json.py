@@ -1,7 +1,8 @@
 """Property-based (hypothesis): hostile input at every endpoint of both servers (issue 11).
 
 Every identity endpoint of the default app (core, bearer, open-api and the memory tables;
-server-only ones have no URL) and every agent-server route (`/api/openapi.json` too) gets
+server-only ones have no URL) plus the organization plugin's (teams and dynamic access
+control on: issue 15), and every agent-server route (`/api/openapi.json` too) gets
 bodies, queries and path parameters made of what broke the servers before: nesting up to
 1,200 levels, lone surrogates, NUL (in values and keys), strings up to a million
 characters, wrong types for every field (numbers, arrays, objects, null, booleans), unknown
@@ -13,8 +14,12 @@ limiter's 429 does not stand between the examples and the handlers.
 
 Asserted for each request: no 5xx; the answer is JSON (or a redirect, an empty 404, the
 identity's HTML error page, or an event stream without an error event). After each
-endpoint: get-session, list-sessions, the thread list, every thread and its messages still
-read back, with no 5xx: nothing was stored that cannot be read back.
+endpoint: get-session, list-sessions, the thread list, every thread and its messages, and
+every organization of the owner (in full, with its members, invitations, teams and roles)
+still read back, with no 5xx: nothing was stored that cannot be read back. The owner keeps
+an organization ("kept": a team, the dynamic role `auditor`, a pending invitation) whose
+ids are the valid values of the organization endpoints' fields, so that a spoiled field
+gets past the others to the code that uses it.
 
 Bounded for CI: a fixed number of examples per endpoint, derandomized (the same examples on
 every run), no deadline. On SQLite; on PostgreSQL too when it is there (skipped otherwise,
@@ -38,9 +43,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.auth.providers.identity import IdentityAuth
-from bastion.identity import Identity, bearer, open_api
+from bastion.identity import Identity, bearer, open_api, organization
 from bastion.identity.email import ConsoleMailer, reset_password_sender, verification_sender
 from bastion.identity.endpoint import JSON_OR_FORM, Endpoint
+from bastion.identity.plugins.organization import default_ac
 from bastion.server import Bastion, Memory, memory_plugin
 from bastion.serving import ServedApp, serving
 from bastion.standalone import demo_agent, get_time, whoami
@@ -77,7 +83,14 @@ def build(database_url: str) -> tuple[Identity, Bastion]:
             {"enabled": True, "send_reset_password": reset_password_sender(mailer)}
         ),
         email_verification={"send_verification_email": verification_sender(mailer)},
-        plugins=[bearer(), memory_plugin(), open_api()],
+        plugins=[
+            bearer(),
+            memory_plugin(),
+            open_api(),
+            organization(
+                teams={"enabled": True}, dynamic_access_control={"enabled": True}, ac=default_ac
+            ),
+        ],
         rate_limit={"enabled": False},
         # A provider, so the social routes get past PROVIDER_NOT_FOUND; its endpoints are on
         # a port nothing listens on (no flow here gets as far as asking it).
@@ -196,6 +209,20 @@ VALID: dict[str, Any] = {
     "rememberMe": True,
     "revokeOtherSessions": False,
     "redirectTo": "/reset",
+    # the organization plugin's (the kept organization's ids: Harness.organization_values)
+    "slug": "fresh-slug",
+    "organizationSlug": "kept",
+    "logo": "https://example.com/logo.png",
+    "metadata": {"k": "v"},
+    "keepCurrentActiveOrganization": False,
+    "role": "member",
+    "roleName": "auditor",
+    "permission": {"team": ["update"]},
+    "permissions": {"member": ["delete"]},
+    "data": {"name": "Kept"},
+    "resend": True,
+    "membersLimit": 10,
+    "memberIdOrEmail": EMAIL,
 }
 SERVER_VALID: dict[str, Any] = {
     "messages": "hello",
@@ -256,6 +283,8 @@ class Harness:
         self.http = http
         self.token = ""
         self.thread_id = ""
+        self.organization_values: dict[str, str] = {}
+        self.organizations = 0
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
@@ -272,6 +301,43 @@ class Harness:
         thread = self.request("POST", "/api/memory/threads", json={"title": "kept"})
         assert thread.status_code == 201, thread.text
         self.thread_id = thread.json()["id"]
+        self.keep_organization()
+
+    def ok(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = self.request(method, url, **kwargs)
+        assert response.status_code == 200, f"{method} {url}: {response.text[:300]}"
+        return response.json()
+
+    def keep_organization(self) -> None:
+        """The owner's organization with a team, a dynamic role and a pending invitation
+        (made again if a hostile request deleted it)."""
+        kept = self.organization_values.get("organizationId")
+        if kept and any(o["id"] == kept for o in self.ok("GET", "/api/auth/organization/list")):
+            return
+        self.organizations += 1
+        slug = "kept" if self.organizations == 1 else f"kept-{self.organizations}"
+        org = self.ok("POST", "/api/auth/organization/create", json={"name": "Kept", "slug": slug})
+        where = {"organizationId": org["id"]}
+        team = self.ok("POST", "/api/auth/organization/create-team", json={**where, "name": "T"})
+        self.ok(
+            "POST",
+            "/api/auth/organization/create-role",
+            json={**where, "role": "auditor", "permission": {"team": ["update"]}},
+        )
+        invitation = self.ok(
+            "POST",
+            "/api/auth/organization/invite-member",
+            json={**where, "email": "invitee@example.com", "role": "member"},
+        )
+        self.organization_values = {
+            "organizationId": org["id"],
+            "organizationSlug": slug,
+            "memberId": org["members"][0]["id"],
+            "userId": org["members"][0]["userId"],
+            "teamId": team["id"],
+            "invitationId": invitation["id"],
+            "id": invitation["id"],  # get-invitation's query
+        }
 
     def keep_signed_in(self) -> None:
         """A hostile request may have ended the owner's session (sign-out with its
@@ -299,6 +365,14 @@ class Harness:
             assert one.status_code == 200, one.text
             messages = self.request("GET", f"/api/memory/threads/{thread['id']}/messages")
             assert messages.status_code == 200, messages.text
+        for org in self.ok("GET", "/api/auth/organization/list"):
+            where = {"organizationId": org["id"]}
+            full = self.ok("GET", "/api/auth/organization/get-full-organization", params=where)
+            assert full["id"] == org["id"]
+            for listing in ("list-members", "list-invitations", "list-teams", "list-roles"):
+                self.ok("GET", f"/api/auth/organization/{listing}", params=where)
+        self.ok("GET", "/api/auth/organization/list-user-teams")
+        self.keep_organization()
 
 
 @asynccontextmanager
@@ -354,7 +428,10 @@ def test_hostile_json_at_every_identity_endpoint(
 ) -> None:
     # The endpoint's own fields (update-user and update-session take any keys: the user's).
     fields = model_fields(endpoint, "body") or ["name", "image"]
-    valid = {name: VALID.get(name, "x") for name in fields}
+    harness.keep_signed_in()
+    harness.keep_organization()
+    known = {**VALID, **harness.organization_values}
+    valid = {name: known.get(name, "x") for name in fields}
     query_fields = [
         *model_fields(endpoint, "query"),
         *(("state", "code", "iss") if "{id}" in endpoint.path else ()),
@@ -362,6 +439,11 @@ def test_hostile_json_at_every_identity_endpoint(
         "callbackURL",
         "error",
     ]
+    valid_query = {
+        name: value
+        for name in model_fields(endpoint, "query")
+        if isinstance(value := known.get(name), str)
+    }
     body = json_bodies(valid, []) if method == "POST" else st.just("")
     form = (
         st.builds(
@@ -376,7 +458,13 @@ def test_hostile_json_at_every_identity_endpoint(
     @given(
         body=body,
         form=st.one_of(st.none(), form),
-        query=queries(query_fields),
+        query=st.one_of(
+            queries(query_fields),
+            # the valid query (the kept organization's ids) with a few keys spoiled
+            queries(query_fields).map(lambda spoiled: {**valid_query, **spoiled}),
+        )
+        if valid_query
+        else queries(query_fields),
         param=st.one_of(st.just("some-token"), url_text.filter(bool)),
     )
     def attempt(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 from pydantic import Field as PydanticField
@@ -300,7 +300,10 @@ async def callback(ctx: Ctx[Any]) -> RawResponse:
         merged = {**body, **query}
         # Only the callback's own fields, in their order, as better-auth re-emits them.
         fields = {name: merged[name] for name in _CALLBACK_FIELDS if merged.get(name)}
-        raise Redirect(f"{ctx.base_url}/callback/{provider_id}?{urlencode(fields)}")
+        # quoted: the id arrives decoded from the path, and a header cannot carry
+        # control characters (real provider ids are unchanged by it)
+        back = f"{ctx.base_url}/callback/{quote(provider_id, safe='')}"
+        raise Redirect(f"{back}?{urlencode(fields)}")
     if query is None:
         raise Redirect(_with_params(default_error_url, {"error": "invalid_callback_request"}))
     state = query.get("state")
