@@ -22,12 +22,15 @@ whole answer is the same (tests/e2e/wire.py), after each server's ids are replac
 names (`org-a`, `team-t`, `user-member`, ...), ids made by the request itself by `new-1`,
 `new-2`, ... in order of appearance, and lists sorted (better-auth does not order them).
 Three cells differ on purpose (DELIBERATE): where better-auth tells another organization's
-id from an unknown one, Bastion answers both as unknown.
+id from an unknown one, Bastion answers both as unknown. One more (COOKIES_REWRITTEN) answers
+the same JSON with the session's cookies re-set: an accepted invitation's organization is the
+active one in the cookie cache at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -369,6 +372,20 @@ DELIBERATE: dict[tuple[str, str], tuple[int, dict[str, str]]] = {
     ),
 }
 
+# Where Bastion sends the same JSON but also re-sets the session's cookies: accepting an
+# invitation makes its organization active in the session row, and better-auth 1.7.25
+# leaves the cookie cache naming the previous one (it re-sets cookies only when the
+# invitation names one team). Bastion rewrites the cookies (and so `set-auth-token`).
+COOKIES_REWRITTEN = frozenset({("accept-invitation", "outsider")})
+_SESSION_HEADERS = ("set-auth-token", "access-control-expose-headers")
+
+
+def _without_session_cookies(answer: Answer) -> Answer:
+    headers = answer.headers
+    if headers is not None:
+        headers = {k: v for k, v in headers.items() if k not in _SESSION_HEADERS}
+    return dataclasses.replace(answer, headers=headers, set_cookies=[])
+
 
 # --- one server -------------------------------------------------------------------------------
 
@@ -689,6 +706,9 @@ def test_same_answer(played: Played, endpoint: str, caller: str) -> None:
         assert (ours.status, json.loads(ours.text)) == DELIBERATE[endpoint, caller]
         return
     t, o = normalised(theirs, their_world), normalised(ours, our_world)
+    if (endpoint, caller) in COOKIES_REWRITTEN:
+        assert any(".session_token=" in line for line in o.set_cookies), o.set_cookies
+        t, o = _without_session_cookies(t), _without_session_cookies(o)
     problems = compare_answers(t, o)
     assert not problems, (
         f"{endpoint} as {caller}\n  "

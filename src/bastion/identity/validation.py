@@ -7,7 +7,8 @@ undefined`: the message names where the value was and what was wrong, issues joi
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, get_origin
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -110,7 +111,10 @@ def describe_errors(
             expected = _expected_for(model, str(issue["loc"][0]))
             text = f"Invalid input: expected {expected}, received undefined"
         elif kind in _EXPECTED:
-            text = f"Invalid input: expected {_EXPECTED[kind]}, received {js_type(issue['input'])}"
+            expected = _EXPECTED[kind]
+            if kind == "dict_type" and _is_record(model, issue["loc"]):
+                expected = "record"  # a z.record field, as zod names it
+            text = f"Invalid input: expected {expected}, received {js_type(issue['input'])}"
         elif kind == "string_too_short":
             text = f"Too small: expected string to have >={issue['ctx']['min_length']} characters"
         elif kind == "string_too_long":
@@ -119,6 +123,33 @@ def describe_errors(
             text = issue["msg"]
         parts.append(f"{prefix} {text}")
     return "; ".join(parts)
+
+
+def _is_record(model: type[BaseModel], loc: tuple[str | int, ...]) -> bool:
+    """Whether the field at `loc` (through nested models) is a dict: zod's z.record."""
+    annotation: Any = model
+    for part in loc:
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return False
+        found = [
+            info.annotation
+            for name, info in annotation.model_fields.items()
+            if part in (name, info.alias)
+        ]
+        if not found:
+            return False
+        annotation = _unwrap_optional(found[0])
+    return annotation is dict or get_origin(annotation) is dict
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    """`X | None` and `Annotated[X, ...]` as X."""
+    arguments = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(arguments) == 1:
+        annotation = arguments[0]
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
 
 
 def _expected_for(model: type[BaseModel], name: str) -> str:

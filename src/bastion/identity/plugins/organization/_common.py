@@ -8,13 +8,18 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
 
 from ...._callbacks import call_user
 from ...db import Database, Row, Transaction, eq
 from ...endpoint import Ctx
 from ...errors import APIError
 from ...sessions import remembered, resolve_session, set_session_cookie
+from ...validation import MAX_IMAGE_LENGTH
 from ..access import Role
 from ._defaults import DEFAULT_ROLES
 from ._errors import OrganizationCode
@@ -397,3 +402,28 @@ def team_out(ctx: Ctx[Any], row: Mapping[str, Any]) -> dict[str, Any]:
 
 def raise_code(status: int, code: OrganizationCode) -> None:
     raise APIError(status, code)
+
+
+# -- bounded input --------------------------------------------------------------------------
+# better-auth bounds none of these; MySQL keeps names and slugs in varchar(255) and metadata
+# in a 64 KB text, and PostgreSQL cannot index a slug of more than ~2.7 KB: past these a
+# write would fail in the database (a 500). Refused first, in zod's words.
+
+MAX_NAME = 255
+MAX_METADATA_JSON = 16_000  # characters of JSON: within 64 KB in any UTF-8
+
+
+def _bounded_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(json.dumps(value, ensure_ascii=False)) > MAX_METADATA_JSON:
+        raise PydanticCustomError(
+            "too_big", f"Too big: expected JSON to have <={MAX_METADATA_JSON} characters"
+        )
+    return value
+
+
+Name = Annotated[str, PydanticField(min_length=1, max_length=MAX_NAME)]
+"""A name or slug: zod's z.string().min(1), and at most 255 characters."""
+LooseName = Annotated[str, PydanticField(max_length=MAX_NAME)]
+"""A name better-auth takes empty (create-team), at most 255 characters."""
+Logo = Annotated[str, PydanticField(max_length=MAX_IMAGE_LENGTH)]
+Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_metadata)]

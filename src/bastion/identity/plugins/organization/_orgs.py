@@ -16,8 +16,11 @@ from ...db import eq, in_
 from ...endpoint import Ctx, Endpoint
 from ...errors import APIError, ErrorCode
 from ...sessions import resolve_session, session_required
-from ...validation import Body, NonEmpty
+from ...validation import Body
 from ._common import (
+    Logo,
+    Metadata,
+    Name,
     Runtime,
     create_member,
     find_member,
@@ -40,11 +43,11 @@ __all__ = ["endpoints"]
 
 
 class CreateBody(Body):
-    name: NonEmpty
-    slug: NonEmpty
+    name: Name
+    slug: Name
     user_id: Any = PydanticField(None, alias="userId")  # server only; zod coerces it
-    logo: str | None = None
-    metadata: dict[str, Any] | None = None
+    logo: Logo | None = None
+    metadata: Metadata | None = None
     keep_current_active_organization: bool | None = PydanticField(
         None, alias="keepCurrentActiveOrganization"
     )
@@ -55,10 +58,10 @@ class SlugBody(Body):
 
 
 class UpdateData(Body):
-    name: NonEmpty | None = None
-    slug: NonEmpty | None = None
-    logo: str | None = None
-    metadata: dict[str, Any] | None = None
+    name: Name | None = None
+    slug: Name | None = None
+    logo: Logo | None = None
+    metadata: Metadata | None = None
 
 
 class UpdateBody(Body):
@@ -85,17 +88,35 @@ class SetActiveBody(Body):
     organization_slug: str | None = PydanticField(None, alias="organizationSlug")
 
 
+def _is_statements(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(actions, list) and all(isinstance(a, str) for a in actions)
+        for actions in value.values()
+    )
+
+
 class HasPermissionBody(Body):
     organization_id: str | None = PydanticField(None, alias="organizationId")
     permissions: dict[str, list[str]] | None = None
     permission: dict[str, list[str]] | None = None  # deprecated spelling
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> HasPermissionBody:
-        # zod's xor: one of `permission` and `permissions`, not both, not neither
-        if (self.permissions is None) == (self.permission is None):
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one(cls, raw: Any) -> Any:
+        """zod's xor of `{permission}` and `{permissions}`: the body as a whole is
+        refused, in zod's words, unless exactly one of them is a `{resource: [action]}`;
+        the other, if sent, is dropped as zod strips it."""
+        if not isinstance(raw, dict):
+            return raw
+        matched = [key for key in ("permissions", "permission") if _is_statements(raw.get(key))]
+        if len(matched) == 2:
+            raise PydanticCustomError(
+                "invalid_input", "Invalid input: more than one option matched"
+            )
+        if not matched:
             raise PydanticCustomError("invalid_input", "Invalid input")
-        return self
+        dropped = "permission" if matched[0] == "permissions" else "permissions"
+        return {key: value for key, value in raw.items() if key != dropped}
 
 
 _MAX_LIMIT = 2**31 - 1  # what every database takes as a LIMIT
@@ -370,9 +391,11 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         _, user = ctx.session  # type: ignore[misc]
         member = await find_member(ctx, organization["id"], user["id"])
         if member is None:
-            # better-auth clears the session's active organization before refusing
+            # better-auth clears the session's active organization before refusing. It
+            # answers 403 "not a member" here, which tells an outsider the id exists:
+            # another organization's id answers as an unknown one.
             await set_active(ctx, organization_id=None, cookie=False)
-            raise APIError(403, OC.USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION)
+            raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
         return member
 
     async def get_organization(ctx: Ctx[Any]) -> Any:

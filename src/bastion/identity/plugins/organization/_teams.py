@@ -21,8 +21,10 @@ from ...db import Row, Where, and_, eq, in_
 from ...endpoint import Ctx, Endpoint
 from ...errors import APIError
 from ...sessions import session_required
-from ...validation import Body, NonEmpty
+from ...validation import Body
 from ._common import (
+    LooseName,
+    Name,
     Runtime,
     find_member,
     find_organization,
@@ -71,12 +73,12 @@ CoercedString = Annotated[str, BeforeValidator(_js_string)]
 
 
 class CreateTeamBody(Body):
-    name: str  # no minimum: 1.7.25's create-team takes "" (update-team does not)
+    name: LooseName  # no minimum: 1.7.25's create-team takes "" (update-team does not)
     organization_id: str | None = PydanticField(None, alias="organizationId")
 
 
 class UpdateTeamData(Body):
-    name: NonEmpty | None = None
+    name: Name | None = None
     organization_id: str | None = PydanticField(None, alias="organizationId")
 
 
