@@ -374,7 +374,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
                     await store.db.delete_many(
                         "teamMember", in_("teamId", [t["id"] for t in teams])
                     )
-            for model in _OWNED_BY_ORGANIZATION(rt):
+            for model in _owned_by_organization(rt):
                 await store.db.delete_many(model, eq("organizationId", organization_id))
             await store.db.delete("organization", eq("id", organization_id))
         forget_membership(rt, organization_id)
@@ -398,11 +398,12 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
         return member
 
-    async def get_organization(ctx: Ctx[Any]) -> Any:
+    async def _requested(ctx: Ctx[Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The organization a read names (slug, else id, else the active one) and the
+        caller's member row in it; None when it names none."""
         session, _ = ctx.session  # type: ignore[misc]
-        query = ctx.query
-        slug = query.get("organizationSlug")
-        key = slug or query.get("organizationId") or session.get("activeOrganizationId")
+        slug = ctx.query.get("organizationSlug")
+        key = slug or ctx.query.get("organizationId") or session.get("activeOrganizationId")
         if not key:
             return None
         organization = await (
@@ -412,24 +413,18 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         )
         if organization is None:
             raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
-        await _checked_membership(ctx, organization)
-        return organization_out(ctx, organization)
+        return organization, await _checked_membership(ctx, organization)
+
+    async def get_organization(ctx: Ctx[Any]) -> Any:
+        found = await _requested(ctx)
+        return None if found is None else organization_out(ctx, found[0])
 
     async def get_full_organization(ctx: Ctx[Any]) -> Any:
-        session, _ = ctx.session  # type: ignore[misc]
-        query = ctx.query
-        slug = query.get("organizationSlug")
-        key = slug or query.get("organizationId") or session.get("activeOrganizationId")
-        if not key:
+        found = await _requested(ctx)
+        if found is None:
             return None
-        organization = await (
-            find_organization(ctx, slug=key)
-            if slug
-            else find_organization(ctx, organization_id=key)
-        )
-        if organization is None:
-            raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
-        member = await _checked_membership(ctx, organization)
+        organization, member = found
+        query = ctx.query
         db = ctx.context.store.db
         organization_id = organization["id"]
         members_limit = _parse_int(query.get("membersLimit"))
@@ -619,7 +614,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
     ]
 
 
-def _OWNED_BY_ORGANIZATION(rt: Runtime) -> tuple[str, ...]:
+def _owned_by_organization(rt: Runtime) -> tuple[str, ...]:
     """What goes with an organization (better-auth deletes members and invitations; teams
     and stored roles would be left pointing at nothing, so they go too)."""
     models = ["member", "invitation"]
