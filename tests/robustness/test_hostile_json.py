@@ -232,7 +232,8 @@ SERVER_VALID: dict[str, Any] = {
     "maxSteps": 2,
     "requestContext": {"k": "v"},
 }
-SERVER_OPTIONAL = ["threadId", "resourceId"]
+# `memory`: Mastra's `{thread, resource}` (what @mastra/client-js sends on generate/stream).
+SERVER_OPTIONAL = ["threadId", "resourceId", "memory"]
 
 
 def use_messages() -> st.SearchStrategy[Any]:
@@ -519,7 +520,10 @@ def test_hostile_json_at_every_agent_server_route(
     @given(
         path=path_for(template, harness),
         body=json_bodies(SERVER_VALID, SERVER_OPTIONAL) if has_body else st.just(""),
-        query=queries(["resourceId", "limit", "offset"]),
+        # `page`, `perPage`, `metadata`, `orderBy[...]`: what Mastra's client sends.
+        query=queries(
+            ["resourceId", "limit", "offset", "page", "perPage", "metadata", "orderBy[field]"]
+        ),
     )
     def attempt(path: str, body: str, query: dict[str, Any]) -> None:
         harness.keep_signed_in()

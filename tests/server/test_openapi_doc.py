@@ -71,7 +71,7 @@ async def test_every_route_is_in_it_with_its_body_query_and_statuses() -> None:
     created = doc["paths"]["/api/memory/threads"]["post"]["responses"]
     assert "201" in created and "200" not in created and "409" in created
     listing = doc["paths"]["/api/memory/threads"]["get"]["parameters"]
-    assert [p["name"] for p in listing] == ["resourceId", "limit", "offset"]
+    assert [p["name"] for p in listing] == ["resourceId", "limit", "offset", "page", "perPage"]
     agent = doc["paths"]["/api/agents/{agentId}"]["get"]["parameters"][0]
     assert agent["in"] == "path" and agent["schema"]["pattern"].startswith("^")
     custom = doc["paths"]["/api/me"]["get"]

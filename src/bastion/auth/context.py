@@ -39,7 +39,9 @@ RESERVED_KEYS = frozenset(
         "membership",
     }
 )
-RESERVED_PREFIX = "bastion__"
+# Mastra's server keeps the caller's scope in `mastra__resourceId` / `mastra__threadId` of the
+# request context; a tool ported from Mastra may read them, so a client may not set them.
+RESERVED_PREFIXES = ("bastion__", "mastra__")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,7 @@ def strip_reserved(values: Mapping[str, Any]) -> dict[str, Any]:
     return {
         key: value
         for key, value in values.items()
-        if key not in RESERVED_KEYS and not key.startswith(RESERVED_PREFIX)
+        if key not in RESERVED_KEYS and not key.startswith(RESERVED_PREFIXES)
     }
 
 

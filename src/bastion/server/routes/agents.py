@@ -16,6 +16,7 @@ from ..memory import Memory
 from ..models import ModelError
 from .bodies import RunBody
 from .common import HTTPError
+from .mastra_stream import stream_encoder
 from .router import Router
 from .runs import parse_messages, read_run
 from .sse import EventStream
@@ -68,8 +69,9 @@ def add_agent_routes(
 
     async def stream(request: Request, context: RequestContext) -> Any:
         agent = find(request.path_params["agentId"])
+        encode = stream_encoder(request)  # Bastion's events, or Mastra's chunks
         run = await read_run(request, context, agent, memory)
-        return EventStream(run_events(agent, run, context))
+        return EventStream(run_events(agent, run, context, encode), encode)
 
     tags = ("Agents",)
     run_errors = (400, 403, 404, 502, 503)  # the body, a thread's owner, the model, memory

@@ -20,11 +20,13 @@ __all__ = [
     "NewThreadBody",
     "ResourceQuery",
     "RunBody",
+    "RunMemory",
     "ThreadChangeBody",
+    "ThreadRef",
     "ThreadsQuery",
 ]
 
-# `limit` and `offset`: digits only, at most nine of them (memory.py's `_count`).
+# `limit` and `offset`: digits only, at most nine of them (paging.py's `count`).
 Count = Annotated[int, Field(ge=0, le=999_999_999)]
 
 
@@ -37,6 +39,17 @@ class MessageIn(_Input):
     content: str
 
 
+class ThreadRef(_Input):
+    id: str
+
+
+class RunMemory(_Input):
+    """Mastra's spelling of `threadId` and `resourceId` (what @mastra/client-js sends)."""
+
+    thread: str | ThreadRef | None = None
+    resource: str | None = None
+
+
 class RunBody(_Input):
     """`generate` and `stream`: one user message as a string, or a list of messages."""
 
@@ -45,6 +58,7 @@ class RunBody(_Input):
     thread_id: str | None = Field(None, alias="threadId")
     resource_id: str | None = Field(None, alias="resourceId")
     request_context: dict[str, Any] | None = Field(None, alias="requestContext")
+    memory: RunMemory | None = None
 
 
 class ExecuteBody(_Input):
@@ -72,8 +86,12 @@ class ResourceQuery(_Input):
 
 
 class ThreadsQuery(ResourceQuery):
+    """`limit`/`offset`, or Mastra's `page` (from 0) and `perPage` (`false`: all), not both."""
+
     limit: Count | None = None
     offset: Count | None = None
+    page: Count | None = None
+    per_page: Count | Literal["false"] | None = Field(None, alias="perPage")
 
 
 class MessagesQuery(ResourceQuery):

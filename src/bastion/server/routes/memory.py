@@ -18,6 +18,7 @@ from ...auth.context import RequestContext
 from ..memory import UNSET, Memory
 from .bodies import MessagesQuery, NewThreadBody, ResourceQuery, ThreadChangeBody, ThreadsQuery
 from .common import HTTPError, json_response, read_json_object
+from .paging import message_limit, thread_window
 from .router import Router
 from .scope import (
     MEMORY_NOT_CONFIGURED,
@@ -28,15 +29,6 @@ from .scope import (
 )
 
 __all__ = ["add_memory_routes"]
-
-
-def _count(query: Mapping[str, str], name: str) -> int | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
-        raise HTTPError(400, f"{name} must be a non-negative integer")
-    return int(raw)
 
 
 def _optional_text(body: Mapping[str, Any], key: str) -> str | None:
@@ -63,7 +55,7 @@ def add_memory_routes(router: Router, memory: Memory | None) -> None:
         threads = store()
         query = request.query_params
         owner = resource_id_of(context, query.get("resourceId"))
-        limit, offset = _count(query, "limit"), _count(query, "offset") or 0
+        limit, offset = thread_window(query)
         with memory_errors():
             found = await threads.list_threads(owner, limit=limit, offset=offset)
         return [thread.to_json() for thread in found]
@@ -109,7 +101,7 @@ def add_memory_routes(router: Router, memory: Memory | None) -> None:
     async def list_messages(request: Request, context: RequestContext) -> Any:
         threads = store()
         owner = resource_id_of(context, request.query_params.get("resourceId"))
-        limit = _count(request.query_params, "limit")
+        limit = message_limit(request.query_params)
         thread_id = request.path_params["threadId"]
         await owned_thread(threads, thread_id, owner)
         with memory_errors():

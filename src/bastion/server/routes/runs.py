@@ -5,18 +5,18 @@ reads from and writes to.
     generation = await agent.generate(run.transcript, context=context, max_steps=run.max_steps)
     await run.save(generation.messages)
 
-With a `threadId`, the thread is the caller's (created, empty, if it does not exist yet;
-another owner's answers 404 before the model runs), its history goes before the new
-messages, and `save` appends the new messages and what the agent produced, in one
-all-or-nothing write, only once the run has finished. A run that fails, or whose client
-hangs up, leaves the thread as it was.
+With a `threadId` (or Mastra's `memory: {thread}`), the thread is the caller's (created,
+empty, if it does not exist yet; another owner's answers 404 before the model runs), its
+history goes before the new messages, and `save` appends the new messages and what the
+agent produced, in one all-or-nothing write, only once the run has finished. A run that
+fails, or whose client hangs up, leaves the thread as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,48 @@ def _max_steps(value: Any, agent: Agent) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= agent.max_steps:
         raise HTTPError(400, f"maxSteps must be an integer from 1 to {agent.max_steps}")
     return value
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise HTTPError(400, f"{name} must be a string")
+    return value
+
+
+def _same(first: str | None, second: str | None, names: str) -> str | None:
+    """One value given in two places: both spellings must agree."""
+    if first is not None and second is not None and first != second:
+        raise HTTPError(400, f"{names} name different values")
+    return first if first is not None else second
+
+
+def _thread_and_resource(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The run's `threadId` and the client's claimed `resourceId`.
+
+    Either at the top (Bastion's own clients, and Mastra's deprecated options) or as Mastra's
+    `memory: {thread, resource}`, which @mastra/client-js sends (`thread` a string or
+    `{id, ...}`). The claimed resource is only checked against the caller later
+    (scope.resource_id_of): it never replaces an authenticated caller's own.
+    """
+    thread_id = _text(body.get("threadId"), "threadId")
+    claimed = _text(body.get("resourceId"), "resourceId")
+    memory = body.get("memory")
+    if memory is None:
+        return thread_id, claimed
+    if not isinstance(memory, dict):
+        raise HTTPError(400, "memory must be an object")
+    thread = memory.get("thread")
+    if isinstance(thread, dict):
+        thread = thread.get("id")
+        if not isinstance(thread, str):
+            raise HTTPError(400, "memory.thread.id must be a string")
+    elif thread is not None and not isinstance(thread, str):
+        raise HTTPError(400, "memory.thread must be a string or an object with an id")
+    resource = _text(memory.get("resource"), "memory.resource")
+    return (
+        _same(thread_id, thread, "threadId and memory.thread"),
+        _same(claimed, resource, "resourceId and memory.resource"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +176,7 @@ async def read_run(
     body = await read_json_object(request)
     messages = parse_messages(body.get("messages"))
     max_steps = _max_steps(body.get("maxSteps"), agent)
-    thread_id = body.get("threadId")
-    if thread_id is not None and not isinstance(thread_id, str):
-        raise HTTPError(400, "threadId must be a string")
-    claimed = body.get("resourceId")
-    if claimed is not None and not isinstance(claimed, str):
-        raise HTTPError(400, "resourceId must be a string")
+    thread_id, claimed = _thread_and_resource(body)
     merge_request_context(context, body)
     if thread_id is None:
         if claimed is not None and context.authenticated:

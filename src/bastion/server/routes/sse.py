@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from pydantic_core import to_json
@@ -29,13 +29,18 @@ from starlette.types import Receive, Scope, Send
 
 from .common import HTTPError, json_response
 
-__all__ = ["EventStream", "encode_event"]
+__all__ = ["Encoder", "EventStream", "encode_event"]
 
 logger = logging.getLogger("bastion.server")
 
 # Headers the stream sets itself; any other header on the response (a provider's refreshed
 # Set-Cookie) also goes on a JSON error sent in its place.
 _OWN_HEADERS = frozenset({b"content-type", b"cache-control", b"x-accel-buffering"})
+
+
+# How one event becomes bytes: `encode_event`, or another wire format of the same events
+# (mastra_stream.py).
+Encoder = Callable[[str, Mapping[str, Any]], bytes]
 
 
 def encode_event(event: str, data: Mapping[str, Any]) -> bytes:
@@ -55,9 +60,10 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes], encode: Encoder = encode_event) -> None:
         # Not Response.__init__: with no body it would announce `content-length: 0`.
         self.chunks = chunks
+        self.encode = encode  # the format of `chunks`, for the error event sent in the end
         self.status_code = 200
         self.background = None
         # `X-Accel-Buffering: no`: nginx would otherwise hold events back in its buffer.
@@ -111,12 +117,12 @@ class EventStream(Response):
                     async for chunk in self.chunks:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 except HTTPError as exc:
-                    await _send_error(send, exc.body()["error"])
+                    await _send_error(send, self.encode, exc.body()["error"])
                 except OSError:  # an ASGI 2.4 server: the client is gone
                     raise
                 except Exception as exc:
                     _log(scope, exc)
-                    await _send_error(send, "Internal server error")
+                    await _send_error(send, self.encode, "Internal server error")
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             return  # nobody left to tell
@@ -132,8 +138,8 @@ class EventStream(Response):
             return
 
 
-async def _send_error(send: Send, message: str) -> None:
-    body = encode_event("error", {"error": message})
+async def _send_error(send: Send, encode: Encoder, message: str) -> None:
+    body = encode("error", {"error": message})
     await send({"type": "http.response.body", "body": body, "more_body": True})
 
 

@@ -23,23 +23,25 @@ from ..agents import Agent, FinishEvent
 from ..models import ModelError
 from .common import HTTPError
 from .runs import Run
-from .sse import encode_event
+from .sse import Encoder, encode_event
 
 __all__ = ["run_events"]
 
 logger = logging.getLogger("bastion.server")
 
 
-async def run_events(agent: Agent, run: Run, context: RequestContext) -> AsyncIterator[bytes]:
-    """The encoded events of one run; ModelError becomes HTTPError 502."""
+async def run_events(
+    agent: Agent, run: Run, context: RequestContext, encode: Encoder = encode_event
+) -> AsyncIterator[bytes]:
+    """The events of one run, encoded by `encode`; ModelError becomes HTTPError 502."""
     events = agent.stream(run.transcript, context=context, max_steps=run.max_steps)
     try:
         async for event in events:
             if isinstance(event, FinishEvent):
                 await run.save(event.messages)
-                yield encode_event(event.event, {**event.data(), **run.thread_json()})
+                yield encode(event.event, {**event.data(), **run.thread_json()})
             else:
-                yield encode_event(event.event, event.data())
+                yield encode(event.event, event.data())
     except ModelError as exc:
         logger.warning("model of agent %s failed: %s", agent.id, exc)
         raise HTTPError(502, str(exc) or "The model failed") from None
