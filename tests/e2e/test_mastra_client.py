@@ -134,6 +134,15 @@ async def test_without_the_token_every_call_is_401() -> None:
             assert (error.status, error.body) == (401, {"error": "Invalid or expired token"})
 
 
+async def test_tools_list_describe_and_execute() -> None:
+    async with site() as s, mastra_client(s.origin, s.ana.token) as mastra:
+        assert set(await mastra.call(("listTools",))) == {"whoami", "get_time"}
+        details = await mastra.call(("getTool", "whoami"), ("details",))
+        assert details["id"] == "whoami"
+        ran = await mastra.call(("getTool", "whoami"), ("execute", {"data": {}}))
+        assert ran["result"]["id"] == s.ana.id
+
+
 # -- generate ------------------------------------------------------------------------------------
 
 
