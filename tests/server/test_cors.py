@@ -40,7 +40,9 @@ async def test_preflight_is_answered_without_credentials() -> None:
     assert headers["access-control-allow-origin"] == APP_ORIGIN
     assert headers["access-control-allow-credentials"] == "true"
     assert headers["access-control-allow-methods"] == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-    assert headers["access-control-allow-headers"] == "Content-Type, Authorization"
+    assert headers["access-control-allow-headers"] == (
+        "Content-Type, Authorization, X-Bastion-Stream-Format"
+    )
     assert headers["access-control-max-age"] == "600"
     assert headers["vary"] == "Origin"
     assert auth.tokens == []  # the provider was never asked
