@@ -41,10 +41,16 @@ async def serve(
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
+    # Up to 20 s: on a loaded machine (parallel test workers) start-up can take seconds, and
+    # a test must not begin before the socket listens.
+    for _ in range(1000):
+        if server.started or task.done():
             break
         await asyncio.sleep(0.02)
+    if not server.started:
+        server.should_exit = True
+        await identity.close()
+        raise RuntimeError("uvicorn did not start")
     try:
         yield identity, origin
     finally:
