@@ -272,3 +272,17 @@ async def test_bastion_serve_shows_the_pages(tmp_path: Any) -> None:
         text = await page(http, "/sign-in")
         assert 'id="sign-in-email"' in text
         await page(http, "/two-factor")  # two-factor is on in the default app
+
+
+async def test_an_app_replaces_one_template(tmp_path: Any) -> None:
+    (tmp_path / "magic-link.html").write_text("nope")  # not a page of this Identity: unused
+    (tmp_path / "forgot-password.html").write_text(
+        '{% extends "base.html" %}{% block main %}<h1>Ask the help desk</h1>{% endblock %}'
+    )
+    the_identity = identity()
+    app = Bastion(auth=IdentityAuth(the_identity), ui=Pages(templates=tmp_path))
+    async for http in client_for(app, the_identity):
+        assert "Ask the help desk" in await page(http, "/forgot-password")
+        assert 'id="sign-in-email"' in await page(http, "/sign-in")  # still ours
+    with pytest.raises(ValueError, match="templates"):
+        Pages(templates=tmp_path / "missing")
