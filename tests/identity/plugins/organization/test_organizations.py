@@ -178,3 +178,23 @@ def test_dynamic_roles_need_an_access_control() -> None:
 
     with pytest.raises(ValueError, match="needs an `ac`"):
         organization(dynamic_access_control={"enabled": True})
+
+
+async def test_the_openapi_document_lists_every_organization_endpoint() -> None:
+    """open_api() documents the plugin's endpoints, their bodies' schemas included, without
+    a default it cannot write (a warning is an error here)."""
+    import warnings
+
+    from bastion.identity import open_api
+
+    ac = create_access_control({"report": ["read"]})
+    plugin = organization(teams={"enabled": True}, dynamic_access_control={"enabled": True}, ac=ac)
+    async with org_identity(plugins=[plugin, open_api()]) as org:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            document = await org.anonymous.get("/open-api/generate-schema")
+        assert document.status_code == 200
+        paths = document.json()["paths"]
+        expected = {e.path for e in plugin.endpoints if not e.server_only}
+        assert expected <= set(paths), sorted(expected - set(paths))
+        assert len(expected) == 36

@@ -86,7 +86,7 @@ def _present(value: Any) -> Any:
 
 class AddMemberBody(Body):
     # Named as sent: a default's validation error names the field, not its alias.
-    userId: Any = PydanticField(_ABSENT, validate_default=True)
+    userId: Any = PydanticField(default_factory=lambda: _ABSENT, validate_default=True)
     role: Any = PydanticField(None, validate_default=True)
     organization_id: str | None = PydanticField(None, alias="organizationId")
     team_id: str | None = PydanticField(None, alias="teamId")

@@ -95,7 +95,7 @@ class RemoveTeamBody(Body):
 class TeamMemberBody(Body):
     team_id: str = PydanticField(alias="teamId")
     # Named as on the wire: a default's validation error is placed by the field's name.
-    userId: CoercedString = PydanticField(_MISSING, validate_default=True)
+    userId: CoercedString = PydanticField(default_factory=lambda: _MISSING, validate_default=True)
     organization_id: str | None = PydanticField(None, alias="organizationId")
 
 
