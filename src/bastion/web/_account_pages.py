@@ -49,7 +49,7 @@ def _when(value: Any) -> str:
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M") + (" UTC" if value.tzinfo else "")
     return ""
@@ -148,7 +148,9 @@ def routes(web: WebContext) -> list[Route]:
         names = dict(features.social)
         for a in accounts:
             a["name"] = (
-                "Email and password" if a["provider"] == "credential" else names.get(a["provider"], a["provider"].title())
+                "Email and password"
+                if a["provider"] == "credential"
+                else names.get(a["provider"], a["provider"].title())
             )
         return web.render(
             request,
