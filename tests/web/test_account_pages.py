@@ -342,3 +342,20 @@ async def test_organization_invite_accept_role_remove(site: Site, browser: Brows
     finally:
         await bob_ctx.close()
         await owner_ctx.close()
+
+
+# -- dark, phone -------------------------------------------------------------------------------
+
+
+async def test_dark_and_phone(site: Site, browser: Browser) -> None:
+    context = await browser.new_context(
+        color_scheme="dark", viewport={"width": 375, "height": 740}, is_mobile=True
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = await signed_in(site, context, "phone@example.com")
+        for path in ("/account", "/organizations"):
+            await visit(page, site.origin + path, f"{path.strip('/')}-dark-phone")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 375, path
+    finally:
+        await context.close()
