@@ -286,3 +286,16 @@ async def test_an_app_replaces_one_template(tmp_path: Any) -> None:
         assert 'id="sign-in-email"' in await page(http, "/sign-in")  # still ours
     with pytest.raises(ValueError, match="templates"):
         Pages(templates=tmp_path / "missing")
+
+
+async def test_the_social_button_posts_what_the_endpoint_accepts(http: httpx.AsyncClient) -> None:
+    """The hidden fields of "Continue with GitHub", posted as app.js posts them: the answer
+    is the provider's URL for the browser to follow."""
+    text = await page(http, "/sign-in?next=/account")
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', text))
+    assert fields["callbackURL"] == "/account"
+    body = {"provider": "github", "callbackURL": "/account", "errorCallbackURL": "/sign-in"}
+    answer = await http.post("/api/auth/sign-in/social", json=body, headers={"origin": ORIGIN})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["redirect"] is True
+    assert answer.json()["url"].startswith("https://github.com/login/oauth/authorize?")
