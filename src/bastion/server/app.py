@@ -14,6 +14,9 @@ own API is mounted at its base path (`/api/auth`) and answers there by itself. `
 caller's are: its own, its active organization's, or its own within that organization
 (bastion.auth.tenancy).
 
+`ui=True` (or `ui=bastion.web.Pages(...)`) adds the web pages (docs/web.md): every path
+outside `/api` and `/health` is theirs, `/` leads to sign-in or the playground.
+
 Memory is used only when given (`memory=`): nothing is guessed from the Identity, whose
 database may or may not hold the memory tables. Without it the memory routes answer 404
 "Memory is not configured".
@@ -31,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -58,6 +61,9 @@ from .routes import (
 )
 from .tools import tool_permission
 
+if TYPE_CHECKING:
+    from ..web import Pages
+
 __all__ = ["Bastion"]
 
 logger = logging.getLogger("bastion.server")
@@ -80,6 +86,7 @@ class Bastion:
         cors: CORS | Sequence[str] | None = None,
         name: str = "bastion",
         openapi: bool = True,
+        ui: bool | Pages | None = None,
     ) -> None:
         if memory is not None and not isinstance(memory, Memory):
             raise TypeError(f"memory: {memory!r} is not a bastion.server.memory.Memory")
@@ -110,6 +117,8 @@ class Bastion:
                 if full == base or full.startswith(base + "/"):
                     raise ValueError(f"route {custom.path!r} is under the Identity's {base}")
             self._mounts.append((base, self.identity.app))
+        # The web pages (bastion.web) answer every path outside /api and /health.
+        self._web: ASGIApp | None = _web(self, ui)
         self._http: ASGIApp = self._dispatch
         if self.cors is not None:
             self._http = CORSMiddleware(self._dispatch, self.cors)
@@ -136,6 +145,9 @@ class Bastion:
                 child["root_path"] = scope.get("root_path", "") + prefix
                 await app(child, receive, send)
                 return
+        if self._web is not None and not _is_api(path):
+            await self._web(scope, receive, send)
+            return
         await self.router.handle(scope, receive, send, path)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -190,6 +202,22 @@ def identity_base_path(identity: Identity) -> str:
     """Where an Identity serves: the path of its base URL, else its `base_path`."""
     options = identity.options
     return urlsplit(options.base_url or "").path.rstrip("/") or options.base_path
+
+
+def _is_api(path: str) -> bool:
+    return path in (API_PREFIX, "/health") or path.startswith(API_PREFIX + "/")
+
+
+def _web(app: Bastion, ui: bool | Pages | None) -> ASGIApp | None:
+    if ui is None or ui is False:
+        return None
+    from ..web import Pages, web_app
+
+    if ui is not True and not isinstance(ui, Pages):
+        raise TypeError(f"ui: True or bastion.web.Pages(...), not {ui!r}")
+    if app.identity is None:
+        raise ValueError("ui: the pages need an Identity (auth=IdentityAuth(identity))")
+    return web_app(app, Pages() if ui is True else ui)
 
 
 def _identity(auth: Any, given: Identity | None) -> Identity | None:
