@@ -239,6 +239,7 @@ def build_app(
                 title="JavaScript is needed",
                 message="This form needs JavaScript. Turn it on and try again.",
             )
+        await web.session_of(request)  # the header shows who is signed in
         return web.render(
             request,
             "error.html",
