@@ -4,6 +4,7 @@ does, the messages a mistake shows, axe-core on every page, screenshots kept."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 
+from bastion.identity import email_otp, magic_link, magic_link_sender, otp_sender
 from tests.identity.mailbox import SMTPMailbox, smtp_mailbox_fixture  # noqa: F401
 from tests.web.pagecheck import axe, check_headers, screenshot
 from tests.web.site import PASSWORD, Site, api, web_site
@@ -357,3 +359,56 @@ async def test_phone_width(site: Site, async_chromium_browser: Browser) -> None:
         await screenshot(page, "sign-in-phone")
     finally:
         await context.close()
+
+
+# -- passwordless: a link or a code by mail --------------------------------------------------
+
+
+@pytest.fixture
+async def passwordless(smtp_mailbox: SMTPMailbox) -> AsyncIterator[Site]:
+    mailer = smtp_mailbox.mailer()
+    plugins = [
+        magic_link(send_magic_link=magic_link_sender(mailer)),
+        email_otp(send_verification_otp=otp_sender(mailer)),
+    ]
+    async with web_site(smtp_mailbox, plugins=plugins) as running:
+        yield running
+
+
+async def test_sign_in_with_a_magic_link(passwordless: Site, context: BrowserContext) -> None:
+    site = passwordless
+    email = "hal@example.com"
+    page = await open_page(context, site.origin + "/sign-in?next=/verify-email%3Fverified%3D1")
+    await page.fill("#m-email", email)
+    await page.click("#sign-in-magic-link button[type=submit]")
+    assert "Check your email" in await status_of(page, "#sign-in-magic-link")
+    await site.mailbox.wait_for(email)
+    link = site.mailbox.url_for(email, containing="/magic-link/verify")
+    await page.goto(link)
+    await page.wait_for_url("**/verify-email?verified=1")  # next=, signed in
+    assert await signed_in_email(page) == email
+    # The link works once: the second time lands on the page, which says so.
+    await page.goto(link)
+    await page.wait_for_url("**/magic-link?error=*")
+    assert "not valid any more" in await page.inner_text("main [role=alert]")
+    await screenshot(page, "magic-link-used")
+
+
+async def test_sign_in_with_a_code_by_mail(passwordless: Site, context: BrowserContext) -> None:
+    site = passwordless
+    email = "ida@example.com"
+    page = await open_page(context, site.origin + "/sign-in")
+    await page.fill("#o-email", email)
+    await page.click("#sign-in-email-otp button:has-text('Email me a code')")
+    assert "sent a code" in await status_of(page, "#sign-in-email-otp")
+    await page.locator("#o-otp").wait_for(state="visible")
+    mail = await site.mailbox.wait_for(email)
+    code = next(word for word in re.findall(r"\b\d{6}\b", mail.text))
+    await page.fill("#o-otp", "000000" if code != "000000" else "111111")
+    await page.click("#sign-in-email-otp button:has-text('Sign in with the code')")
+    assert "invalid" in (await alert_of(page, "#sign-in-email-otp")).lower()
+    assert await page.input_value("#o-email") == email
+    await page.fill("#o-otp", code)
+    await page.click("#sign-in-email-otp button:has-text('Sign in with the code')")
+    await page.wait_for_url("**/playground")
+    assert await signed_in_email(page) == email

@@ -11,6 +11,7 @@ or style (a strict Content-Security-Policy), and every form posts JSON to the sa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -33,18 +34,23 @@ class Pages:
 
     `app_name`: the title and header; `logo_url`: an image beside it (a path on this site or
     a data: URL, which the CSP allows); `colors`: CSS custom properties of app.css, e.g.
-    `{"accent": "#4f46e5"}`; `sign_in_redirect`: where a signed-in person goes by default."""
+    `{"accent": "#4f46e5"}`; `sign_in_redirect`: where a signed-in person goes by default;
+    `templates`: a directory whose Jinja2 templates replace ours of the same name
+    (`base.html`, `sign-in.html`, ...), the others staying ours."""
 
     app_name: str = "Bastion"
     logo_url: str | None = None
     colors: Mapping[str, str] = field(default_factory=dict)
     sign_in_redirect: str = "/playground"
+    templates: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.app_name.strip():
             raise ValueError("Pages.app_name must not be empty")
         if safe_next(self.sign_in_redirect, "") != self.sign_in_redirect:
             raise ValueError("Pages.sign_in_redirect: a path on this site, like /playground")
+        if self.templates is not None and not os.path.isdir(self.templates):
+            raise ValueError(f"Pages.templates: {os.fspath(self.templates)!r} is not a directory")
 
 
 def web_app(bastion_or_identity: Bastion | Identity, pages: Pages | None = None) -> ASGIApp:

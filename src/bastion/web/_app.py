@@ -175,8 +175,11 @@ def _looked_up(request: Request) -> bool:
 
 
 def _environment(pages: Pages, assets: Assets) -> jinja2.Environment:
+    loader: jinja2.BaseLoader = TEMPLATES
+    if pages.templates is not None:  # the app's own templates first, ours for the rest
+        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(pages.templates), TEMPLATES])
     env = jinja2.Environment(
-        loader=TEMPLATES,
+        loader=loader,
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,  # a misspelt value fails the test, not the page
         trim_blocks=True,
