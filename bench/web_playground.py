@@ -37,10 +37,11 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).parents[1]), str(Path(__file__).parents[1] / "src")]
 
-from bastion.server.local import LocalModel  # noqa: E402
-from bastion.server.models import Message, StreamChunk, TextDelta, ToolSpec  # noqa: E402
 from tests.browser import async_chromium  # noqa: E402
 from tests.web.playground_site import playground_site, sign_up  # noqa: E402
+
+from bastion.server.local import LocalModel  # noqa: E402
+from bastion.server.models import Message, StreamChunk, TextDelta, ToolSpec  # noqa: E402
 
 # Records the wall-clock time (ms) of the first text piece of each answer, then yields it.
 WATCH = """() => {
@@ -128,10 +129,18 @@ async def main(rounds: int, loads: int) -> None:
             await cold.close()
 
     print(f"first token -> on the page ({rounds} runs, ms)")
-    print(f"  inserted in the DOM   median {statistics.median(inserted):6.2f}   p90 {pct(inserted, 0.9):6.2f}")
-    print(f"  next frame (painted)  median {statistics.median(painted):6.2f}   p90 {pct(painted, 0.9):6.2f}")
+    for label, values in (("inserted in the DOM ", inserted), ("next frame (painted)", painted)):
+        median, p90 = statistics.median(values), pct(values, 0.9)
+        print(f"  {label}  median {median:6.2f}   p90 {p90:6.2f}")
     print(f"/playground, cold ({loads} loads; medians)")
-    for key, unit in (("document", "B"), ("static", "B"), ("api", "B"), ("fcp", "ms"), ("dcl", "ms"), ("load", "ms")):
+    for key, unit in (
+        ("document", "B"),
+        ("static", "B"),
+        ("api", "B"),
+        ("fcp", "ms"),
+        ("dcl", "ms"),
+        ("load", "ms"),
+    ):
         values = [f[key] for f in figures if f[key] is not None]
         print(f"  {key:9} {statistics.median(values):9.1f} {unit}")
 

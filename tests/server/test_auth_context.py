@@ -91,7 +91,9 @@ async def test_no_permission_is_needed_to_ask() -> None:
         rbac=StaticRBAC(),
     )
     async with client(app) as http:
-        answer = await http.get("/api/auth-context", headers={"authorization": "Bearer t0ken-of-nobody"})
+        answer = await http.get(
+            "/api/auth-context", headers={"authorization": "Bearer t0ken-of-nobody"}
+        )
         refused = await http.get("/api/agents", headers={"authorization": "Bearer t0ken-of-nobody"})
     assert refused.status_code == 403  # no grants at all
     assert answer.status_code == 200

@@ -51,9 +51,11 @@ async def playground(context: BrowserContext, origin: str, name: str, email: str
     # not a fault of the page. CSP violations read "Refused to ...".
     page.on(
         "console",
-        lambda m: errors.append(m.text)
-        if m.type == "error" and not m.text.startswith("Failed to load resource")
-        else None,
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
     )
     page.on("pageerror", lambda e: errors.append(str(e)))
     await sign_up(page, origin, name, email)
@@ -107,7 +109,7 @@ async def test_a_conversation_streams_and_calls_tools(
     assert "get_time" in await page.inner_text("#pg-agent-about")
 
     # A tool call and its result, inline, then the model's text about it.
-    await send(page, 'use get_time {}')
+    await send(page, "use get_time {}")
     tool = page.locator("#pg-log .tool").first
     await tool.locator(".tool-result").wait_for()
     assert (await tool.locator(".tool-name").inner_text()) == "get_time"
@@ -177,9 +179,7 @@ async def test_an_agent_failing_mid_answer_says_so(
     await context.close()
 
 
-async def test_threads_new_rename_open_delete(
-    origin: str, async_chromium_browser: Browser
-) -> None:
+async def test_threads_new_rename_open_delete(origin: str, async_chromium_browser: Browser) -> None:
     context = await new_context(async_chromium_browser, bypass_csp=True)
     page = await playground(context, origin, "Ada Lovelace", "ada@example.com")
     await page.wait_for_selector("#pg-no-threads:not([hidden])")
@@ -279,8 +279,11 @@ async def test_the_auth_panel_shows_what_the_server_sees(
 
 async def test_on_a_phone(origin: str, async_chromium_browser: Browser) -> None:
     context = await new_context(
-        async_chromium_browser, viewport={"width": 390, "height": 844}, is_mobile=True,
-        has_touch=True, bypass_csp=True,
+        async_chromium_browser,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        bypass_csp=True,
     )
     page = await playground(context, origin, "Ada Lovelace", "ada@example.com")
     await send(page, "use get_time")

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from ... import __version__
 from ..._openapi import Doc
 from ...auth.context import RequestContext
-from .router import Router
 from .auth_context import add_auth_context_route
+from .router import Router
 
 __all__ = ["add_system_routes"]
 
