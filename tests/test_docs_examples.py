@@ -145,7 +145,10 @@ def test_the_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.Monkey
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     process_env = {**os.environ, **env}
-    server_env = {**process_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'server.db'}"}
+    # The demo the documents talk to answers with LocalModel: OPENAI_API_KEY (set above for
+    # the examples that build an OpenAIModel) would put it on OpenAI.
+    server_env = {k: v for k, v in process_env.items() if not k.startswith("OPENAI_")}
+    server_env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'server.db'}"
     with demo_server_if_needed(path, tmp_path, server_env) as address:
         namespace: dict[str, Any] = {"__name__": "docs_example"}
 

@@ -15,7 +15,12 @@ One process, one SQLite file ($DATABASE_URL, else `sqlite:///bastion.db`):
 - the web pages (bastion.web, docs/web.md): http://127.0.0.1:4111/ signs in, and the mails'
   links land on them; two-factor authentication (authenticator app, or a code by mail);
 - one demo agent, `assistant`, on the deterministic `LocalModel` (no API key), with two tools:
-  `whoami` (the signed-in user, read from the request context) and `get_time`.
+  `whoami` (the signed-in user, read from the request context) and `get_time`; with
+  $OPENAI_API_KEY set, on `OpenAIModel` instead ($OPENAI_MODEL, default gpt-4o-mini, at
+  $OPENAI_BASE_URL, default OpenAI's: any OpenAI-compatible server);
+- CORS for the Identity's trusted origins (`cors="trusted"`): http://localhost:$PORT, the
+  base URL's origin and $BETTER_AUTH_TRUSTED_ORIGINS (comma-separated exact origins), so a
+  front end on another port, e.g. Vite's http://localhost:5173, may sign in and call /api.
 
 The tables are created at start-up. Try it (the token is the `set-auth-token` header):
 
@@ -49,6 +54,8 @@ from .identity.storage import RedisStorage
 from .server import Agent, Bastion, tool
 from .server.local import LocalModel
 from .server.memory import Memory, memory_plugin
+from .server.models import Model
+from .server.openai import OpenAIModel
 from .serving import ServedApp, serving
 from .web import Pages, to_pages
 
@@ -56,6 +63,7 @@ __all__ = [
     "create_app",
     "default_identity",
     "demo_agent",
+    "demo_model",
     "get_time",
     "social_providers_from_env",
     "two_factor_code_sender",
@@ -161,13 +169,27 @@ def get_time() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def demo_agent() -> Agent:
-    """`assistant`: LocalModel answers "who am i" with `whoami`, "what time is it" with
-    `get_time`, `use <tool> {json}` with that tool, and echoes anything else."""
-    model = LocalModel(
+#: The OpenAI model of the demo agent when $OPENAI_API_KEY is set and $OPENAI_MODEL is not.
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+def demo_model(env: Mapping[str, str] = os.environ) -> Model:
+    """With $OPENAI_API_KEY: `OpenAIModel` ($OPENAI_MODEL at $OPENAI_BASE_URL). Otherwise
+    `LocalModel`: "who am i" calls `whoami`, "what time is it" `get_time`, `use <tool>
+    {json}` that tool, and anything else is echoed."""
+    if env.get("OPENAI_API_KEY", "").strip():
+        return OpenAIModel(env.get("OPENAI_MODEL", "").strip() or DEFAULT_OPENAI_MODEL, env=env)
+    return LocalModel(
         name="demo",
         rules=[(r"\bwho\s*am\s*i\b", "whoami"), (r"\b(time|date)\b", "get_time")],
     )
+
+
+def demo_agent(model: Model | None = None) -> Agent:
+    """`assistant`, with the tools `whoami` and `get_time`, on `model` (default: the
+    `LocalModel` of `demo_model`, whatever the environment says)."""
+    if model is None:
+        model = demo_model({})
     return Agent(
         name="Assistant",
         instructions="Bastion's demo assistant: says who you are and what time it is.",
@@ -180,11 +202,13 @@ def create_app(env: Mapping[str, str] = os.environ) -> ServedApp:
     """The app of `bastion serve` without arguments; `.app` is the `Bastion`."""
     identity = default_identity(env)
     app = Bastion(
-        agents=[demo_agent()],
+        agents=[demo_agent(demo_model(env))],
         tools=[whoami, get_time],
         auth=IdentityAuth(identity),
         memory=Memory(identity.db),  # threads per user, in the identity's database
         ui=Pages(),  # sign-in, account and playground pages at /
+        # A page on another origin the Identity trusts may sign in and call /api.
+        cors="trusted",
     )
     served = serving(app)
     assert isinstance(served, ServedApp)

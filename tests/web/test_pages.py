@@ -299,3 +299,32 @@ async def test_the_social_button_posts_what_the_endpoint_accepts(http: httpx.Asy
     assert answer.status_code == 200, answer.text
     assert answer.json()["redirect"] is True
     assert answer.json()["url"].startswith("https://github.com/login/oauth/authorize?")
+
+
+async def test_require_session_sends_to_sign_in_and_back() -> None:
+    """A page module's `await web.require_session(request)`, on a page added here (the
+    account and playground modules use it the same way)."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    the_identity = identity()
+    asgi = web_app(the_identity)
+
+    async def private(request: Request) -> Response:
+        session = await asgi.state.web.require_session(request)
+        return Response(f"hello {session['user']['email']}")
+
+    asgi.router.routes.insert(0, Route("/private", private))
+    async for http in client_for(asgi, the_identity):
+        away = await http.get("/private?tab=2")
+        assert away.status_code == 303
+        assert away.headers["location"] == "/sign-in?next=/private%3Ftab%3D2"
+        assert away.headers["content-security-policy"]
+        text = await page(http, away.headers["location"])
+        assert 'data-next="/private?tab=2"' in text
+        body = {"name": "Ada", "email": "ada@example.com", "password": "correct-horse-1"}
+        await http.post("/api/auth/sign-up/email", json=body, headers={"origin": ORIGIN})
+        back = await http.get("/sign-in?next=/private%3Ftab%3D2")
+        assert back.headers["location"] == "/private?tab=2"
+        assert (await http.get("/private?tab=2")).text == "hello ada@example.com"

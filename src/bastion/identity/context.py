@@ -124,6 +124,12 @@ class AuthContext:
     def verify_jwt(self, token: str) -> dict[str, Any]:
         return verify_jwt(self.secret, token, now=self.now())
 
+    @property
+    def static_trusted_origins(self) -> TrustedOrigins:
+        """The configured entries and $BETTER_AUTH_TRUSTED_ORIGINS, without the base URL's
+        origin or what a `trusted_origins` callable adds per request (CORS lists these)."""
+        return self._static_origins
+
     async def trusted_origins(self, base_url: str, request: Any) -> TrustedOrigins:
         """The origins trusted for a request whose base URL is `base_url`."""
         configured = self.options.trusted_origins

@@ -13,7 +13,7 @@ from .agents import (
     ToolResultEvent,
 )
 from .app import Bastion
-from .cors import CORS
+from .cors import CORS, trusted_cors
 from .local import LocalModel
 from .memory import (
     InvalidMemoryInput,
@@ -95,4 +95,5 @@ __all__ = [
     "memory_plugin",
     "route",
     "tool",
+    "trusted_cors",
 ]

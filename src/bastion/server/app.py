@@ -8,7 +8,8 @@ It serves `/health`, `/api` and the API under `/api` (docs/http-api.md), every r
 going through the auth pipeline (docs/auth.md). When the auth provider has an `identity`
 (an `IdentityAuth` of an in-process `Identity`), or `identity=` is given, that Identity's
 own API is mounted at its base path (`/api/auth`) and answers there by itself. `cors=`
-(off by default) answers browsers' preflights before any of that (cors.py).
+(off by default) answers browsers' preflights before any of that (cors.py), for the
+Identity's own path too; `cors="trusted"` allows the Identity's trusted origins.
 
 `memory_scope=` ("user", "organization" or "user_in_organization") chooses whose threads a
 caller's are: its own, its active organization's, or its own within that organization
@@ -34,7 +35,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -46,7 +47,7 @@ from ..auth.tenancy import MemoryScope
 from ..identity import Identity
 from .agents import ID_PATTERN as AGENT_ID
 from .agents import Agent, AgentTool
-from .cors import CORS, CORSMiddleware
+from .cors import CORS, CORSMiddleware, trusted_cors
 from .memory import Memory
 from .openapi_doc import add_openapi_route
 from .routes import (
@@ -83,7 +84,7 @@ class Bastion:
         routes: Sequence[CustomRoute] = (),
         identity: Identity | None = None,
         memory: Memory | None = None,
-        cors: CORS | Sequence[str] | None = None,
+        cors: CORS | Sequence[str] | Literal["trusted"] | None = None,
         name: str = "bastion",
         openapi: bool = True,
         ui: bool | Pages | None = None,
@@ -98,7 +99,7 @@ class Bastion:
         _check_tool_permissions(self.tools, self.agents, rbac)
         self.identity = _identity(auth, identity)
         self.memory = memory
-        self.cors = _cors(cors)
+        self.cors = _cors(cors, self.identity)
         self.router = Router(self.pipeline, prefix=API_PREFIX)
         add_system_routes(self.router, name)
         add_agent_routes(self.router, self.agents, memory)
@@ -228,11 +229,15 @@ def _identity(auth: Any, given: Identity | None) -> Identity | None:
     return given if given is not None else found
 
 
-def _cors(cors: CORS | Sequence[str] | None) -> CORS | None:
+def _cors(cors: CORS | Sequence[str] | str | None, identity: Identity | None) -> CORS | None:
     if cors is None or isinstance(cors, CORS):
         return cors
+    if cors == "trusted":
+        if identity is None:
+            raise ValueError("cors='trusted' needs an Identity (IdentityAuth or identity=)")
+        return trusted_cors(identity)
     if isinstance(cors, str):
-        raise TypeError("cors: a list of origins, or CORS(origins=[...])")
+        raise TypeError("cors: a list of origins, 'trusted', or CORS(origins=[...])")
     return CORS(origins=tuple(cors))
 
 

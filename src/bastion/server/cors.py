@@ -17,18 +17,35 @@ would otherwise be answered 401:
 
 Origins are listed exactly (scheme, host, port): with credentials, a wildcard would let any
 site act as the signed-in user, so `"*"` is refused. The Identity still checks `Origin` on
-its own state-changing endpoints: list the same origins in its `trusted_origins`.
+its own state-changing endpoints: list the same origins in its `trusted_origins`, or let
+them be the list:
+
+    Bastion(..., auth=IdentityAuth(identity), cors="trusted")   # = trusted_cors(identity)
+
+`trusted_cors(identity)` allows the origin of the Identity's base URL, its `trusted_origins`
+and $BETTER_AUTH_TRUSTED_ORIGINS / $BASTION_TRUSTED_ORIGINS (of the Identity's `env`), so
+one list says which pages may sign in and call the API. Only exact http(s) origins become
+CORS origins: a pattern (`*.example.com`, `https://*.example.com`) raises ValueError (with
+credentials, every subdomain, including one that serves user content, could read the
+signed-in user's answers: list the origins, or give `cors=[...]` yourself), and so does a
+`trusted_origins` callable (its list is per request; CORS is decided at start-up).
+Custom-scheme entries (`myapp://`) are skipped: they are redirect targets of native apps,
+not the `Origin` of a page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CORS", "CORSMiddleware", "normalize_origin"]
+if TYPE_CHECKING:
+    from ..identity import Identity
+
+__all__ = ["CORS", "CORSMiddleware", "normalize_origin", "trusted_cors"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -87,6 +104,39 @@ class CORS:
             normalize_origin(origin)
         if self.max_age < 0:
             raise ValueError("CORS max_age cannot be negative")
+
+
+def trusted_cors(identity: Identity, **options: Any) -> CORS:
+    """`CORS` for the Identity's trusted origins (module docstring); `options` are the
+    other `CORS` fields (allow_headers=..., max_age=...)."""
+    configured = identity.options.trusted_origins
+    if callable(configured):
+        raise ValueError(
+            "cors='trusted': the Identity's trusted_origins is a callable, decided per "
+            "request; give Bastion(cors=[...]) the origins pages may call from"
+        )
+    origins: list[str] = []
+    base_url = identity.options.base_url
+    if base_url:
+        parts = urlsplit(base_url)
+        origins.append(normalize_origin(f"{parts.scheme}://{parts.netloc}"))
+    for entry in identity.context.static_trusted_origins.entries:
+        if "*" in entry or "?" in entry:
+            raise ValueError(
+                f"cors='trusted': trusted origin {entry!r} is a pattern; with credentials "
+                "CORS allows exact origins only: list them in trusted_origins, or give "
+                "Bastion(cors=[...])"
+            )
+        if urlsplit(entry).scheme not in _DEFAULT_PORTS:
+            continue  # a native app's redirect scheme, never a page's Origin
+        origin = normalize_origin(entry)
+        if origin not in origins:
+            origins.append(origin)
+    if not origins:
+        raise ValueError(
+            "cors='trusted': the Identity trusts no origin (no base_url, no trusted_origins)"
+        )
+    return CORS(origins=tuple(origins), **options)
 
 
 class CORSMiddleware:
