@@ -18,6 +18,7 @@ from bastion.server.local import LocalModel
 from bastion.server.memory import Memory, memory_plugin
 from bastion.server.models import Message, ModelError, StreamChunk, TextDelta, ToolSpec
 from bastion.standalone import demo_agent, get_time, whoami
+from bastion.web import Pages
 from tests.e2e.bastion_server import serve
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ async def playground_site(model: Any = None) -> AsyncIterator[str]:
             tools=[whoami, get_time],
             auth=IdentityAuth(identity),
             memory=Memory(identity.db),
-            ui=True,
+            ui=Pages(),
         )
 
     async with serve(identity_for, app_for=app_for) as (_, origin):

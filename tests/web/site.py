@@ -80,7 +80,7 @@ async def web_site(
         return Identity(**options)
 
     def app_for(identity: Identity) -> Bastion:
-        return Bastion(auth=IdentityAuth(identity), ui=pages or True, **bastion)
+        return Bastion(auth=IdentityAuth(identity), ui=pages or Pages(), **bastion)
 
     async with serve(identity_for, app_for=app_for) as (served, origin):
         yield Site(origin, served, mailbox)

@@ -73,7 +73,7 @@ async def client_for(app: Any, the_identity: Identity) -> AsyncIterator[httpx.As
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     """A Bastion with the pages and every sign-in method on."""
     the_identity = everything()
-    app = Bastion(auth=IdentityAuth(the_identity), ui=True)
+    app = Bastion(auth=IdentityAuth(the_identity), ui=Pages())
     async for client in client_for(app, the_identity):
         yield client
 
@@ -130,7 +130,7 @@ async def test_the_sign_in_page_offers_what_the_identity_has_on(http: httpx.Asyn
     assert 'data-api="/api/auth/sign-in/social"' in text
 
     only_password = identity()
-    app = Bastion(auth=IdentityAuth(only_password), ui=True)
+    app = Bastion(auth=IdentityAuth(only_password), ui=Pages())
     async for plain in client_for(app, only_password):
         text = await page(plain, "/sign-in")
         assert 'id="sign-in-email"' in text
@@ -223,7 +223,7 @@ def test_pages_refuse_what_would_break_them() -> None:
     with pytest.raises(TypeError, match="ui"):
         Bastion(auth=IdentityAuth(the_identity), ui="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Identity"):
-        Bastion(ui=True)
+        Bastion(ui=Pages())
 
 
 async def test_web_app_of_an_identity_serves_its_api_too() -> None:

@@ -15,8 +15,10 @@ Identity's own path too; `cors="trusted"` allows the Identity's trusted origins.
 caller's are: its own, its active organization's, or its own within that organization
 (bastion.auth.tenancy).
 
-`ui=True` (or `ui=bastion.web.Pages(...)`) adds the web pages (docs/web.md): every path
-outside `/api` and `/health` is theirs, `/` leads to sign-in or the playground.
+`ui=bastion.web.Pages(...)` adds the web pages (docs/web.md): every path outside `/api` and
+`/health` is theirs, `/` leads to sign-in or the playground. The server knows them only as
+an object that builds an ASGI app for it (`UI`): the web package sits on top of the server,
+never the other way round.
 
 Memory is used only when given (`memory=`): nothing is guessed from the Identity, whose
 database may or may not hold the memory tables. Without it the memory routes answer 404
@@ -35,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -62,8 +64,13 @@ from .routes import (
 )
 from .tools import tool_permission
 
-if TYPE_CHECKING:
-    from ..web import Pages
+
+class UI(Protocol):
+    """What `ui=` takes: `bastion.web.Pages`, or anything that builds the pages' ASGI app
+    for a server."""
+
+    def asgi_app(self, server: Bastion) -> ASGIApp: ...
+
 
 __all__ = ["Bastion"]
 
@@ -87,7 +94,7 @@ class Bastion:
         cors: CORS | Sequence[str] | Literal["trusted"] | None = None,
         name: str = "bastion",
         openapi: bool = True,
-        ui: bool | Pages | None = None,
+        ui: UI | None = None,
     ) -> None:
         if memory is not None and not isinstance(memory, Memory):
             raise TypeError(f"memory: {memory!r} is not a bastion.server.memory.Memory")
@@ -209,16 +216,16 @@ def _is_api(path: str) -> bool:
     return path in (API_PREFIX, "/health") or path.startswith(API_PREFIX + "/")
 
 
-def _web(app: Bastion, ui: bool | Pages | None) -> ASGIApp | None:
-    if ui is None or ui is False:
+def _web(app: Bastion, ui: UI | None) -> ASGIApp | None:
+    if ui is None:
         return None
-    from ..web import Pages, web_app
-
-    if ui is not True and not isinstance(ui, Pages):
-        raise TypeError(f"ui: True or bastion.web.Pages(...), not {ui!r}")
+    build = getattr(ui, "asgi_app", None)
+    if not callable(build):
+        raise TypeError(f"ui: bastion.web.Pages(...), not {ui!r}")
     if app.identity is None:
         raise ValueError("ui: the pages need an Identity (auth=IdentityAuth(identity))")
-    return web_app(app, Pages() if ui is True else ui)
+    web: ASGIApp = build(app)
+    return web
 
 
 def _identity(auth: Any, given: Identity | None) -> Identity | None:
