@@ -17,6 +17,7 @@ PACKAGES = [
     "bastion.jose",
     "bastion.server",
     "bastion.server.memory",
+    "bastion.web",
 ]
 
 

@@ -12,6 +12,8 @@ One process, one SQLite file ($DATABASE_URL, else `sqlite:///bastion.db`):
   `bastion.identity.ratelimit`), in the database or in Redis with $REDIS_URL;
 - the agent server under /api, protected by `IdentityAuth(identity)`: the session cookie or
   `Authorization: Bearer <token>`;
+- the web pages (bastion.web, docs/web.md): http://127.0.0.1:4111/ signs in, and the mails'
+  links land on them; two-factor authentication (authenticator app, or a code by mail);
 - one demo agent, `assistant`, on the deterministic `LocalModel` (no API key), with two tools:
   `whoami` (the signed-in user, read from the request context) and `get_time`; with
   $OPENAI_API_KEY set, on `OpenAIModel` instead ($OPENAI_MODEL, default gpt-4o-mini, at
@@ -41,11 +43,13 @@ from .identity import Identity, bearer
 from .identity.db import DEFAULT_DATABASE_URL
 from .identity.email import (
     ConsoleMailer,
+    EmailMessage,
     Mailer,
     SMTPMailer,
     reset_password_sender,
     verification_sender,
 )
+from .identity.plugins.two_factor import TwoFactorOTP, two_factor
 from .identity.storage import RedisStorage
 from .server import Agent, Bastion, tool
 from .server.local import LocalModel
@@ -53,6 +57,7 @@ from .server.memory import Memory, memory_plugin
 from .server.models import Model
 from .server.openai import OpenAIModel
 from .serving import ServedApp, serving
+from .web import Pages, to_pages
 
 __all__ = [
     "create_app",
@@ -61,6 +66,7 @@ __all__ = [
     "demo_model",
     "get_time",
     "social_providers_from_env",
+    "two_factor_code_sender",
     "whoami",
 ]
 
@@ -96,12 +102,23 @@ def default_identity(env: Mapping[str, str] = os.environ) -> Identity:
         database=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
         base_url=env.get("BETTER_AUTH_URL") or f"http://127.0.0.1:{port}",
         trusted_origins=[f"http://localhost:{port}"],
-        email_and_password={"enabled": True, "send_reset_password": reset_password_sender(mailer)},
-        email_verification={"send_verification_email": verification_sender(mailer)},
+        # The mails' links land on the pages (/verify-email, /reset-password).
+        email_and_password={
+            "enabled": True,
+            "send_reset_password": to_pages(reset_password_sender(mailer)),
+        },
+        email_verification={
+            "send_verification_email": to_pages(verification_sender(mailer)),
+            "send_on_sign_up": True,
+        },
         # GitHub and Google sign-in, when their client ids and secrets are set.
         social_providers=social_providers_from_env(env),
         # The memory tables live beside the users, in the same database and pool.
-        plugins=[bearer(), memory_plugin()],
+        plugins=[
+            bearer(),
+            memory_plugin(),
+            two_factor(otp={"send_otp": two_factor_code_sender(mailer)}),
+        ],
         # Sessions, verification values and rate limits shared by every process.
         secondary_storage=RedisStorage(env["REDIS_URL"]) if env.get("REDIS_URL") else None,
         # Password guessing and mail flooding are limited out of the box, other paths not
@@ -113,6 +130,21 @@ def default_identity(env: Mapping[str, str] = os.environ) -> Identity:
             "declared_only": True,
         },
     )
+
+
+def two_factor_code_sender(mailer: Mailer, app_name: str = "Bastion") -> Any:
+    """The two-factor plugin's `send_otp`: the sign-in code, by mail."""
+
+    async def send(message: TwoFactorOTP, request: Any = None) -> None:
+        text = (
+            f"Your {app_name} sign-in code is {message.otp}\n\n"
+            "It works once, for a few minutes. If you did not try to sign in, change your "
+            f"password.\n\n{app_name}\n"
+        )
+        email = str(message.user["email"])
+        await mailer.send(EmailMessage(to=email, subject=f"{app_name} sign-in code", text=text))
+
+    return send
 
 
 @tool
@@ -174,6 +206,7 @@ def create_app(env: Mapping[str, str] = os.environ) -> ServedApp:
         tools=[whoami, get_time],
         auth=IdentityAuth(identity),
         memory=Memory(identity.db),  # threads per user, in the identity's database
+        ui=Pages(),  # sign-in, account and playground pages at /
         # A page on another origin the Identity trusts may sign in and call /api.
         cors="trusted",
     )

@@ -15,6 +15,11 @@ Identity's own path too; `cors="trusted"` allows the Identity's trusted origins.
 caller's are: its own, its active organization's, or its own within that organization
 (bastion.auth.tenancy).
 
+`ui=bastion.web.Pages(...)` adds the web pages (docs/web.md): every path outside `/api` and
+`/health` is theirs, `/` leads to sign-in or the playground. The server knows them only as
+an object that builds an ASGI app for it (`UI`): the web package sits on top of the server,
+never the other way round.
+
 Memory is used only when given (`memory=`): nothing is guessed from the Identity, whose
 database may or may not hold the memory tables. Without it the memory routes answer 404
 "Memory is not configured".
@@ -32,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -59,6 +64,14 @@ from .routes import (
 )
 from .tools import tool_permission
 
+
+class UI(Protocol):
+    """What `ui=` takes: `bastion.web.Pages`, or anything that builds the pages' ASGI app
+    for a server."""
+
+    def asgi_app(self, server: Bastion) -> ASGIApp: ...
+
+
 __all__ = ["Bastion"]
 
 logger = logging.getLogger("bastion.server")
@@ -81,6 +94,7 @@ class Bastion:
         cors: CORS | Sequence[str] | Literal["trusted"] | None = None,
         name: str = "bastion",
         openapi: bool = True,
+        ui: UI | None = None,
     ) -> None:
         if memory is not None and not isinstance(memory, Memory):
             raise TypeError(f"memory: {memory!r} is not a bastion.server.memory.Memory")
@@ -111,6 +125,8 @@ class Bastion:
                 if full == base or full.startswith(base + "/"):
                     raise ValueError(f"route {custom.path!r} is under the Identity's {base}")
             self._mounts.append((base, self.identity.app))
+        # The web pages (bastion.web) answer every path outside /api and /health.
+        self._web: ASGIApp | None = _web(self, ui)
         self._http: ASGIApp = self._dispatch
         if self.cors is not None:
             self._http = CORSMiddleware(self._dispatch, self.cors)
@@ -137,6 +153,9 @@ class Bastion:
                 child["root_path"] = scope.get("root_path", "") + prefix
                 await app(child, receive, send)
                 return
+        if self._web is not None and not _is_api(path):
+            await self._web(scope, receive, send)
+            return
         await self.router.handle(scope, receive, send, path)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -191,6 +210,22 @@ def identity_base_path(identity: Identity) -> str:
     """Where an Identity serves: the path of its base URL, else its `base_path`."""
     options = identity.options
     return urlsplit(options.base_url or "").path.rstrip("/") or options.base_path
+
+
+def _is_api(path: str) -> bool:
+    return path in (API_PREFIX, "/health") or path.startswith(API_PREFIX + "/")
+
+
+def _web(app: Bastion, ui: UI | None) -> ASGIApp | None:
+    if ui is None:
+        return None
+    build = getattr(ui, "asgi_app", None)
+    if not callable(build):
+        raise TypeError(f"ui: bastion.web.Pages(...), not {ui!r}")
+    if app.identity is None:
+        raise ValueError("ui: the pages need an Identity (auth=IdentityAuth(identity))")
+    web: ASGIApp = build(app)
+    return web
 
 
 def _identity(auth: Any, given: Identity | None) -> Identity | None:

@@ -1,4 +1,4 @@
-"""`GET /api` (the welcome) and `GET /health`."""
+"""`GET /api` (the welcome), `GET /health`, and `GET /api/auth-context` (auth_context.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.requests import Request
 from ... import __version__
 from ..._openapi import Doc
 from ...auth.context import RequestContext
+from .auth_context import add_auth_context_route
 from .router import Router
 
 __all__ = ["add_system_routes"]
@@ -26,3 +27,4 @@ def add_system_routes(router: Router, name: str) -> None:
     # Both public by the default patterns (`/api`, `/health`).
     router.add("/api", ["GET"], api_root, doc=Doc("The server's name and version", ("System",)))
     router.add("/health", ["GET"], health, doc=Doc("Liveness", ("System",)))
+    add_auth_context_route(router)
