@@ -328,3 +328,36 @@ async def test_require_session_sends_to_sign_in_and_back() -> None:
         back = await http.get("/sign-in?next=/private%3Ftab%3D2")
         assert back.headers["location"] == "/private?tab=2"
         assert (await http.get("/private?tab=2")).text == "hello ada@example.com"
+
+
+async def test_the_qr_route_refuses_hostile_bodies_cleanly(http: httpx.AsyncClient) -> None:
+    """The one page route that reads a body (POST /account/two-factor/qr): deep nesting, a
+    lone surrogate, a NUL, huge and wrong-typed values are a 400 with a sentence, never a
+    500; a real otpauth link gets its QR code."""
+    signed_up = await http.post(
+        "/api/auth/sign-up/email",
+        json={"name": "Ada", "email": "ada@example.com", "password": "correct-horse-1"},
+        headers={"origin": ORIGIN},
+    )
+    assert signed_up.status_code == 200
+    hostile = [
+        b"[" * 50_000 + b"]" * 50_000,
+        b'{"totpURI": "otpauth://totp/a\\ud800?secret=A"}',
+        b'{"totpURI": "otpauth://totp/a\\u0000?secret=A"}',
+        b'{"totpURI": "otpauth://totp/' + b"a" * 1_000_000 + b'"}',
+        b'{"totpURI": 42}',
+        b'{"totpURI": ["otpauth://totp/a"]}',
+        b'{"totpURI": "https://evil.example/"}',
+        b"not json",
+        b"",
+    ]
+    for body in hostile:
+        answer = await http.post(
+            "/account/two-factor/qr", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400, (body[:40], answer.status_code)
+        assert answer.json() == {"message": "That is not an authenticator link."}
+    good = await http.post(
+        "/account/two-factor/qr", json={"totpURI": "otpauth://totp/Bastion:ada?secret=JBSWY3DP"}
+    )
+    assert good.status_code == 200 and good.json()["src"].startswith("data:image/svg+xml")

@@ -173,13 +173,19 @@ def routes(web: WebContext) -> list[Route]:
         """The QR code of a `totpURI` (from /two-factor/enable), for the signed-in person."""
         if await web.session_of(request) is None:
             return JSONResponse({"message": "Sign in first."}, status_code=401)
+        raw = b""
+        async for chunk in request.stream():  # bounded: an otpauth URI is small
+            raw += chunk
+            if len(raw) > MAX_TOTP_URI * 2:
+                return JSONResponse({"message": "That is not an authenticator link."}, 400)
         try:
-            body = json.loads(await request.body() or b"null")
-        except ValueError:
+            body = json.loads(raw or b"null")
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser
             body = None
         uri = body.get("totpURI") if isinstance(body, dict) else None
         if (
             not isinstance(uri, str)
+            or not (uri.isascii() and uri.isprintable())  # percent-encoded: no NUL, no surrogate
             or len(uri) > MAX_TOTP_URI
             or urlsplit(uri).scheme != "otpauth"
             or urlsplit(uri).netloc != "totp"
