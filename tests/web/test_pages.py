@@ -361,3 +361,41 @@ async def test_the_qr_route_refuses_hostile_bodies_cleanly(http: httpx.AsyncClie
         "/account/two-factor/qr", json={"totpURI": "otpauth://totp/Bastion:ada?secret=JBSWY3DP"}
     )
     assert good.status_code == 200 and good.json()["src"].startswith("data:image/svg+xml")
+
+
+HOSTILE_QUERY = ["%00", "%ED%A0%80", "a" * 20_000, "%0d%0aSet-Cookie:x=1", "//evil.example"]
+HOSTILE_PATHS = [
+    "/",
+    "/sign-in",
+    "/sign-up",
+    "/forgot-password",
+    "/reset-password",
+    "/verify-email",
+    "/magic-link",
+    "/two-factor",
+    "/account",
+    "/playground",
+]
+
+
+async def test_hostile_query_values_never_fail_a_page(http: httpx.AsyncClient) -> None:
+    """Every page, signed out and in, with hostile values in the parameters pages read
+    (NUL, a lone surrogate's bytes, 20 KB, CRLF, another site): never a 5xx, never a
+    redirect off this site, never a header split."""
+    for signed_in in (False, True):
+        if signed_in:
+            signed_up = await http.post(
+                "/api/auth/sign-up/email",
+                json={"name": "Ada", "email": "ada@example.com", "password": "correct-horse-1"},
+                headers={"origin": ORIGIN},
+            )
+            assert signed_up.status_code == 200
+        for path in HOSTILE_PATHS:
+            for key in ("next", "error", "token", "methods", "email"):
+                for value in HOSTILE_QUERY:
+                    answer = await http.get(f"{path}?{key}={value}")
+                    where = (signed_in, path, key, value[:12])
+                    assert answer.status_code < 500, where
+                    assert "set-cookie: x=1" not in str(answer.headers).lower(), where
+                    location = answer.headers.get("location", "/")
+                    assert location.startswith("/") and not location.startswith("//"), where
