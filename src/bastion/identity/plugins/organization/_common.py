@@ -17,12 +17,10 @@ from pydantic_core import PydanticCustomError
 from ...._callbacks import call_user
 from ...db import Database, Row, Transaction, eq
 from ...endpoint import Ctx
-from ...errors import APIError
 from ...sessions import remembered, resolve_session, set_session_cookie
 from ...validation import MAX_IMAGE_LENGTH
 from ..access import Role
 from ._defaults import DEFAULT_ROLES
-from ._errors import OrganizationCode
 from ._options import OrganizationOptions
 
 __all__ = [
@@ -398,10 +396,6 @@ def invitation_out(ctx: Ctx[Any], row: Mapping[str, Any]) -> dict[str, Any]:
 
 def team_out(ctx: Ctx[Any], row: Mapping[str, Any]) -> dict[str, Any]:
     return ctx.context.public_row("team", row)
-
-
-def raise_code(status: int, code: OrganizationCode) -> None:
-    raise APIError(status, code)
 
 
 # -- bounded input --------------------------------------------------------------------------
