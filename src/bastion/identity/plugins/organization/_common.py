@@ -17,10 +17,12 @@ from pydantic_core import PydanticCustomError
 from ...._callbacks import call_user
 from ...db import Database, Row, Transaction, eq
 from ...endpoint import Ctx
+from ...errors import APIError
 from ...sessions import remembered, resolve_session, set_session_cookie
 from ...validation import MAX_IMAGE_LENGTH
 from ..access import Role
 from ._defaults import DEFAULT_ROLES
+from ._errors import OrganizationCode
 from ._options import OrganizationOptions
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "invitation_out",
     "member_out",
     "member_with_user",
+    "organization_or_refuse",
     "organization_out",
     "organization_roles",
     "parse_metadata",
@@ -243,6 +246,17 @@ async def find_organization(
     if organization_id is None:
         return None
     return await db.find_one("organization", eq("id", organization_id))
+
+
+async def organization_or_refuse(
+    ctx: Ctx[Any], *, organization_id: str | None = None, slug: str | None = None
+) -> Row:
+    """The organization, or 400 ORGANIZATION_NOT_FOUND (better-auth's answer wherever an
+    organization named by id or slug is missing)."""
+    organization = await find_organization(ctx, organization_id=organization_id, slug=slug)
+    if organization is None:
+        raise APIError(400, OrganizationCode.ORGANIZATION_NOT_FOUND)
+    return organization
 
 
 async def find_member(ctx: Ctx[Any], organization_id: str, user_id: str) -> Row | None:

@@ -24,10 +24,10 @@ from ._common import (
     Runtime,
     create_member,
     find_member,
-    find_organization,
     forget_membership,
     invitation_out,
     member_out,
+    organization_or_refuse,
     run_hook,
 )
 from ._errors import OrganizationCode as OC
@@ -49,7 +49,6 @@ __all__ = [
     "check_recipient",
     "is_live",
     "option_value",
-    "organization_of",
     "recipient_handlers",
 ]
 
@@ -87,13 +86,6 @@ def check_recipient(rt: Runtime, invitation: Row, user: Row, code: OC) -> None:
         raise APIError(403, OC.YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION)
     if rt.options.require_email_verification_on_invitation and not user.get("emailVerified"):
         raise APIError(403, code)
-
-
-async def organization_of(ctx: Ctx[Any], invitation: Row) -> Row:
-    organization = await find_organization(ctx, organization_id=invitation["organizationId"])
-    if organization is None:
-        raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
-    return organization
 
 
 async def option_value(value: Any, *args: Any) -> Any:
@@ -142,7 +134,9 @@ def recipient_handlers(rt: Runtime) -> tuple[Handler, Handler, Handler, Handler]
         )
         organization_id = invitation["organizationId"]
         members = await db.count("member", eq("organizationId", organization_id))
-        organization = await organization_of(ctx, invitation)
+        organization = await organization_or_refuse(
+            ctx, organization_id=invitation["organizationId"]
+        )
         limit = await option_value(options.membership_limit, user, organization) or 100
         if members >= limit:
             raise APIError(403, OC.ORGANIZATION_MEMBERSHIP_LIMIT_REACHED)
@@ -219,7 +213,9 @@ def recipient_handlers(rt: Runtime) -> tuple[Handler, Handler, Handler, Handler]
             user,
             OC.EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION,
         )
-        organization = await organization_of(ctx, invitation)
+        organization = await organization_or_refuse(
+            ctx, organization_id=invitation["organizationId"]
+        )
         await run_hook(
             rt,
             "before_reject_invitation",
@@ -248,7 +244,9 @@ def recipient_handlers(rt: Runtime) -> tuple[Handler, Handler, Handler, Handler]
         if invitation is None or not is_live(ctx, invitation):
             raise APIError(400, OC.INVITATION_NOT_FOUND)
         check_recipient(rt, invitation, user, OC.EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION)
-        organization = await organization_of(ctx, invitation)
+        organization = await organization_or_refuse(
+            ctx, organization_id=invitation["organizationId"]
+        )
         inviter = await find_member(ctx, invitation["organizationId"], invitation["inviterId"])
         inviter_user = (
             None if inviter is None else await ctx.context.store.find_user_by_id(inviter["userId"])

@@ -25,10 +25,10 @@ from ...validation import MAX_EMAIL_LENGTH, Body, is_email
 from ._common import (
     Runtime,
     find_member,
-    find_organization,
     has_permission,
     invitation_out,
     member_out,
+    organization_or_refuse,
     parse_role_list,
     parse_roles,
     run_hook,
@@ -43,7 +43,6 @@ from ._invitation_recipient import (
     InvitationQuery,
     UserInvitationsQuery,
     option_value,
-    organization_of,
     recipient_handlers,
 )
 
@@ -209,9 +208,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         re_invite = options.cancel_pending_invitations_on_re_invite
         if pending and not body.resend and not re_invite:
             raise APIError(400, OC.USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION)
-        organization = await find_organization(ctx, organization_id=organization_id)
-        if organization is None:
-            raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
+        organization = await organization_or_refuse(ctx, organization_id=organization_id)
         inviter = {**member_out(ctx, member), "user": ctx.context.public_row("user", user)}
         if pending and body.resend:
             # better-auth renews the pending invitation as it is (its role and teams too,
@@ -300,7 +297,9 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             organization_id=organization_id,
         ):
             raise APIError(403, OC.YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION)
-        organization = await organization_of(ctx, invitation)
+        organization = await organization_or_refuse(
+            ctx, organization_id=invitation["organizationId"]
+        )
         await run_hook(
             rt,
             "before_cancel_invitation",

@@ -27,11 +27,11 @@ from ...validation import Body
 from ._common import (
     Runtime,
     find_member,
-    find_organization,
     forget_membership,
     has_permission,
     member_out,
     member_with_user,
+    organization_or_refuse,
     parse_role_list,
     parse_roles,
     run_hook,
@@ -156,12 +156,6 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         if session.get("activeOrganizationId") == organization_id:
             await set_active(ctx, organization_id=None, cookie=False)
 
-    async def organization_or_refuse(ctx: Ctx[Any], organization_id: str) -> Row:
-        organization = await find_organization(ctx, organization_id=organization_id)
-        if organization is None:
-            raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
-        return organization
-
     async def user_or_refuse(ctx: Ctx[Any], user_id: str) -> Row:
         user = await ctx.context.store.find_user_by_id(user_id)
         if user is None:
@@ -173,9 +167,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         session, _ = ctx.session  # type: ignore[misc]
         organization_id = query.organization_id or session.get("activeOrganizationId")
         if query.organization_slug:
-            organization = await find_organization(ctx, slug=query.organization_slug)
-            if organization is None:
-                raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
+            organization = await organization_or_refuse(ctx, slug=query.organization_slug)
             organization_id = organization["id"]
         if not organization_id:
             raise APIError(400, OC.NO_ACTIVE_ORGANIZATION)
@@ -226,7 +218,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             if team is None:
                 raise APIError(400, OC.TEAM_NOT_FOUND)
         count = await db.count("member", eq("organizationId", organization_id))
-        organization = await organization_or_refuse(ctx, organization_id)
+        organization = await organization_or_refuse(ctx, organization_id=organization_id)
         limit = options.membership_limit or 100
         if callable(limit):
             limit = await call_user(limit, user, organization)
@@ -291,7 +283,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             organization_id=organization_id,
         ):
             raise APIError(401, OC.YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER)
-        organization = await organization_or_refuse(ctx, organization_id)
+        organization = await organization_or_refuse(ctx, organization_id=organization_id)
         removed_user = await user_or_refuse(ctx, target["userId"])
         hook_data = {"member": target, "user": removed_user, "organization": organization}
         await run_hook(rt, "before_remove_member", hook_data)
@@ -360,7 +352,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         if unknown:
             code = OC.ROLE_NOT_FOUND
             raise APIError(400, code, f"{code.code}: {', '.join(unknown)}")
-        organization = await organization_or_refuse(ctx, organization_id)
+        organization = await organization_or_refuse(ctx, organization_id=organization_id)
         updated_user = await user_or_refuse(ctx, target["userId"])
         new_role = parse_roles(roles)
         changed = await run_hook(

@@ -29,6 +29,7 @@ from ._common import (
     has_permission,
     invitation_out,
     member_out,
+    organization_or_refuse,
     organization_out,
     parse_role_list,
     run_hook,
@@ -407,12 +408,10 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         if not key:
             return None
         organization = await (
-            find_organization(ctx, slug=key)
+            organization_or_refuse(ctx, slug=key)
             if slug
-            else find_organization(ctx, organization_id=key)
+            else organization_or_refuse(ctx, organization_id=key)
         )
-        if organization is None:
-            raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
         return organization, await _checked_membership(ctx, organization)
 
     async def get_organization(ctx: Ctx[Any]) -> Any:
@@ -498,18 +497,13 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             if not organization_id:
                 return None
         if slug and not organization_id:
-            found = await find_organization(ctx, slug=slug)
-            if found is None:
-                raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
-            organization_id = found["id"]
+            organization_id = (await organization_or_refuse(ctx, slug=slug))["id"]
         if not organization_id:
             raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
         if await find_member(ctx, organization_id, user["id"]) is None:
             await set_active(ctx, organization_id=None, cookie=False)
             raise APIError(403, OC.USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION)
-        organization = await find_organization(ctx, organization_id=organization_id)
-        if organization is None:
-            raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
+        organization = await organization_or_refuse(ctx, organization_id=organization_id)
         await set_active(ctx, organization_id=organization["id"])
         return organization_out(ctx, organization)
 

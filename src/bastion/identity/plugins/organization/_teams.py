@@ -27,9 +27,9 @@ from ._common import (
     Name,
     Runtime,
     find_member,
-    find_organization,
     has_permission,
     optional_session,
+    organization_or_refuse,
     run_hook,
     set_active,
     team_out,
@@ -134,12 +134,6 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             ctx, rt, role=member["role"], permissions=permissions, organization_id=organization_id
         )
 
-    async def organization_or_refuse(ctx: Ctx[Any], organization_id: str) -> Row:
-        organization = await find_organization(ctx, organization_id=organization_id)
-        if organization is None:
-            raise APIError(400, OC.ORGANIZATION_NOT_FOUND)
-        return organization
-
     def signed_out_call(ctx: Ctx[Any]) -> bool:
         """A request (HTTP, or in-process with headers) without a session: 401. An
         in-process call without headers is the server acting, unchecked, as better-auth
@@ -173,7 +167,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         # better-auth tests the limit for truth: 0 is no limit.
         if maximum and await db.count("team", eq("organizationId", organization_id)) >= maximum:
             raise APIError(400, OC.YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS)
-        organization = await organization_or_refuse(ctx, organization_id)
+        organization = await organization_or_refuse(ctx, organization_id=organization_id)
         now = ctx.context.now()
         data: dict[str, Any] = {
             "name": ctx.body.name,
@@ -212,7 +206,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         team = await find_team(ctx, ctx.body.team_id, organization_id)
         if team is None:
             raise APIError(400, OC.TEAM_NOT_FOUND)
-        organization = await organization_or_refuse(ctx, organization_id)
+        organization = await organization_or_refuse(ctx, organization_id=organization_id)
         updates: dict[str, Any] = {}
         if changes.name is not None:
             updates["name"] = changes.name
@@ -265,7 +259,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             and await db.count("team", eq("organizationId", organization_id)) <= 1
         ):
             raise APIError(400, OC.UNABLE_TO_REMOVE_LAST_TEAM)
-        organization = await organization_or_refuse(ctx, organization_id)
+        organization = await organization_or_refuse(ctx, organization_id=organization_id)
         actor = found[1] if found else None
         hook_data = {"team": team_out(ctx, team), "user": actor, "organization": organization}
         await run_hook(rt, "before_delete_team", hook_data)
@@ -371,7 +365,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         team = await find_team(ctx, body.team_id, organization_id)
         if team is None:
             raise APIError(400, OC.TEAM_NOT_FOUND)
-        organization = await organization_or_refuse(ctx, organization_id)
+        organization = await organization_or_refuse(ctx, organization_id=organization_id)
         target = await ctx.context.store.find_user_by_id(body.userId)
         if target is None:  # a member row whose user is gone
             raise APIError(400, message="User not found")
