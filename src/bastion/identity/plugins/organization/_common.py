@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
 
@@ -27,8 +27,10 @@ from ._options import OrganizationOptions
 
 __all__ = [
     "UNSET",
+    "CoercedString",
     "Memberships",
     "Runtime",
+    "absent",
     "create_member",
     "find_member",
     "find_organization",
@@ -410,6 +412,42 @@ def invitation_out(ctx: Ctx[Any], row: Mapping[str, Any]) -> dict[str, Any]:
 
 def team_out(ctx: Ctx[Any], row: Mapping[str, Any]) -> dict[str, Any]:
     return ctx.context.public_row("team", row)
+
+
+# -- zod's z.coerce.string() ------------------------------------------------------------------
+
+_ABSENT: Any = object()
+
+
+def absent() -> Any:
+    """The default of a required coerced field: left out, zod 4 says `expected
+    nonoptional`, which a plain required field would not (a factory: the marker must stay
+    out of the OpenAPI document)."""
+    return _ABSENT
+
+
+def _js_string(value: Any) -> Any:
+    """JavaScript's String(value), as `z.coerce.string()` makes it."""
+    if value is _ABSENT:
+        raise PydanticCustomError(
+            "nonoptional", "Invalid input: expected nonoptional, received undefined"
+        )
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    if isinstance(value, list):
+        return ",".join("" if v is None else str(_js_string(v)) for v in value)
+    if isinstance(value, dict):
+        return "[object Object]"
+    return value if isinstance(value, str) else str(value)
+
+
+CoercedString = Annotated[str, BeforeValidator(_js_string)]
+"""A field as `z.coerce.string()` reads it: `Field(default_factory=absent,
+validate_default=True)` makes it required in zod's words."""
 
 
 # -- bounded input --------------------------------------------------------------------------

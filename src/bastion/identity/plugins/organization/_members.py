@@ -25,7 +25,9 @@ from ...errors import APIError, Code
 from ...sessions import resolve_session, session_required
 from ...validation import Body
 from ._common import (
+    CoercedString,
     Runtime,
+    absent,
     find_member,
     forget_membership,
     has_permission,
@@ -61,38 +63,14 @@ def _role_value(value: Any) -> Any:
     raise PydanticCustomError("union", "Invalid input")
 
 
-def _js_string(value: Any) -> str:
-    """`z.coerce.string()`: String(value) as JavaScript writes it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-_ABSENT: Any = object()
-
-
-def _present(value: Any) -> Any:
-    """`z.coerce.string()` takes anything, `null` included, but not a missing key."""
-    if value is _ABSENT:
-        raise PydanticCustomError(
-            "nonoptional", "Invalid input: expected nonoptional, received undefined"
-        )
-    return value
-
-
 class AddMemberBody(Body):
     # Named as sent: a default's validation error names the field, not its alias.
-    userId: Any = PydanticField(default_factory=lambda: _ABSENT, validate_default=True)
+    userId: CoercedString = PydanticField(default_factory=absent, validate_default=True)
     role: Any = PydanticField(None, validate_default=True)
     organization_id: str | None = PydanticField(None, alias="organizationId")
     team_id: str | None = PydanticField(None, alias="teamId")
 
     _role = field_validator("role")(_role_value)
-    _user_id = field_validator("userId")(_present)
 
 
 class RemoveMemberBody(Body):
@@ -205,7 +183,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
         team_id = body.team_id
         if team_id and not options.teams.enabled:
             raise APIError(400, None, "Teams are not enabled")
-        user = await ctx.context.store.find_user_by_id(_js_string(body.userId))
+        user = await ctx.context.store.find_user_by_id(body.userId)
         if user is None:
             raise APIError(400, Code.USER_NOT_FOUND)
         if await find_member(ctx, organization_id, user["id"]) is not None:

@@ -10,11 +10,9 @@ not exist, where 1.7.25 tells the two apart.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BeforeValidator
 from pydantic import Field as PydanticField
-from pydantic_core import PydanticCustomError
 
 from ...._callbacks import call_user
 from ...db import Row, Where, and_, eq, in_
@@ -23,9 +21,11 @@ from ...errors import APIError
 from ...sessions import session_required
 from ...validation import Body
 from ._common import (
+    CoercedString,
     LooseName,
     Name,
     Runtime,
+    absent,
     find_member,
     has_permission,
     optional_session,
@@ -45,31 +45,6 @@ from ._team_members import (
 )
 
 __all__ = ["add_team_member_row", "endpoints", "membership_key"]
-
-_MISSING: Any = object()
-
-
-def _js_string(value: Any) -> Any:
-    """zod's `z.coerce.string()`: JavaScript's String(value); left out, zod 4 says
-    `expected nonoptional`."""
-    if value is _MISSING:
-        raise PydanticCustomError(
-            "nonoptional", "Invalid input: expected nonoptional, received undefined"
-        )
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    if isinstance(value, list):
-        return ",".join("" if v is None else str(_js_string(v)) for v in value)
-    if isinstance(value, dict):
-        return "[object Object]"
-    return value if isinstance(value, str) else str(value)
-
-
-CoercedString = Annotated[str, BeforeValidator(_js_string)]
 
 
 class CreateTeamBody(Body):
@@ -95,7 +70,7 @@ class RemoveTeamBody(Body):
 class TeamMemberBody(Body):
     team_id: str = PydanticField(alias="teamId")
     # Named as on the wire: a default's validation error is placed by the field's name.
-    userId: CoercedString = PydanticField(default_factory=lambda: _MISSING, validate_default=True)
+    userId: CoercedString = PydanticField(default_factory=absent, validate_default=True)
     organization_id: str | None = PydanticField(None, alias="organizationId")
 
 
