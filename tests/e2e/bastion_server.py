@@ -21,6 +21,31 @@ def free_port() -> int:
 
 
 @asynccontextmanager
+async def listening(app: ASGIApp, port: int, *, lifespan: str = "off") -> AsyncIterator[None]:
+    """`app` served by uvicorn on 127.0.0.1:`port` in this event loop, from the moment the
+    socket listens (up to 20 s: on a loaded machine, with parallel test workers, start-up
+    takes seconds, and a test must not begin before it) until the block ends."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(1000):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.02)
+    if not server.started:
+        server.should_exit = True
+        await task
+        raise RuntimeError(f"uvicorn did not start on port {port}")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@asynccontextmanager
 async def serve(
     identity_for: Any,
     port: int | None = None,
@@ -38,22 +63,8 @@ async def serve(
     identity: Identity = identity_for(origin)
     await identity.migrate()
     app = identity.app if app_for is None else app_for(identity)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    # Up to 20 s: on a loaded machine (parallel test workers) start-up can take seconds, and
-    # a test must not begin before the socket listens.
-    for _ in range(1000):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    if not server.started:
-        server.should_exit = True
-        await identity.close()
-        raise RuntimeError("uvicorn did not start")
     try:
-        yield identity, origin
+        async with listening(app, port):
+            yield identity, origin
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
         await identity.close()

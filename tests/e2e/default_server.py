@@ -8,14 +8,11 @@ start-up) as `bastion serve` runs it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-import uvicorn
-
 from bastion.standalone import create_app
-from tests.e2e.bastion_server import free_port
+from tests.e2e.bastion_server import free_port, listening
 
 __all__ = ["serve_default"]
 
@@ -26,19 +23,5 @@ async def serve_default(env: Mapping[str, str], port: int | None = None) -> Asyn
     does: the default trusts http://localhost:$PORT); yields its 127.0.0.1 origin."""
     port = port or free_port()
     app = create_app({**env, "PORT": str(port)})
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    if not server.started:
-        server.should_exit = True
-        await task
-        raise RuntimeError(f"the default app did not start on port {port}")
-    try:
+    async with listening(app, port, lifespan="on"):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)

@@ -10,7 +10,6 @@ skips, naming the command; with $BASTION_REQUIRE_NODE (CI) it fails.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 from collections.abc import AsyncIterator
@@ -19,13 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tests.e2e.bastion_server import free_port
+from tests.e2e.bastion_server import free_port, listening
 from tests.e2e.default_server import serve_default
 
 if TYPE_CHECKING:
@@ -59,20 +57,8 @@ async def serve_static(dist: Path, bastion_url: str, port: int) -> AsyncIterator
     app = Starlette(
         routes=[Route("/config.js", config), Mount("/", StaticFiles(directory=dist, html=True))]
     )
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(250):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "the static server did not start"
-    try:
+    async with listening(app, port):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def sign_in(page: Page, email: str) -> None:
