@@ -26,6 +26,7 @@ from bastion.auth.providers.identity import IdentityAuth
 from bastion.identity import Identity, bearer
 from bastion.identity.db.types import utc_now
 from bastion.server import Bastion
+from tests.auth.issuers import FakeClock
 from tests.auth.providers.identity_support import (
     Credentials,
     credentials,
@@ -224,27 +225,34 @@ async def test_answers_are_cached_and_concurrent_misses_coalesced(tmp_path: Any)
 async def test_s16_revoked_session_passes_at_most_the_cache_ttl(tmp_path: Any) -> None:
     """S16, the documented window: a session signed out on the server still passes here
     until its cache entry expires (cache_ttl), then never again."""
-    ttl = 1.0
-    async with bastion(tmp_path) as server, provider(server.url, cache_ttl=ttl) as auth:
+    ttl = 60.0
+    clock = FakeClock(time.time())
+    async with (
+        bastion(tmp_path) as server,
+        provider(server.url, cache_ttl=ttl, clock=clock) as auth,
+    ):
         ada = await server.sign_up()
         assert await user_id(auth, **ada.cookie()) == ada.user_id
         out = await server.post("/sign-out", {}, **ada.cookie())
         assert out.status_code == 200
+        clock.advance(ttl - 1)
         assert await user_id(auth, **ada.cookie()) == ada.user_id  # within the window
-        await asyncio.sleep(ttl + 0.1)
+        clock.advance(1)
         assert await user_id(auth, **ada.cookie()) is None
         assert await user_id(auth, ada.raw) is None
 
 
 async def test_refusals_are_cached_shorter(tmp_path: Any) -> None:
+    clock = FakeClock(time.time())
     async with (
         bastion(tmp_path) as server,
-        provider(server.url, cache_ttl=30, negative_cache_ttl=0.3) as auth,
+        provider(server.url, cache_ttl=30, negative_cache_ttl=3, clock=clock) as auth,
     ):
         assert await user_id(auth, "unknown-token") is None
+        clock.advance(2.9)
         assert await user_id(auth, "unknown-token") is None
         assert server.get_sessions() == 1
-        await asyncio.sleep(0.4)
+        clock.advance(0.1)
         assert await user_id(auth, "unknown-token") is None
         assert server.get_sessions() == 2
 

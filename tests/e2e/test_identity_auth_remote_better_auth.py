@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from bastion.auth.providers.identity import IdentityAuth
+from tests.auth.issuers import FakeClock
 from tests.auth.providers.identity_support import Credentials, credentials, request
 from tests.e2e.node_peer import BetterAuthServer, better_auth_server
 from tests.services import scratch_database
@@ -59,9 +60,13 @@ async def server() -> AsyncIterator[BetterAuthServer]:
         yield running
 
 
+# The provider's time, which the S16 test moves past the cache's lifetime.
+CLOCK = FakeClock(time.time())
+
+
 @pytest_asyncio.fixture(loop_scope="module")
 async def auth(server: BetterAuthServer) -> AsyncIterator[IdentityAuth]:
-    provider = IdentityAuth(url=server.base_url, cookie_prefix="agents", cache_ttl=0.5)
+    provider = IdentityAuth(url=server.base_url, cookie_prefix="agents", cache_ttl=0.5, clock=CLOCK)
     yield provider
     await provider.aclose()
 
@@ -95,8 +100,9 @@ async def test_s16_sign_out_on_better_auth_shows_within_the_ttl(
     server: BetterAuthServer, auth: IdentityAuth
 ) -> None:
     """S16: signed out on better-auth, the session is refused here once the cache entry
-    (0.5 s in this test) is gone. The session token alone is checked in better-auth's
-    database; its own cookie cache would keep the session readable there for 300 s."""
+    (0.5 s in this test, moved past on the provider's clock) is gone. The session token
+    alone is checked in better-auth's database; its own cookie cache would keep the session
+    readable there for 300 s."""
     ada = await sign_up(server)
     token_only = {"cookie": f"agents.session_token={ada.cookies['agents.session_token']}"}
     assert await user_id(auth, **token_only) == ada.user_id
@@ -107,7 +113,7 @@ async def test_s16_sign_out_on_better_auth_shows_within_the_ttl(
             headers={"origin": server.origin, "cookie": ada.cookie_header},
         )
     assert out.status_code == 200, out.text
-    await asyncio.sleep(0.6)
+    CLOCK.advance(0.6)
     assert await user_id(auth, **token_only) is None
     assert await user_id(auth, ada.raw) is None
     assert await user_id(auth, ada.signed) is None

@@ -113,6 +113,7 @@ class RemoteSessions:
         negative_ttl: float = 1.0,
         max_entries: int = 10_000,
         client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -133,7 +134,10 @@ class RemoteSessions:
         self._exact = {*self._token_names, remember, SECURE_PREFIX + remember}
         self._ttl = ttl
         self._negative_ttl = negative_ttl
-        self._cache = TTLCache(max_entries)
+        # The system's clocks: the monotonic one for the cache's lifetimes, which a change of
+        # the wall clock must not stretch; a given clock (a test's) serves both.
+        self._now: Callable[[], float] = clock or time.time
+        self._cache = TTLCache(max_entries, clock or time.monotonic)
         self._inflight: dict[bytes, asyncio.Task[_Answer]] = {}
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
@@ -210,7 +214,7 @@ class RemoteSessions:
         if user is None:
             self._cache.set(key, None, self._negative_ttl)
         else:
-            self._cache.set(key, user, min(self._ttl, _seconds_left(user)))
+            self._cache.set(key, user, min(self._ttl, _seconds_left(user, self._now())))
         return _Answer(user, set_cookies)
 
     async def aclose(self) -> None:
@@ -242,8 +246,9 @@ def _session_of(body: Any) -> dict[str, Any] | None:
     return {"session": session, "user": user}
 
 
-def _seconds_left(user: dict[str, Any]) -> float:
-    """Until the session's `expiresAt`; an entry must not outlive the session."""
+def _seconds_left(user: dict[str, Any], now: float) -> float:
+    """Until the session's `expiresAt` from `now` (epoch seconds); an entry must not
+    outlive the session."""
     expires = user["session"].get("expiresAt")
     if not isinstance(expires, str):
         return 0.0
@@ -253,7 +258,7 @@ def _seconds_left(user: dict[str, Any]) -> float:
         return 0.0
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - datetime.now(UTC)).total_seconds()
+    return moment.timestamp() - now
 
 
 def _copy(user: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -31,7 +31,7 @@ it is trusted (`trust_cookie_cache`), as it would with storage up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -79,7 +79,9 @@ class IdentityAuth(AuthProvider):
     "better-auth"), `timeout` (seconds, default 5), `cache_ttl` (seconds a session is trusted
     without asking again, default 5; 0 turns the cache off), `negative_cache_ttl` (for a
     refusal, default 1), `cache_size` (entries, default 10 000), `http_client` (an
-    `httpx.AsyncClient` to use instead of the provider's own). Close with `await aclose()`.
+    `httpx.AsyncClient` to use instead of the provider's own), `clock` (a function that
+    returns epoch seconds, for tests that move time; by default the system's clocks). Close
+    with `await aclose()`.
     """
 
     name = "identity"
@@ -97,6 +99,7 @@ class IdentityAuth(AuthProvider):
         negative_cache_ttl: float | None = None,
         cache_size: int | None = None,
         http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] | None = None,
         name: str | None = None,
         authorize_user: AuthorizeUser | None = None,
         map_user_to_resource_id: MapUserToResourceId | None = None,
@@ -119,6 +122,7 @@ class IdentityAuth(AuthProvider):
             "negative_cache_ttl": negative_cache_ttl,
             "cache_size": cache_size,
             "http_client": http_client,
+            "clock": clock,
         }
         # The Bastion app mounts a given Identity at /api/auth.
         self.identity: Identity | None = identity
@@ -156,6 +160,7 @@ class IdentityAuth(AuthProvider):
                 negative_ttl=1.0 if negative_cache_ttl is None else negative_cache_ttl,
                 max_entries=10_000 if cache_size is None else cache_size,
                 client=http_client,
+                clock=clock,
             )
             self.session_cookie_name = self._remote.session_cookie_name
         self.url = url
