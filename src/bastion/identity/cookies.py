@@ -126,6 +126,11 @@ def decode_cookie_value(raw: str) -> str:
     cannot decode (a stray `%`, bad UTF-8) is kept as it is."""
     if "%" not in raw:
         return raw
+    # A signed value escapes only its signature's base64 `+`, `/` and `=`, as
+    # encodeURIComponent writes them: three C-level replaces instead of a Python loop.
+    plain = raw.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=")
+    if "%" not in plain:
+        return plain
     if _BAD_ESCAPE.search(raw) is not None:
         return raw
     try:
