@@ -56,9 +56,11 @@ class Endpoint:
     """`path` is relative to the base path; `{name}` marks a path parameter.
 
     `name` is the in-process method (`identity.api.<name>`); `tags` let hooks match a
-    family of endpoints ("sign-in", "sign-up") instead of a list of paths, and group them
-    in the OpenAPI document; `rate_limit` is the endpoint's own per-IP rule (else the
-    limiter's default).
+    family of endpoints ("sign-in", "sign-up") instead of a list of paths; `rate_limit` is
+    the endpoint's own per-IP rule (else the limiter's default). `operation_id` and
+    `openapi_tags` are its OpenAPI operation id and tags (better-auth's
+    `metadata.openapi`): without them the open-api document gives no operation id, and
+    groups the endpoint under `Default` (core) or its plugin's id.
     """
 
     path: str
@@ -73,6 +75,8 @@ class Endpoint:
     rate_limit: RateRule | None = None
     server_only: bool = False
     no_store: bool = False  # Cache-Control: no-store, Pragma: no-cache once the handler runs
+    operation_id: str | None = None
+    openapi_tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or self.path.endswith("/"):

@@ -43,7 +43,8 @@
 //   COOKIE_CACHE=1       session.cookieCache.enabled (maxAge COOKIE_CACHE_MAX_AGE
 //                        seconds, default 300)
 //   PLUGINS              more plugins, comma separated: magic-link, email-otp (with
-//                        changeEmail enabled), username. Their mails go to $MAIL_LOG
+//                        changeEmail enabled), username, open-api (GET
+//                        /open-api/generate-schema). Their mails go to $MAIL_LOG
 //                        too: {"type":"magic-link","to","url","token"} and
 //                        {"type":"otp-<otp type>","to","url":null,"token":"<otp>"}
 //   BA_OPTIONS           JSON deep-merged into the betterAuth() options last,
@@ -382,7 +383,7 @@ async function organizationPlugin(given, origin, sendMail) {
 /** The plugins named in $PLUGINS, mailing through `sendMail`. */
 async function extraPlugins(sendMail) {
   const names = (process.env.PLUGINS ?? "").split(",").filter(Boolean);
-  const { magicLink, emailOTP, username } = await import("better-auth/plugins");
+  const { magicLink, emailOTP, username, openAPI } = await import("better-auth/plugins");
   const make = {
     "magic-link": () =>
       magicLink({
@@ -395,6 +396,7 @@ async function extraPlugins(sendMail) {
         changeEmail: { enabled: true },
       }),
     username: () => username(),
+    "open-api": () => openAPI(),
   };
   return names.map((name) => {
     if (!make[name]) throw new Error(`unknown plugin ${name}`);

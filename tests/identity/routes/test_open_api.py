@@ -45,7 +45,7 @@ def notes() -> Plugin:
                 ("GET",),
                 get_note,
                 name="get_note",
-                tags=("Notes", "Reading"),
+                openapi_tags=("Notes", "Reading"),
                 use=(session_required,),
             ),
             Endpoint("/notes/hidden", ("GET",), get_note, name="hidden", server_only=True),

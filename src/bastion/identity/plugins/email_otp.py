@@ -535,7 +535,11 @@ def email_otp(
 
     endpoints = [
         endpoint(
-            "/email-otp/send-verification-otp", send_otp, "send_verification_otp", EmailTypeBody
+            "/email-otp/send-verification-otp",
+            send_otp,
+            "send_verification_otp",
+            EmailTypeBody,
+            operation_id="sendEmailVerificationOTP",
         ),
         Endpoint(
             "/email-otp/create-verification-otp",
@@ -554,23 +558,41 @@ def email_otp(
             server_only=True,
         ),
         endpoint(
-            "/email-otp/check-verification-otp", check_otp, "check_verification_otp", CheckBody
+            "/email-otp/check-verification-otp",
+            check_otp,
+            "check_verification_otp",
+            CheckBody,
+            operation_id="verifyEmailWithOTP",
         ),
         endpoint("/email-otp/verify-email", verify_email, "verify_email_otp", VerifyEmailBody),
         endpoint(
-            "/sign-in/email-otp", sign_in_otp, "sign_in_email_otp", SignInBody, tags=("sign-in",)
+            "/sign-in/email-otp",
+            sign_in_otp,
+            "sign_in_email_otp",
+            SignInBody,
+            tags=("sign-in",),
+            operation_id="signInWithEmailOTP",
         ),
         endpoint(
             "/email-otp/request-password-reset",
             request_reset,
             "request_password_reset_email_otp",
             EmailBody,
+            operation_id="requestPasswordResetWithEmailOTP",
         ),
         endpoint(
-            "/forget-password/email-otp", request_reset, "forget_password_email_otp", EmailBody
+            "/forget-password/email-otp",
+            request_reset,
+            "forget_password_email_otp",
+            EmailBody,
+            operation_id="forgetPasswordWithEmailOTP",
         ),
         endpoint(
-            "/email-otp/reset-password", reset_password, "reset_password_email_otp", ResetBody
+            "/email-otp/reset-password",
+            reset_password,
+            "reset_password_email_otp",
+            ResetBody,
+            operation_id="resetPasswordWithEmailOTP",
         ),
         endpoint(
             "/email-otp/request-email-change",
@@ -578,6 +600,7 @@ def email_otp(
             "request_email_change_email_otp",
             RequestChangeBody,
             use=(sensitive_session,),
+            operation_id="requestEmailChangeWithEmailOTP",
         ),
         endpoint(
             "/email-otp/change-email",
@@ -585,6 +608,7 @@ def email_otp(
             "change_email_email_otp",
             ChangeBody,
             use=(sensitive_session,),
+            operation_id="changeEmailWithEmailOTP",
         ),
     ]
     after: tuple[EndpointHook, ...] = ()

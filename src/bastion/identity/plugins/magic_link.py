@@ -255,6 +255,7 @@ def magic_link(
                 use=(form_csrf,),
                 tags=("magic-link",),
                 rate_limit=rule,
+                operation_id="signInWithMagicLink",
             ),
             Endpoint(
                 "/magic-link/verify",
@@ -265,6 +266,7 @@ def magic_link(
                 use=(_query_urls,),
                 tags=("sign-in",),
                 rate_limit=rule,
+                operation_id="verifyMagicLink",
             ),
         ),
     )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
-from ..._openapi import OPENAPI_VERSION, ModelSchemas, camel_case, path_parameters
+from ..._openapi import OPENAPI_VERSION, ModelSchemas, path_parameters
 from ..._openapi import query_parameters as _query_parameters
 from ..._openapi import status_text as _status_text
 from ..cookies import cookie_name
@@ -93,19 +93,18 @@ def identity_openapi(context: AuthContext, server_url: str) -> dict[str, Any]:
     tags: dict[str, str | None] = {DEFAULT_TAG: _DEFAULT_DESCRIPTION}
     for plugin, endpoint in served:
         if plugin is None:
-            operation_tags = [DEFAULT_TAG, *endpoint.tags]
+            operation_tags = [DEFAULT_TAG, *endpoint.openapi_tags]
         else:
-            operation_tags = list(endpoint.tags) or [plugin[:1].upper() + plugin[1:]]
+            operation_tags = list(endpoint.openapi_tags) or [plugin[:1].upper() + plugin[1:]]
         tags.update((tag, tags.get(tag)) for tag in operation_tags)
         guarded = any(guard in _SESSION_GUARDS for guard in endpoint.use)
         for method in endpoint.methods:
-            operation: dict[str, Any] = {
-                "tags": operation_tags,
-                "operationId": _operation_id(endpoint.name, method, used_ids),
-                # A guarded endpoint needs a session; the others read one when it is sent.
-                "security": signed_in if guarded else [{}, *signed_in],
-                "parameters": _parameters(endpoint, schemas),
-            }
+            operation: dict[str, Any] = {"tags": operation_tags}
+            if endpoint.operation_id is not None:
+                operation["operationId"] = _operation_id(endpoint.operation_id, method, used_ids)
+            # A guarded endpoint needs a session; the others read one when it is sent.
+            operation["security"] = signed_in if guarded else [{}, *signed_in]
+            operation["parameters"] = _parameters(endpoint, schemas)
             takes_body = method not in ("GET", "HEAD", "DELETE")
             if takes_body:
                 operation["requestBody"] = _request_body(context, endpoint, schemas)
@@ -141,6 +140,9 @@ def identity_openapi(context: AuthContext, server_url: str) -> dict[str, Any]:
             {"name": name, **({"description": text} if text else {})} for name, text in tags.items()
         ],
         "paths": paths,
+        # Each operation says its own; this is the default of the document (better-auth
+        # names a cookie scheme "apiKeyCookie" there, and requires it with bearer together).
+        "security": signed_in,
         "components": {
             "schemas": {**_table_schemas(context), **schemas.components, **_ERROR_SCHEMA},
             "securitySchemes": security_schemes,
@@ -154,10 +156,9 @@ def _version() -> str:
     return __version__
 
 
-def _operation_id(name: str, method: str, used: set[str]) -> str:
-    """The endpoint's name in camelCase, as better-auth's `auth.api` names it (`signUpEmail`);
-    a second method adds its name (`getSessionPost`), as better-auth's generator does."""
-    base = camel_case(name)
+def _operation_id(base: str, method: str, used: set[str]) -> str:
+    """The declared id; taken already (a second method of one endpoint), the method's name
+    is added (`getSessionPost`), then a number, as better-auth's generator does."""
     candidate, index = base, 2
     if candidate in used:
         candidate = base + method.capitalize()

@@ -286,6 +286,7 @@ ENDPOINTS = (
         list_accounts,
         name="list_user_accounts",
         use=(session_required,),
+        operation_id="listUserAccounts",
     ),
     Endpoint(
         "/unlink-account",

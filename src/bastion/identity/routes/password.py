@@ -195,6 +195,7 @@ ENDPOINTS = (
         use=(sensitive_session,),
         tags=("change-password",),
         rate_limit=CREDENTIAL_RULE,
+        operation_id="changePassword",
     ),
     Endpoint(
         "/request-password-reset",
@@ -203,6 +204,7 @@ ENDPOINTS = (
         name="request_password_reset",
         body=RequestResetBody,
         rate_limit=MAIL_RULE,
+        operation_id="requestPasswordReset",
     ),
     Endpoint(
         "/reset-password/{token}",
@@ -211,6 +213,7 @@ ENDPOINTS = (
         name="reset_password_callback",
         query=ResetCallbackQuery,
         use=(query_callback_url,),
+        operation_id="resetPasswordCallback",
     ),
     Endpoint(
         "/reset-password",
@@ -218,6 +221,7 @@ ENDPOINTS = (
         reset_password,
         name="reset_password",
         body=ResetPasswordBody,
+        operation_id="resetPassword",
     ),
     Endpoint(
         "/verify-password",
@@ -226,5 +230,6 @@ ENDPOINTS = (
         name="verify_password",
         body=PasswordBody,
         use=(sensitive_session,),
+        operation_id="verifyPassword",
     ),
 )

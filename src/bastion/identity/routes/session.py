@@ -124,8 +124,16 @@ ENDPOINTS = (
         name="get_session",
         query=GetSessionQuery,
         no_store=True,
+        operation_id="getSession",
     ),
-    Endpoint("/list-sessions", ("GET",), list_sessions, name="list_sessions", use=(fresh_session,)),
+    Endpoint(
+        "/list-sessions",
+        ("GET",),
+        list_sessions,
+        name="list_sessions",
+        use=(fresh_session,),
+        operation_id="listUserSessions",
+    ),
     Endpoint(
         "/revoke-session",
         ("POST",),
@@ -148,12 +156,13 @@ ENDPOINTS = (
         name="revoke_other_sessions",
         use=(sensitive_session,),
     ),
-    Endpoint("/sign-out", ("POST",), sign_out, name="sign_out"),
+    Endpoint("/sign-out", ("POST",), sign_out, name="sign_out", operation_id="signOut"),
     Endpoint(
         "/update-session",
         ("POST",),
         update_session,
         name="update_session",
         use=(session_required,),
+        operation_id="updateSession",
     ),
 )

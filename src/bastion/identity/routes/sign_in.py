@@ -86,5 +86,6 @@ ENDPOINTS = (
         tags=("sign-in",),
         use=(form_csrf,),
         rate_limit=CREDENTIAL_RULE,
+        operation_id="signInEmail",
     ),
 )

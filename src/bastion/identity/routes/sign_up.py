@@ -120,5 +120,6 @@ ENDPOINTS = (
         tags=("sign-up",),
         use=(form_csrf,),
         rate_limit=CREDENTIAL_RULE,
+        operation_id="signUpWithEmailAndPassword",
     ),
 )

@@ -419,6 +419,7 @@ ENDPOINTS = (
         body=SignInSocialBody,
         tags=("sign-in",),
         rate_limit=CREDENTIAL_RULE,
+        operation_id="socialSignIn",
     ),
     Endpoint(
         "/callback/{id}",
@@ -435,5 +436,6 @@ ENDPOINTS = (
         name="link_social",
         body=SocialBody,
         use=(sensitive_session,),
+        operation_id="linkSocialAccount",
     ),
 )

@@ -249,6 +249,7 @@ ENDPOINTS = (
         update_user,
         name="update_user",
         use=(_record_body, session_required),
+        operation_id="updateUser",
     ),
     Endpoint(
         "/change-email",
@@ -258,6 +259,7 @@ ENDPOINTS = (
         body=ChangeEmailBody,
         use=(sensitive_session,),
         rate_limit=CREDENTIAL_RULE,
+        operation_id="changeEmail",
     ),
     Endpoint(
         "/delete-user",
@@ -266,6 +268,7 @@ ENDPOINTS = (
         name="delete_user",
         body=DeleteUserBody,
         use=(sensitive_session,),
+        operation_id="deleteUser",
     ),
     Endpoint(
         "/delete-user/callback",

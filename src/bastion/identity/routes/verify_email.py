@@ -225,5 +225,6 @@ ENDPOINTS = (
         name="send_verification_email",
         body=SendVerificationBody,
         rate_limit=MAIL_RULE,
+        operation_id="sendVerificationEmail",
     ),
 )

@@ -356,6 +356,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             body=InviteBody,
             use=guard,
             tags=tags,
+            operation_id="createOrganizationInvitation",
         ),
         Endpoint(
             "/organization/accept-invitation",

@@ -465,6 +465,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             body=UpdateMemberRoleBody,
             use=guard,
             tags=tags,
+            operation_id="updateOrganizationMemberRole",
         ),
         Endpoint(
             "/organization/get-active-member",

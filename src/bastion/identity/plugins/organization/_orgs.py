@@ -569,6 +569,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             query=OrganizationQuery,
             use=guard,
             tags=("organization",),
+            operation_id="getOrganization",
         ),
         Endpoint(
             "/organization/get-full-organization",
@@ -578,6 +579,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             query=FullOrganizationQuery,
             use=guard,
             tags=("organization",),
+            operation_id="getFullOrganization",
         ),
         Endpoint(
             "/organization/list",
@@ -595,6 +597,7 @@ def endpoints(rt: Runtime) -> list[Endpoint]:
             body=SetActiveBody,
             use=guard,
             tags=("organization",),
+            operation_id="setActiveOrganization",
         ),
         Endpoint(
             "/organization/has-permission",
