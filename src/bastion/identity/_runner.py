@@ -7,6 +7,7 @@ The same runner serves HTTP (`identity.app`) and in-process calls (`identity.api
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -171,6 +172,9 @@ def _request_origin(request: Request, trust_forwarded: bool) -> str:
     return f"{scheme}://{host}"
 
 
+# Every request asks it, nearly always with the same two strings (urlsplit costs ~1 µs);
+# bounded, since an origin taken from a request's Host header is the client's choice.
+@functools.lru_cache(maxsize=64)
 def _with_base_path(base_url: str, base_path: str) -> str:
     parts = urlsplit(base_url)
     if parts.path not in ("", "/"):

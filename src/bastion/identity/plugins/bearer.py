@@ -47,6 +47,8 @@ def bearer(*, require_signature: bool = False) -> Plugin:
         return None
 
     async def after(ctx: Ctx[Any]) -> None:
+        if not ctx.set_cookies:  # most answers (a get-session) set no cookie
+            return None
         name = cookie_name(
             ctx.options.advanced.cookie_prefix,
             "session_token",
