@@ -115,7 +115,10 @@ class IdentityHTTP:
             response = response_of(ctx, APIError(413, Code.REQUEST_TOO_LARGE))
         else:
             try:
-                ctx.raw_body = parse_body(endpoint, headers.get("content-type"), raw, method)
+                # No body (every GET), no media type to look up: Starlette's headers are a
+                # list scanned on each look-up.
+                media = headers.get("content-type") if raw else None
+                ctx.raw_body = parse_body(endpoint, media, raw, method)
             except APIError as exc:
                 response = response_of(ctx, exc)
             else:
