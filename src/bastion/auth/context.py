@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,10 +99,19 @@ def current_context() -> RequestContext:
     return context if context is not None else RequestContext()
 
 
-@contextmanager
-def bind_context(context: RequestContext) -> Iterator[RequestContext]:
-    token = _current.set(context)
-    try:
-        yield context
-    finally:
-        _current.reset(token)
+class bind_context:
+    """`with bind_context(context):` makes `context` the current one for the block (and the
+    tasks it starts). A class rather than @contextmanager: it is entered on every request,
+    and a generator-based manager costs about a microsecond more."""
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: RequestContext) -> None:
+        self._context = context
+
+    def __enter__(self) -> RequestContext:
+        self._token = _current.set(self._context)
+        return self._context
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.reset(self._token)
