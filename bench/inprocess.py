@@ -145,16 +145,16 @@ async def measure(
         runs = (args.requests, args.concurrency, args.rounds)
         if not cache:
             cpu, wall = await cpu_per_call(ok, *runs)
-            print(f"/ok                      {cpu:7.3f} ms CPU  {wall:7.3f} ms wall")
+            print(f"/ok                      {cpu:8.4f} ms CPU  {wall:7.3f} ms wall")
             cpu, wall = await cpu_per_call(find_session, *runs)
-            print(f"Store.find_session       {cpu:7.3f} ms CPU  {wall:7.3f} ms wall")
+            print(f"Store.find_session       {cpu:8.4f} ms CPU  {wall:7.3f} ms wall")
         if profile is not None:
             profile.enable()
         cpu, wall = await cpu_per_call(get_session, *runs)
         if profile is not None:
             profile.disable()
         label = "+cache" if cache else ""
-        print(f"get-session {label:<12} {cpu:7.3f} ms CPU  {wall:7.3f} ms wall")
+        print(f"get-session {label:<12} {cpu:8.4f} ms CPU  {wall:7.3f} ms wall")
         if cache and args.sessions:
             many = distinct_sessions(headers[0][1].decode(), args.sessions)
             turn = 0
@@ -169,7 +169,7 @@ async def measure(
 
             cpu, wall = await cpu_per_call(get_many, *runs)
             label = f"+cache, {args.sessions} sessions"
-            print(f"get-session {label:<12} {cpu:7.3f} ms CPU  {wall:7.3f} ms wall")
+            print(f"get-session {label:<12} {cpu:8.4f} ms CPU  {wall:7.3f} ms wall")
     finally:
         await identity.close()
 
