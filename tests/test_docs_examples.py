@@ -30,8 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from bastion.identity import Identity
+from bastion.server import Bastion
 from tests.test_cli import bastion_serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,7 +176,26 @@ def test_the_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.Monkey
                         f"{exc} (mark a deliberate fragment with <!-- not-run: reason -->)"
                     ) from exc
 
-        asyncio.run(run_all())
+        async def run_and_close() -> None:
+            try:
+                await run_all()
+            finally:
+                await close_what_is_left(namespace)
+
+        asyncio.run(run_and_close())
+
+
+async def close_what_is_left(namespace: dict[str, Any]) -> None:
+    """What a reader's process would end with: the apps, Identities and clients the examples
+    left open, closed on the loop that opened them (an SQLite connection left to the garbage
+    collector answers a closed loop from its thread). Each close is idempotent."""
+    for value in list(namespace.values()):
+        if isinstance(value, Bastion):
+            await value.shutdown()
+        elif isinstance(value, Identity):
+            await value.close()
+        elif isinstance(value, httpx.AsyncClient):
+            await value.aclose()
 
 
 @contextmanager
