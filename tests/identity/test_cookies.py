@@ -208,6 +208,11 @@ def test_decode_cookie_value_is_better_calls_try_decode() -> None:
     assert decode_cookie_value("%zz%41") == "%zz%41"
     assert decode_cookie_value("%FF") == "%FF"  # not UTF-8 → raw
     assert decode_cookie_value("%ED%A0%80") == "%ED%A0%80"  # an encoded surrogate → raw
+    # A signature's escapes beside others: every escape decoded, or none (a stray %).
+    assert decode_cookie_value("a%2Bb%2F%3D%E2%9C%93") == "a+b/=\u2713"
+    assert decode_cookie_value("a%2B%zz") == "a%2B%zz"
+    assert decode_cookie_value("a%2b%2f%3d") == "a+/="  # lower-case hex, as JS accepts it
+    assert decode_cookie_value("%252B") == "%2B"  # an escaped %, decoded once
 
 
 # --- the Cookie header -----------------------------------------------------------------------
