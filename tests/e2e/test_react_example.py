@@ -10,14 +10,12 @@ skips, naming the command; with $BASTION_REQUIRE_NODE (CI) it fails.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -25,23 +23,20 @@ from starlette.staticfiles import StaticFiles
 
 from tests.e2e.bastion_server import free_port, listening
 from tests.e2e.default_server import serve_default
+from tests.e2e.node_peer import _missing
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "react"
 DIST = EXAMPLE / "dist"
-REQUIRE_NODE = os.environ.get("BASTION_REQUIRE_NODE", "") not in ("", "0")
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 PASSWORD = "correct horse battery"
 
 
 def built_example() -> Path:
     if not (DIST / "index.html").is_file():
-        reason = f"needs the React example built: cd {EXAMPLE} && npm ci && npm run build"
-        if REQUIRE_NODE:
-            pytest.fail(f"{reason} ($BASTION_REQUIRE_NODE is set)", pytrace=False)
-        pytest.skip(reason)
+        _missing(f"needs the React example built: cd {EXAMPLE} && npm ci && npm run build")
     return DIST
 
 
