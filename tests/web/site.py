@@ -32,7 +32,18 @@ if TYPE_CHECKING:
 
     from tests.identity.mailbox import SMTPMailbox
 
-__all__ = ["PASSWORD", "SECRET", "Site", "api", "web_site"]
+__all__ = [
+    "PASSWORD",
+    "SECRET",
+    "Site",
+    "alert_of",
+    "api",
+    "sign_in",
+    "sign_up",
+    "signed_in_email",
+    "status_of",
+    "web_site",
+]
 
 SECRET = "web-pages-tests-secret-0123456789abcdef"
 PASSWORD = "correct-horse-battery"
@@ -102,3 +113,38 @@ async def api(page: Page, path: str, body: dict[str, Any] | None = None) -> dict
         [path, body],
     )
     return result
+
+
+async def alert_of(page: Page, form: str) -> str:
+    """The text of the alert `form` shows (its error), once visible."""
+    alert = page.locator(f"{form} [role=alert]")
+    await alert.wait_for(state="visible")
+    return (await alert.inner_text()).strip()
+
+
+async def status_of(page: Page, form: str) -> str:
+    """The text of the status `form` shows (its success), once visible."""
+    status = page.locator(f"{form} [role=status]")
+    await status.wait_for(state="visible")
+    return (await status.inner_text()).strip()
+
+
+async def signed_in_email(page: Page) -> str | None:
+    """The email of the page's session, as its own get-session answers; None signed out."""
+    data = (await api(page, "/api/auth/get-session"))["data"]
+    return data["user"]["email"] if isinstance(data, dict) else None
+
+
+async def sign_up(page: Page, name: str, email: str, password: str = PASSWORD) -> None:
+    """Fill in and send the sign-up page's form."""
+    await page.fill("#f-name", name)
+    await page.fill("#f-email", email)
+    await page.fill("#f-password", password)
+    await page.click("#sign-up button[type=submit]")
+
+
+async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Fill in and send the sign-in page's email form."""
+    await page.fill("#f-email", email)
+    await page.fill("#f-password", password)
+    await page.click("#sign-in-email button[type=submit]")

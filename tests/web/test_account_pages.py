@@ -17,7 +17,16 @@ import pytest
 from bastion.identity import invitation_sender, organization
 from tests.identity.mailbox import SMTPMailbox, smtp_mailbox_fixture  # noqa: F401
 from tests.web.pagecheck import AXE, check_headers, check_html, screenshot
-from tests.web.site import PASSWORD, Site, api, web_site
+from tests.web.site import (
+    PASSWORD,
+    Site,
+    alert_of,
+    sign_in,
+    sign_up,
+    signed_in_email,
+    status_of,
+    web_site,
+)
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
@@ -86,37 +95,11 @@ async def at(page: Page, path: str) -> None:
     await page.wait_for_url(lambda url: urlsplit(url).path == path)
 
 
-async def alert_of(page: Page, form: str) -> str:
-    alert = page.locator(f"{form} [role=alert]")
-    await alert.wait_for(state="visible")
-    return (await alert.inner_text()).strip()
-
-
-async def status_of(page: Page, form: str) -> str:
-    status = page.locator(f"{form} [role=status]")
-    await status.wait_for(state="visible")
-    return (await status.inner_text()).strip()
-
-
-async def signed_in_email(page: Page) -> str | None:
-    data = (await api(page, "/api/auth/get-session"))["data"]
-    return data["user"]["email"] if isinstance(data, dict) else None
-
-
-async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    await page.fill("#f-email", email)
-    await page.fill("#f-password", password)
-    await page.click("#sign-in-email button[type=submit]")
-
-
 async def verified_account(site: Site, context: BrowserContext, email: str) -> Page:
     """An account made on the sign-up page and verified from its mail; signed out."""
     page = await context.new_page()
     await page.goto(site.origin + "/sign-up")
-    await page.fill("#f-name", email.split("@")[0].title())
-    await page.fill("#f-email", email)
-    await page.fill("#f-password", PASSWORD)
-    await page.click("#sign-up button[type=submit]")
+    await sign_up(page, email.split("@")[0].title(), email)
     await page.wait_for_url("**/verify-email?sent=1")
     await site.mailbox.wait_for(email)
     await page.goto(site.mailbox.url_for(email, containing="/verify-email"))

@@ -16,7 +16,17 @@ import pytest
 from bastion.identity import email_otp, magic_link, magic_link_sender, otp_sender
 from tests.identity.mailbox import SMTPMailbox, smtp_mailbox_fixture  # noqa: F401
 from tests.web.pagecheck import axe, check_headers, screenshot
-from tests.web.site import PASSWORD, Site, api, web_site
+from tests.web.site import (
+    PASSWORD,
+    Site,
+    alert_of,
+    api,
+    sign_in,
+    sign_up,
+    signed_in_email,
+    status_of,
+    web_site,
+)
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
@@ -46,37 +56,6 @@ async def open_page(context: BrowserContext, url: str) -> Page:
     assert response is not None and response.ok, f"{url}: {response and response.status}"
     check_headers(response.headers, url)
     return page
-
-
-async def alert_of(page: Page, form: str) -> str:
-    alert = page.locator(f"{form} [role=alert]")
-    await alert.wait_for(state="visible")
-    return (await alert.inner_text()).strip()
-
-
-async def status_of(page: Page, form: str) -> str:
-    status = page.locator(f"{form} [role=status]")
-    await status.wait_for(state="visible")
-    return (await status.inner_text()).strip()
-
-
-async def signed_in_email(page: Page) -> str | None:
-    answer = await api(page, "/api/auth/get-session")
-    data = answer["data"]
-    return data["user"]["email"] if isinstance(data, dict) else None
-
-
-async def sign_up(page: Page, name: str, email: str, password: str = PASSWORD) -> None:
-    await page.fill("#f-name", name)
-    await page.fill("#f-email", email)
-    await page.fill("#f-password", password)
-    await page.click("#sign-up button[type=submit]")
-
-
-async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    await page.fill("#f-email", email)
-    await page.fill("#f-password", password)
-    await page.click("#sign-in-email button[type=submit]")
 
 
 async def verified_account(site: Site, context: BrowserContext, email: str) -> Page:
