@@ -16,7 +16,7 @@ from tests.web.playground_site import PASSWORD, playground_site, sign_up
 from tests.web.site import api
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page
+    from playwright.async_api import Browser, BrowserContext, Page, Route
 
 TIMEOUT_MS = 10_000
 CONSOLE_ERRORS: dict[int, list[str]] = {}  # per page: what its console reported
@@ -226,6 +226,42 @@ async def test_threads_new_rename_open_delete(origin: str, async_chromium_browse
     assert await thread_titles(page) == ["Untitled thread"]
     listed = await api(page, "/api/memory/threads")
     assert [t["title"] for t in listed["data"]] == [None]
+    await context.close()
+
+
+async def test_a_message_sent_while_a_new_thread_is_made_goes_into_it(
+    origin: str, async_chromium_browser: Browser
+) -> None:
+    """ "New", then a message at once: the message waits for the thread being made, rather
+    than going into the thread that was open."""
+    context = await new_context(async_chromium_browser)
+    page = await playground(context, origin, "Ada Lovelace", "ada@example.com")
+    await send(page, "first thread")
+    await wait_idle(page)
+    held: list[Route] = []
+
+    async def hold_creation(route: Route) -> None:
+        if route.request.method == "POST":
+            held.append(route)  # answered once the message has been sent
+        else:
+            await route.continue_()
+
+    await page.route("**/api/memory/threads", hold_creation)
+    await page.click("#pg-new")
+    await send(page, "second thread")
+    while not held:
+        await page.wait_for_timeout(10)
+    await held[0].continue_()
+    await wait_idle(page)
+    await page.unroute("**/api/memory/threads")
+    threads = (await api(page, "/api/memory/threads"))["data"]
+    contents = {}
+    for thread in threads:
+        answer = await api(page, f"/api/memory/threads/{thread['id']}/messages")
+        contents[thread["id"]] = [m["content"] for m in answer["data"]["messages"]]
+    assert sorted(
+        [m for m in messages if not m.startswith("You said")] for messages in contents.values()
+    ) == [["first thread"], ["second thread"]]
     await context.close()
 
 

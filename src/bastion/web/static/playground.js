@@ -23,7 +23,8 @@
     authFacts: $("pg-auth-facts"), authJson: $("pg-auth-json"), authAlert: $("pg-auth-alert"),
     authRefresh: $("pg-auth-refresh"),
   };
-  const state = {agents: {}, threads: [], threadId: null, running: null};
+  // creating: the new thread being made, which a message sent meanwhile must wait for.
+  const state = {agents: {}, threads: [], threadId: null, running: null, creating: null};
 
   // ---- errors as sentences --------------------------------------------------------------
   const BY_STATUS = {
@@ -272,6 +273,12 @@
   }
 
   async function newThread() {
+    if (state.creating) return state.creating;
+    state.creating = makeThread();
+    try { await state.creating; } finally { state.creating = null; }
+  }
+
+  async function makeThread() {
     try {
       const thread = await call("POST", API.threads, {});
       state.threads = [thread, ...state.threads];
@@ -346,6 +353,8 @@
   async function run(text) {
     const agentId = els.agent.value;
     if (!agentId) { show(els.chatAlert, "Choose an agent first."); return; }
+    // "New" clicked just before: the message belongs to the thread it is making.
+    if (state.creating) await state.creating;
     if (MEMORY && !state.threadId) {
       // The first message of a new conversation starts a thread named after it.
       try {
