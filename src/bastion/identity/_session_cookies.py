@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,9 +47,11 @@ class SessionCookies:
             cookie_name(prefix, "session_data", secure=secure),
             cookie_name(prefix, "dont_remember", secure=secure),
         )
-        self._signed: dict[str, str] = {}
+        self._signed: OrderedDict[str, str] = OrderedDict()
         # session_data value -> (its expiresAt in ms, session, user, holds nested values)
-        self._caches: dict[str, tuple[float, dict[str, Any], dict[str, Any], bool]] = {}
+        self._caches: OrderedDict[str, tuple[float, dict[str, Any], dict[str, Any], bool]] = (
+            OrderedDict()
+        )
 
     def unsign(self, raw: str) -> str | None:
         """`unsign_cookie_value` with this Identity's secret."""
@@ -88,7 +91,9 @@ class SessionCookies:
         return (dict(session), dict(user)), expires_at
 
 
-def _remember(memo: dict[str, Any], key: str, value: Any) -> None:
+def _remember(memo: OrderedDict[str, Any], key: str, value: Any) -> None:
     if len(memo) >= _MEMO_SIZE:
-        del memo[next(iter(memo))]  # the oldest: dicts keep insertion order
+        # The oldest. An OrderedDict drops it at once; a dict's `next(iter())` walks past the
+        # slots its earlier deletions left, ~0.5 µs on every miss of a full memo.
+        memo.popitem(last=False)
     memo[key] = value

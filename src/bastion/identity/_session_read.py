@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -123,7 +124,7 @@ class SessionReader:
         # header alone decides the answer: any other session cookie, cache or chunk is another
         # key. Consulted whatever the method: a request that must not trust the cache still
         # confirms the remembered session with storage (S16).
-        self._memo: dict[str, _Remembered] = {}
+        self._memo: OrderedDict[str, _Remembered] = OrderedDict()
         self._memo_size = memo_size if self._cache_enabled else 0
         # The Identity's clock, read cheaply when it is the real one (tests move their own).
         now = context.now
@@ -283,7 +284,7 @@ class SessionReader:
     def _remember(self, key: str, entry: _Remembered) -> None:
         memo = self._memo
         if len(memo) >= self._memo_size:
-            del memo[next(iter(memo))]  # the oldest; all live at most one cookie-cache age
+            memo.popitem(last=False)  # the oldest; all live at most one cookie-cache age
         memo[key] = entry
 
     def _public(self, found: SessionWithUser) -> SessionResult:

@@ -18,6 +18,7 @@ I/O, for tokens a service signs itself.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -162,7 +163,7 @@ class JWTVerifier:
         self.keys = keys
         self._clock = clock
         self._checks = _Checks(policy, symmetric=keys.symmetric, owner="JWTVerifier")
-        self._memo: dict[str, _Verified] = {}
+        self._memo: OrderedDict[str, _Verified] = OrderedDict()
 
     async def verify(self, token: str) -> dict[str, Any]:
         """The verified claims; raises a JWTError subclass otherwise."""
@@ -185,6 +186,6 @@ class JWTVerifier:
     def _remember(self, token: str, verified: _Verified) -> None:
         memo = self._memo
         while memo and len(memo) >= self.memo_size:
-            del memo[next(iter(memo))]  # the least recently used
+            memo.popitem(last=False)  # the least recently used
         if self.memo_size > 0:
             memo[token] = verified

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,7 +65,7 @@ class TTLCache:
     def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1")
-        self._entries: dict[bytes, tuple[float, Any]] = {}
+        self._entries: OrderedDict[bytes, tuple[float, Any]] = OrderedDict()
         self._max = max_entries
         self._clock = clock
 
@@ -87,7 +88,7 @@ class TTLCache:
         entries = self._entries
         entries.pop(key, None)
         if len(entries) >= self._max:
-            del entries[next(iter(entries))]
+            entries.popitem(last=False)
         entries[key] = (self._clock() + ttl, value)
 
     def clear(self) -> None:
