@@ -468,6 +468,15 @@ _PAYLOAD: dict[str, Any] = {"session": {"id": "s"}, "user": {"name": "Zoë"}, "u
         lambda p, e, s: json.dumps(  # "ë" written as \u00eb
             {"session": p, "expiresAt": e, "signature": s}, separators=(",", ":")
         ),
+        # JSON.stringify's own text after a byte-order mark, which TextDecoder drops.
+        lambda p, e, s: (
+            "\ufeff"
+            + json.dumps(
+                {"session": p, "expiresAt": e, "signature": s},
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
+        ),
     ],
 )
 def test_cookie_cache_accepts_any_layout_of_a_signed_payload(body: Any) -> None:

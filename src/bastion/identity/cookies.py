@@ -174,25 +174,16 @@ def parse_cookie_header(header: str) -> dict[str, str]:
     surrounding double quotes is removed. Values are *not* URL-decoded (`unsign_cookie_value`
     and `decode_cookie_value` do that)."""
     cookies: dict[str, str] = {}
-    index = 0
-    while index < len(header):
-        eq = header.find("=", index)
-        if eq == -1:
-            break
-        end = header.find(";", index)
-        if end == -1:
-            end = len(header)
-        elif end < eq:
-            # A segment without "=": resume after the last ";" before this "=".
-            index = header.rfind(";", 0, eq) + 1
+    for segment in header.split(";"):
+        name, eq, value = segment.partition("=")
+        if not eq:
             continue
-        name = header[index:eq].strip(_JS_WHITESPACE)
+        name = name.strip(_JS_WHITESPACE)
         if name not in cookies:
-            value = header[eq + 1 : end].strip(_JS_WHITESPACE)
+            value = value.strip(_JS_WHITESPACE)
             if value.startswith('"'):
                 value = value[1:-1]
             cookies[name] = value
-        index = end + 1
     return cookies
 
 
@@ -300,13 +291,14 @@ def _reject_constant(name: str) -> Any:
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def _parse_json(text: str) -> Any:
+def _parse_json(text: str | bytes) -> Any:
     """JSON.parse: orjson (~3x faster), and the json module for the lone surrogates orjson
-    refuses. NaN and Infinity are not JSON for either. ValueError when it is not JSON."""
+    refuses. NaN and Infinity are not JSON for either. ValueError when it is not JSON; text
+    given as bytes is UTF-8."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return _DECODER.decode(text)
+        return _DECODER.decode(text if isinstance(text, str) else text.decode("utf-8"))
 
 
 def encode_cookie_cache(
@@ -359,33 +351,37 @@ def verify_cookie_cache(secret: str | HmacKey, value: str) -> tuple[dict[str, An
     signed, expired or not; None otherwise. `decode_cookie_cache` adds the expiry check."""
     try:
         raw = decode_base64_any(decode_cookie_value(value))
-        text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
     except ValueError:
         return None
-    return _verify_as_written(secret, text) or _verify_parsed(secret, text)
+    # The body as TextDecoder reads it, in UTF-8: what better-auth parses and signs. An ASCII
+    # body (the usual one: JSON.stringify escapes nothing, but names and user agents rarely
+    # leave ASCII) is that already, without decoding it and encoding it again.
+    if not raw.isascii():
+        raw = raw.decode("utf-8", errors="replace").removeprefix("\ufeff").encode("utf-8")
+    return _verify_as_written(secret, raw) or _verify_parsed(secret, raw.decode("utf-8"))
 
 
 # How JSON.stringify writes the cookie's body: {"session":<payload>,"expiresAt":<ms>,
 # "signature":"<base64url>"}. The signature covers JSON.stringify({...payload, expiresAt}),
 # which for a body written so is the payload's own text with `expiresAt` appended.
-_BODY_START: Final = '{"session":'
-_BODY_END: Final = re.compile(r',"expiresAt":([0-9]{1,16}),"signature":"([A-Za-z0-9_-]{43})"}')
+_BODY_START: Final = b'{"session":'
+_BODY_END: Final = re.compile(rb',"expiresAt":([0-9]{1,16}),"signature":"([A-Za-z0-9_-]{43})"}')
 
 
-def _verify_as_written(secret: str | HmacKey, text: str) -> tuple[dict[str, Any], float] | None:
-    """The payload of a body written by JSON.stringify, checked against the signature of its
-    own text: no parse and re-encoding of the whole body. None when the body is not in that
-    form or its text does not verify (`_verify_parsed` then decides)."""
-    end = text.rfind(',"expiresAt":')
-    if end < 0 or not text.startswith(_BODY_START):
+def _verify_as_written(secret: str | HmacKey, body: bytes) -> tuple[dict[str, Any], float] | None:
+    """The payload of a body written by JSON.stringify (UTF-8), checked against the signature
+    of its own text: no parse and re-encoding of the whole body. None when the body is not in
+    that form or its text does not verify (`_verify_parsed` then decides)."""
+    end = body.rfind(b',"expiresAt":')
+    if end < 0 or not body.startswith(_BODY_START):
         return None
-    tail = _BODY_END.fullmatch(text, end)
-    payload_text = text[len(_BODY_START) : end]
-    if tail is None or len(payload_text) < 3 or payload_text[-1] != "}":
+    tail = _BODY_END.fullmatch(body, end)
+    payload_text = body[len(_BODY_START) : end]
+    if tail is None or len(payload_text) < 3 or payload_text[-1:] != b"}":
         return None
     expires_text, signature = tail.groups()
-    signed = f'{payload_text[:-1]},"expiresAt":{expires_text}}}'
-    if not hmac_verify(secret, signed, signature):
+    signed = b"".join((payload_text[:-1], b',"expiresAt":', expires_text, b"}"))
+    if not hmac_verify(secret, signed, signature.decode("ascii")):
         return None
     # Signed by a holder of the secret, who signs only JSON.stringify of an object: the
     # payload text parses to that object without its `expiresAt`.

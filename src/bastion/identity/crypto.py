@@ -149,17 +149,17 @@ class HmacKey:
     def __init__(self, secret: str) -> None:
         self._keyed = hmac.new(_utf8(secret), digestmod=hashlib.sha256)
 
-    def digest(self, value: str) -> bytes:
+    def digest(self, value: str | bytes) -> bytes:
         mac = self._keyed.copy()
-        mac.update(_utf8(value))
+        mac.update(value if isinstance(value, bytes) else _utf8(value))
         return mac.digest()
 
 
-def hmac_sha256(secret: str | HmacKey, value: str) -> bytes:
-    """The raw HMAC-SHA256 of `value` keyed with `secret` (both UTF-8)."""
+def hmac_sha256(secret: str | HmacKey, value: str | bytes) -> bytes:
+    """The raw HMAC-SHA256 of `value` keyed with `secret` (text as UTF-8)."""
     if isinstance(secret, HmacKey):
         return secret.digest(value)
-    return hmac.digest(_utf8(secret), _utf8(value), "sha256")
+    return hmac.digest(_utf8(secret), value if isinstance(value, bytes) else _utf8(value), "sha256")
 
 
 def hmac_sign(secret: str | HmacKey, value: str, *, urlsafe: bool = False) -> str:
@@ -171,7 +171,7 @@ def hmac_sign(secret: str | HmacKey, value: str, *, urlsafe: bool = False) -> st
     return base64.b64encode(digest).decode("ascii")
 
 
-def hmac_verify(secret: str | HmacKey, value: str, signature: str) -> bool:
+def hmac_verify(secret: str | HmacKey, value: str | bytes, signature: str) -> bool:
     """Constant-time check of an HMAC-SHA256 signature in either base64 alphabet, padded or
     not (better-auth's verifier auto-detects). Anything undecodable is simply invalid."""
     try:
