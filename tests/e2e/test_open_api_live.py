@@ -1,7 +1,9 @@
 """The open-api plugin's document, compared live with better-auth 1.7.25's own generator
 (`openAPI()` on the real TypeScript server, tests/e2e/node/ba-peer.mjs) for the same
-configuration: email and password, bearer, two-factor, magic link, email OTP, username and
-organization with teams and dynamic roles.
+configuration: email and password, bearer, two-factor, magic link, email OTP, username,
+organization with teams and dynamic roles, and generic OAuth with one provider (1.7.25's
+generic OAuth adds no endpoint of its own: its providers sign in through `/sign-in/social`
+and `/callback/{id}`, so neither document may gain an operation for it).
 
 What must agree is what a client or a code generator reads: the document's frame, and for
 every operation better-auth documents, the path, the method, the operation id (or its
@@ -17,6 +19,7 @@ The top-level tag list names every tag the operations use, where better-auth lis
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +30,7 @@ import pytest_asyncio
 from bastion.identity import (
     bearer,
     email_otp,
+    generic_oauth,
     magic_link,
     open_api,
     organization,
@@ -49,6 +53,14 @@ ONLY_BASTION: frozenset[tuple[str, str]] = frozenset({("get", PATH)})
 
 
 ORGANIZATION = '{"teams": {"enabled": true}, "dynamicAccessControl": {"enabled": true}}'
+# Endpoints given outright: neither server fetches a discovery document to start.
+GENERIC_OAUTH = {
+    "providerId": "acme",
+    "authorizationUrl": "http://127.0.0.1:9/authorize",
+    "tokenUrl": "http://127.0.0.1:9/token",
+    "clientId": "acme-client",
+    "clientSecret": "acme-secret",
+}
 
 
 async def _unsent(*args: Any, **kwargs: Any) -> None:
@@ -73,6 +85,7 @@ async def theirs() -> AsyncIterator[dict[str, Any]]:
             PLUGINS="magic-link,email-otp,username,open-api",
             TWO_FACTOR="{}",
             ORGANIZATION=ORGANIZATION,
+            GENERIC_OAUTH=json.dumps([GENERIC_OAUTH]),
         ) as server,
         httpx.AsyncClient() as client,
     ):
@@ -93,6 +106,17 @@ async def ours() -> AsyncIterator[dict[str, Any]]:
             ac=create_access_control(DEFAULT_STATEMENTS),
             teams={"enabled": True},
             dynamic_access_control={"enabled": True},
+        ),
+        generic_oauth(
+            config=[
+                {
+                    "provider_id": GENERIC_OAUTH["providerId"],
+                    "authorization_url": GENERIC_OAUTH["authorizationUrl"],
+                    "token_url": GENERIC_OAUTH["tokenUrl"],
+                    "client_id": GENERIC_OAUTH["clientId"],
+                    "client_secret": GENERIC_OAUTH["clientSecret"],
+                }
+            ]
         ),
         open_api(),
     ]
