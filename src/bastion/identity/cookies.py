@@ -354,8 +354,7 @@ def verify_cookie_cache(secret: str | HmacKey, value: str) -> tuple[dict[str, An
     except ValueError:
         return None
     # The body as TextDecoder reads it, in UTF-8: what better-auth parses and signs. An ASCII
-    # body (the usual one: JSON.stringify escapes nothing, but names and user agents rarely
-    # leave ASCII) is that already, without decoding it and encoding it again.
+    # body, the usual one, is that already: no need to decode it and encode it again.
     if not raw.isascii():
         raw = raw.decode("utf-8", errors="replace").removeprefix("\ufeff").encode("utf-8")
     return _verify_as_written(secret, raw) or _verify_parsed(secret, raw.decode("utf-8"))
