@@ -12,17 +12,19 @@ import random
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bastion.identity.cookies import decode_cookie_value, parse_cookie_header
+from tests.e2e.node_peer import NODE_DIR, node_executable
 
-from .node_peer import NODE_DIR, node_executable
+pytestmark = pytest.mark.e2e
 
-# better-call's parser is not in its package's exports: import the file itself.
-_SCRIPT = """
+# better-call's parser is not in its package's exports: the script imports the file itself.
+_SCRIPT = """\
+import { readFileSync } from "node:fs";
 import { parseCookies } from %s;
-const headers = JSON.parse(require_stdin());
-function require_stdin() { return readFileSync(0, "utf8"); }
-const out = headers.map((h) => [...parseCookies(h)]);
-process.stdout.write(JSON.stringify(out));
+const headers = JSON.parse(readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(headers.map((header) => [...parseCookies(header)])));
 """
 
 # What changes how a header splits, beside ordinary name and value characters.
@@ -44,9 +46,7 @@ def test_the_cookie_header_parses_as_better_call_parses_it(tmp_path: Path) -> No
     node = node_executable()  # skips, or fails in CI, without Node and the peer's packages
     module = NODE_DIR / "node_modules" / "better-call" / "dist" / "cookies.mjs"
     script = tmp_path / "parse.mjs"
-    script.write_text(
-        'import { readFileSync } from "node:fs";\n' + _SCRIPT % json.dumps(module.as_uri())
-    )
+    script.write_text(_SCRIPT % json.dumps(module.as_uri()))
     headers = _headers(5000)
     ran = subprocess.run(
         [node, str(script)], input=json.dumps(headers), capture_output=True, text=True, timeout=60
