@@ -63,7 +63,9 @@ async def _child(load: str, requests: int, sessions: int) -> None:
                     "verify": lambda given: given["hash"] == "plain:" + given["password"],
                 },
             },
-            session={"cookie_cache": {"enabled": True}},
+            # An hour, not the default five minutes: a run under valgrind on a slow machine
+            # must not outlive the cookie caches it made at its start.
+            session={"cookie_cache": {"enabled": True, "max_age": 3600}},
             rate_limit={"enabled": False},
             plugins=[bearer()],
             env={},
