@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import text
 
@@ -32,6 +33,7 @@ from bastion.identity.db import (
     ne,
 )
 from bastion.identity.db.types import format_iso
+from bastion.identity.endpoint import dump_json
 from tests.identity.conftest import MakeIdentity
 from tests.identity.sessionkit import DATA_NAME, Browser, Clock, get_session, serve, sign_up
 
@@ -242,6 +244,7 @@ def _to_iso_string(value: datetime) -> str:
 def test_dates_are_written_as_javascript_writes_them() -> None:
     rng = random.Random(7)
     zones = [None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+    values = []
     for _ in range(5000):
         value = datetime(
             rng.randint(1, 9998),
@@ -254,6 +257,15 @@ def test_dates_are_written_as_javascript_writes_them() -> None:
             rng.choice(zones),
         )
         assert format_iso(value) == _to_iso_string(value), value
+        values.append(value)
+    # The answers' writer remembers the text of each date it wrote: more dates than it keeps,
+    # twice, and the same instant in other zones, are still each written as their own.
+    expected = [_to_iso_string(value) for value in values]
+    for _ in range(2):
+        assert orjson.loads(dump_json(values)) == expected
+    instant = datetime(2030, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
+    for zone in zones[1:]:
+        assert dump_json(instant.astimezone(zone)) == b'"2030-05-06T07:08:09.123Z"'
 
 
 async def test_a_get_declaring_a_huge_body_is_still_413(make_identity: MakeIdentity) -> None:

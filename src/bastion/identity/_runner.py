@@ -90,9 +90,10 @@ class Runner:
                 sent = dict(ctx.response_headers)
                 for hook in final:
                     await hook.run(ctx)
-                response.headers.update(
-                    {k: v for k, v in ctx.response_headers.items() if sent.get(k) != v}
-                )
+                if ctx.response_headers != sent:  # most answers: none added
+                    response.headers.update(
+                        {k: v for k, v in ctx.response_headers.items() if sent.get(k) != v}
+                    )
             return response
         except Exception as exc:  # a request never answers a traceback
             ctx.error = failure(endpoint.path, exc)
