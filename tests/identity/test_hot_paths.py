@@ -17,7 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from bastion.identity import crypto
+from bastion.identity import _session_cookies, crypto
 from bastion.identity.crypto import PasswordHasher
 from bastion.identity.db import (
     CORE_SCHEMA,
@@ -225,6 +225,43 @@ async def test_a_tampered_cookie_cache_is_refused_after_the_genuine_one_was_read
         lines = answer.headers.get_list("set-cookie")
         assert any(line.startswith(f"{DATA_NAME}=") and "Max-Age=0" not in line for line in lines)
         assert not any(line.startswith(f"{DATA_NAME}={value};") for line in lines)
+
+
+async def test_a_remembered_cookie_header_ends_with_its_session(
+    make_identity: MakeIdentity,
+) -> None:
+    """A Cookie header remembered with its verified cache is trusted until the cache expires
+    or its session does, whichever is sooner: here the session (an hour) ends before its
+    cache (two hours)."""
+    clock = Clock()
+    session = {"expires_in": 3600, "cookie_cache": {"enabled": True, "max_age": 7200}}
+    async with serve(make_identity, clock=clock, session=session) as (identity, client):
+        browser = Browser()
+        await sign_up(client, browser)
+        assert (await get_session(client, browser)).json() is not None
+        await identity.store.db.delete_many("session", {})
+        clock.advance(minutes=59)
+        assert (await get_session(client, browser)).json() is not None  # still the cache
+        clock.advance(minutes=2)
+        assert (await get_session(client, browser)).json() is None
+
+
+async def test_more_cookie_headers_than_are_remembered_each_get_their_own_session(
+    make_identity: MakeIdentity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the memo's bound the oldest header is dropped and verified afresh when it comes
+    back: never answered with another client's session."""
+    monkeypatch.setattr(_session_cookies, "_HEADER_MEMO_SIZE", 2)
+    async with serve(make_identity, session=CACHE) as (_, client):
+        browsers = {}
+        for name in ("a", "b", "c", "d"):
+            browsers[name] = Browser()
+            await sign_up(client, browsers[name], email=f"{name}@example.com", name=name)
+        for _ in range(3):
+            for name, browser in browsers.items():
+                answer = await get_session(client, browser)
+                assert answer.json()["user"]["email"] == f"{name}@example.com"
+                assert DATA_NAME not in answer.headers.get("set-cookie", "")  # the cache
 
 
 # -- dates, requests, hashing ------------------------------------------------------------------

@@ -7,7 +7,8 @@ plugin's middleware) and answers without it only where the answer is a pure read
 `resolve_session` would give as well:
 
 * a valid cookie cache (`session_data`) on a request allowed to trust it: verified once per
-  Cookie header, then remembered (bounded) until the cache or the session expires; a request
+  Cookie header, then remembered (bounded) until the cache or the session expires, by the
+  Identity's `SessionCookies.read_header`, which the get-session endpoint reads too; a request
   that may not trust it takes the same remembered verification, and storage confirms the
   session (S16);
 * a session found in storage, unexpired, needing no refresh and no cookie cache to be written
@@ -21,24 +22,17 @@ so those rare cases cost one more lookup, never a different answer.
 
 from __future__ import annotations
 
-import copy
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote
 
-from .cookies import (
-    join_chunks,
-    parse_cookie_header,
-    sign_cookie_value,
-)
+from ._session_cookies import CachedSession
+from .cookies import parse_cookie_header, sign_cookie_value
 from .crypto import HmacKey
-from .db.types import utc_now
 from .sessions import clear_session_cookies, resolve_session
-from .store import SessionWithUser, has_nested_values
+from .store import SessionWithUser
 
 if TYPE_CHECKING:
     from ._runner import Runner
@@ -70,24 +64,6 @@ class SessionResult:
 _NONE = SessionResult(None, None)
 
 
-@dataclass(slots=True, frozen=True)
-class _Remembered:
-    """A cookie cache that verified, for the session `token`."""
-
-    valid_until: float  # epoch seconds: when the cache or the session expires, if sooner
-    token: str
-    session: dict[str, Any]
-    user: dict[str, Any]
-    nested: bool  # some value is a dict or a list (a JSON or array field)
-
-    def answer(self) -> SessionResult:
-        """Copies of its own: a caller that edits its user must not edit what later requests
-        are given."""
-        if self.nested:
-            return SessionResult(copy.deepcopy(self.session), copy.deepcopy(self.user))
-        return SessionResult(dict(self.session), dict(self.user))
-
-
 class SessionReader:
     """One Identity's session reads by headers; built once per Identity."""
 
@@ -96,18 +72,16 @@ class SessionReader:
         context: AuthContext,
         runner: Runner,
         endpoint: Endpoint,
-        *,
-        memo_size: int = 10_000,
     ) -> None:
-        if memo_size < 0:
-            raise ValueError("memo_size must be >= 0")
         self._context = context
         self._runner = runner
         self._endpoint = endpoint  # get-session: what the context of `resolve_session` serves
         self._key = HmacKey(context.secret)
-        # The Identity's own check of signed cookies, which remembers the values that verified.
+        # The Identity's own checks of signed cookies and cookie caches, which remember what
+        # verified: the same Cookie header is one look-up on every request after the first.
         self._unsign = context.session_cookies.unsign
-        self._token_name, self._data_name, self._remember_name = context.session_cookies.names
+        self._read_header = context.session_cookies.read_header
+        self._token_name, _, self._remember_name = context.session_cookies.names
         session_options = context.options.session
         self._cache_enabled: bool = session_options.cookie_cache.enabled
         self._expires_in = timedelta(seconds=session_options.expires_in)
@@ -118,18 +92,6 @@ class SessionReader:
         # Kept while a cookie cache made before a revocation could still be presented.
         self._revocations.retention = max(
             self._revocations.retention, session_options.cookie_cache.max_age
-        )
-        # Cookie caches that verified, keyed by the whole Cookie header. Only a header with a
-        # session cookie is remembered, and that cookie wins over the bearer token, so the
-        # header alone decides the answer: any other session cookie, cache or chunk is another
-        # key. Consulted whatever the method: a request that must not trust the cache still
-        # confirms the remembered session with storage (S16).
-        self._memo: OrderedDict[str, _Remembered] = OrderedDict()
-        self._memo_size = memo_size if self._cache_enabled else 0
-        # The Identity's clock, read cheaply when it is the real one (tests move their own).
-        now = context.now
-        self._seconds: Callable[[], float] = (
-            time.time if now is utc_now else lambda: now().timestamp()
         )
 
     @property
@@ -156,14 +118,15 @@ class SessionReader:
             trust_cookie_cache == "always"
             or (trust_cookie_cache == "reads" and method.upper() in _READS)
         )
-        if self._memo_size and not never:
-            entry = self._memo.get(cookie_header)
-            if entry is not None:
-                if self._seconds() < entry.valid_until:
-                    if trusts and not (self._revocations and self._revoked(entry)):
-                        return entry.answer()  # the usual read: no I/O, no cookie to set
-                    return await self._confirm(entry, cookie_header)
-                del self._memo[cookie_header]
+        if self._cache_enabled and not never:
+            # A cookie cache that verified: the same Cookie header carries the same session
+            # cookies, and that cookie wins over the bearer token, so the header alone decides.
+            cached = self._read_header(cookie_header)
+            if cached is not None:
+                if trusts and not (self._revocations and self._revoked(cached)):
+                    session, user = cached.rows()
+                    return SessionResult(session, user)  # the usual read: no I/O, no cookie
+                return await self._confirm(cached, cookie_header)
 
         cookies = parse_cookie_header(cookie_header) if cookie_header else {}
         from_bearer = False
@@ -199,23 +162,17 @@ class SessionReader:
             return await self._resolve(
                 cookie_header, never=never, trusts=trusts, from_bearer=from_bearer
             )
-        cached = self._read_cookie_cache(cookies, session_token, now)
-        if cached is None:
-            return await self._resolve(cookie_header, never=never, trusts=trusts)
-        if self._memo_size:
-            self._remember(cookie_header, cached)
-        if trusts and not (self._revocations and self._revoked(cached)):
-            return cached.answer()
-        return await self._confirm(cached, cookie_header)
+        # The cookie cache is missing or not valid (read_header said so above).
+        return await self._resolve(cookie_header, never=never, trusts=trusts)
 
-    def _revoked(self, cached: _Remembered) -> bool:
+    def _revoked(self, cached: CachedSession) -> bool:
         """Revoked by this process since the cache was made: storage decides (S16)."""
         session = cached.session
         return self._revocations.covers(
             cached.token, session.get("userId"), session.get("createdAt")
         )
 
-    async def _confirm(self, cached: _Remembered, cookie_header: str) -> SessionResult:
+    async def _confirm(self, cached: CachedSession, cookie_header: str) -> SessionResult:
         """A valid cookie cache on a request that must not trust it alone (S16): storage
         confirms the session."""
         found = await self._find(cached.token)
@@ -258,34 +215,6 @@ class SessionReader:
             return False  # rememberMe: false sessions are never extended
         expires: datetime = session["expiresAt"]
         return expires - self._expires_in + self._update_age <= now
-
-    def _read_cookie_cache(
-        self, cookies: Mapping[str, str], token: str, now: datetime
-    ) -> _Remembered | None:
-        """The session in a valid `session_data` cookie for `token` (the checks of
-        `resolve_session`), or None; a bad one is left for `resolve_session` to expire."""
-        raw = join_chunks(cookies, self._data_name)
-        if raw is None:
-            return None
-        # The Identity's own check, and its memo of the values that verified.
-        found = self._context.session_cookies.read_cache_until(raw, int(now.timestamp() * 1000))
-        if found is None:
-            return None
-        (session, user), cache_expires_ms = found
-        if session.get("token") != token or not session["expiresAt"] > now:
-            return None
-        valid_until = min(cache_expires_ms / 1000, session["expiresAt"].timestamp())
-        context = self._context
-        session = context.public_row("session", session)
-        user = context.public_row("user", user)
-        nested = has_nested_values(session) or has_nested_values(user)
-        return _Remembered(valid_until, token, session, user, nested)
-
-    def _remember(self, key: str, entry: _Remembered) -> None:
-        memo = self._memo
-        if len(memo) >= self._memo_size:
-            memo.popitem(last=False)  # the oldest; all live at most one cookie-cache age
-        memo[key] = entry
 
     def _public(self, found: SessionWithUser) -> SessionResult:
         context = self._context

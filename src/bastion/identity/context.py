@@ -99,7 +99,9 @@ class AuthContext:
             options.advanced.cookie_prefix,
             options.session.cookie_cache.version,
             self._dates,
+            self._output,
             secure=self.secure_cookies,
+            now=now,
         )
         configured = options.trusted_origins
         # Static entries are checked now: a typo fails at start-up, not on a request.

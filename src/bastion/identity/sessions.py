@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ._session_cookies import CachedSession
 from .cookies import (
     CookieAttributes,
     chunk_cookie,
@@ -160,6 +161,15 @@ def session_token_from_cookie(ctx: Ctx[Any]) -> str | None:
     return None if raw is None else ctx.context.session_cookies.unsign(raw)
 
 
+def cookie_cache(ctx: Ctx[Any]) -> CachedSession | None:
+    """The request's valid cookie cache, when the cookie cache is enabled: the usual read of
+    a session, one look-up for a Cookie header whose cache verified before. Its rows are the
+    public fields (as get-session answers them). None leaves it to `resolve_session`."""
+    if not ctx.options.session.cookie_cache.enabled:
+        return None
+    return ctx.context.session_cookies.read_header(ctx.headers.get("cookie", ""))
+
+
 async def resolve_session(
     ctx: Ctx[Any],
     *,
@@ -173,6 +183,10 @@ async def resolve_session(
     session is refused at once (S16). A session that storage confirms is answered as a cache
     hit is (no refresh, no cookie written), so the answer stays better-auth's.
     """
+    if not disable_cookie_cache and not verify_cache:
+        verified = cookie_cache(ctx)
+        if verified is not None:
+            return verified.rows()
     token = session_token_from_cookie(ctx)
     if token is None:
         return None
