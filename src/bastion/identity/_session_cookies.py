@@ -29,10 +29,11 @@ _MEMO_SIZE = 1024  # values of each kind remembered per Identity
 _HEADER_MEMO_SIZE = 10_000
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class CachedSession:
     """A Cookie header's valid cookie cache: the session `token` it is for, and the session
-    and user it holds (their public fields, as the cache holds them)."""
+    and user it holds (their public fields, as the cache holds them). Not changed once made
+    (not frozen: a frozen dataclass pays a setattr call per field, on every verification)."""
 
     valid_until: float  # epoch seconds: when the cache or the session expires, if sooner
     token: str
@@ -121,21 +122,22 @@ class SessionCookies:
         if raw is None:
             return None
         now = self._now()
-        read = self.read_cache_until(raw, int(now.timestamp() * 1000))
-        if read is None:
+        verified = self._verified_cache(raw, int(now.timestamp() * 1000))
+        if verified is None:
             return None
-        (session, user), cache_expires_ms = read
+        cache_expires_ms, session, user, nested = verified
         expires_at: datetime = session["expiresAt"]
         if session.get("token") != token or not expires_at > now:
             return None
-        session = {k: v for k, v in session.items() if k in self._output["session"]}
-        user = {k: v for k, v in user.items() if k in self._output["user"]}
+        # The rows of the value memo, shared: neither memo changes them or hands them out
+        # (`rows()` copies). Filtered only when the cache holds more than the public fields.
+        public_session, public_user = self._output["session"], self._output["user"]
+        if not session.keys() <= public_session:
+            session = {k: v for k, v in session.items() if k in public_session}
+        if not user.keys() <= public_user:
+            user = {k: v for k, v in user.items() if k in public_user}
         found = CachedSession(
-            min(cache_expires_ms / 1000, expires_at.timestamp()),
-            token,
-            session,
-            user,
-            has_nested_values(session) or has_nested_values(user),
+            min(cache_expires_ms / 1000, expires_at.timestamp()), token, session, user, nested
         )
         _remember(self._headers, header, found, _HEADER_MEMO_SIZE)
         return found
@@ -157,6 +159,20 @@ class SessionCookies:
 
     def read_cache_until(self, raw: str, now_ms: int) -> tuple[SessionWithUser, float] | None:
         """`read_cache`, with the cache's own `expiresAt` (epoch ms)."""
+        found = self._verified_cache(raw, now_ms)
+        if found is None:
+            return None
+        expires_at, session, user, nested = found
+        if nested:  # a caller may change what it is given; the memo must not change
+            return (copy.deepcopy(session), copy.deepcopy(user)), expires_at
+        return (dict(session), dict(user)), expires_at
+
+    def _verified_cache(
+        self, raw: str, now_ms: int
+    ) -> tuple[float, dict[str, Any], dict[str, Any], bool] | None:
+        """The remembered verification of a session_data value: its expiresAt (ms), session,
+        user, and whether they hold nested values. The rows are the memo's own: not to be
+        changed, nor handed out."""
         found = self._caches.get(raw)
         if found is None:
             verified = verify_cookie_cache(self._key, raw)
@@ -170,12 +186,7 @@ class SessionCookies:
             nested = has_nested_values(session) or has_nested_values(user)
             found = (expires_at, session, user, nested)
             _remember(self._caches, raw, found, _MEMO_SIZE)
-        expires_at, session, user, nested = found
-        if expires_at < now_ms:
-            return None
-        if nested:  # a caller may change what it is given; the memo must not change
-            return (copy.deepcopy(session), copy.deepcopy(user)), expires_at
-        return (dict(session), dict(user)), expires_at
+        return None if found[0] < now_ms else found
 
 
 def _remember(memo: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:
