@@ -16,7 +16,7 @@ process at a time, each measured with `wrk -t1 -c16 -d10s --latency` after a 3 s
                         uvloop), one worker; email/password + bearer
     bastion, N sessions the same server; each request carries the next of N distinct valid
                         sessions (bench/rotate_cookies.lua), more than any in-process memo
-                        holds (SessionCookies keeps 1,024 values, IdentityAuth 10,000)
+                        holds (SessionCookies keeps 1,024 values and 10,000 Cookie headers)
     better-auth         better-auth 1.7.25 (tests/e2e/node/ba-peer.mjs serve), same database
     bastion +cache      session.cookie_cache enabled (the signed session_data cookie is sent)
     bastion /ok         the same server's GET /api/auth/ok: the floor of its HTTP stack

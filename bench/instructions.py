@@ -1,23 +1,29 @@
-"""Instructions per request of the identity app's session reads, counted by callgrind.
+"""Instructions per request of the session reads, counted by callgrind.
 
-    python bench/instructions.py [--requests 2000] [--sessions 3000] [--src PATH]
+    python bench/instructions.py [--requests 2000] [--sessions 12000] [--loads ok,hit,...]
+        [--src PATH]
 
 Needs valgrind (apt-get install valgrind). A VM's speed drifts by 20% from one minute to the
 next, more than most changes to the code under measure; callgrind counts the instructions the
 CPU runs instead, which repeat to within ~1% whatever else the machine does. It calls the ASGI
-app (`identity.app`) in one process as bench/inprocess.py does, sequentially, on a scratch
-SQLite file (the cookie cache answers without storage), for three loads:
+app (`identity.app`, or an agent server's) in one process as bench/inprocess.py does,
+sequentially, on a scratch SQLite file (the cookie cache answers without storage), for five
+loads:
 
     /ok            GET /api/auth/ok with the session's cookies: the floor of the app
     +cache         get-session with the cookie cache, one session: the memo of verified
-                   cookie values answers after the first request
+                   Cookie headers answers after the first request
     +cache, N      get-session where each request carries the next of N distinct sessions
-                   (default 3,000: more than the memo of verified values holds, 1,024),
-                   each verified afresh
+                   (default 12,000: more than the memos of verified values and Cookie
+                   headers hold, 1,024 and 10,000), each verified afresh
+    agents         the agent server's GET /api/agents, unprotected (figure 4's floor)
+    agents-identity  the same with IdentityAuth(identity) on that Identity: the session's
+                   cookies, the cookie cache trusted (figure 4's identity-cache)
 
 Each load runs twice under `valgrind --tool=callgrind`, with `--requests` and with 500
 requests (after the same warm-up of max(N, 3000) requests); the difference divided by the
-difference in requests is the cost of one request, without start-up. PYTHONHASHSEED is fixed:
+difference in requests is the cost of one request, without start-up. `--loads` measures some
+of them only (default: all five). PYTHONHASHSEED is fixed:
 string hashes change the layout of dicts, and with it a few % of the count. `--src` measures
 another checkout's `src` (through PYTHONPATH), to compare two versions of the code.
 """
@@ -38,8 +44,14 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 FEW = 500  # requests of the shorter run
 WARM_UP = 3000
-LOADS = ("ok", "hit", "miss")
-LABELS = {"ok": "/ok", "hit": "get-session +cache", "miss": "get-session +cache, N sessions"}
+LOADS = ("ok", "hit", "miss", "agents", "agents-identity")
+LABELS = {
+    "ok": "/ok",
+    "hit": "get-session +cache",
+    "miss": "get-session +cache, N sessions",
+    "agents": "agents, unprotected",
+    "agents-identity": "agents, IdentityAuth +cache",
+}
 
 
 async def _child(load: str, requests: int, sessions: int) -> None:
@@ -48,7 +60,9 @@ async def _child(load: str, requests: int, sessions: int) -> None:
     from _harness import SECRET
     from inprocess import ORIGIN, call, distinct_sessions
 
+    from bastion.auth import IdentityAuth
     from bastion.identity import Identity, bearer
+    from bastion.server import Agent, Bastion, LocalModel
 
     with tempfile.TemporaryDirectory() as folder:
         identity = Identity(
@@ -90,11 +104,15 @@ async def _child(load: str, requests: int, sessions: int) -> None:
             else:
                 many = [[(b"cookie", cookie.encode())]]
             path = "/api/auth/ok" if load == "ok" else "/api/auth/get-session"
+            if load.startswith("agents"):  # figure 4's servers, in one process
+                agent = Agent(name="Echo", id="echo", instructions="Echo.", model=LocalModel())
+                auth = IdentityAuth(identity) if load == "agents-identity" else None
+                app, path = Bastion(agents=[agent], auth=auth), "/api/agents"
             for turn in range(max(WARM_UP, len(many))):
                 await call(app, "GET", path, many[turn % len(many)])
             for turn in range(requests):
                 status, _, answer = await call(app, "GET", path, many[turn % len(many)])
-                assert status == 200 and answer != b"null", (status, answer)
+                assert status == 200 and answer not in (b"null", b"{}"), (status, answer)
         finally:
             await identity.close()
 
@@ -127,7 +145,8 @@ def _count(load: str, requests: int, sessions: int, src: str | None) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description="callgrind instructions per request")
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--sessions", type=int, default=3000, help="N of the last load")
+    parser.add_argument("--sessions", type=int, default=12000, help="N of the last load")
+    parser.add_argument("--loads", default=",".join(LOADS), help=f"of {','.join(LOADS)}")
     parser.add_argument("--src", help="a checkout's src directory to measure instead")
     parser.add_argument("--child", choices=LOADS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -138,7 +157,11 @@ def main() -> int:
         parser.error(f"--requests must be more than {FEW}")
     if shutil.which("valgrind") is None:
         parser.error("needs valgrind: apt-get install valgrind")
-    runs = [(load, n) for load in LOADS for n in (FEW, args.requests)]
+    asked = args.loads.split(",")
+    if not set(asked) <= set(LOADS):
+        parser.error(f"--loads: some of {','.join(LOADS)}, not {args.loads!r}")
+    loads = [load for load in LOADS if load in asked]
+    runs = [(load, n) for load in loads for n in (FEW, args.requests)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         counts = dict(
             zip(
@@ -149,11 +172,17 @@ def main() -> int:
         )
     print(f"source: {args.src or 'this checkout'}; N = {args.sessions}")
     per = {}
-    for load in LOADS:
+    for load in loads:
         per[load] = (counts[load, args.requests] - counts[load, FEW]) / (args.requests - FEW)
         print(f"{LABELS[load]:<32} {per[load]:>10,.0f} instructions per request")
-    print(f"get-session +cache over /ok      {per['hit'] - per['ok']:>10,.0f}")
-    print(f"a session not in the memo costs  {per['miss'] - per['hit']:>10,.0f} more")
+    if "ok" in per and "hit" in per:
+        print(f"get-session +cache over /ok      {per['hit'] - per['ok']:>10,.0f}")
+        print(f"/ok / get-session +cache         {per['ok'] / per['hit']:>10.3f}")
+    if "hit" in per and "miss" in per:
+        print(f"a session not in the memo costs  {per['miss'] - per['hit']:>10,.0f} more")
+    if "agents" in per and "agents-identity" in per:
+        ratio = per["agents"] / per["agents-identity"]
+        print(f"agents unprotected / IdentityAuth {ratio:>9.3f}")
     return 0
 
 
