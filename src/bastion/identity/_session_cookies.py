@@ -151,22 +151,6 @@ class SessionCookies:
                 _remember(self._signed, raw, value, _MEMO_SIZE)
         return value
 
-    def read_cache(self, raw: str, now_ms: int) -> SessionWithUser | None:
-        """The rows of a session_data value that verifies, has not expired and has the
-        configured version (`decode_cookie_cache`), dates as datetimes; fresh copies."""
-        found = self.read_cache_until(raw, now_ms)
-        return None if found is None else found[0]
-
-    def read_cache_until(self, raw: str, now_ms: int) -> tuple[SessionWithUser, float] | None:
-        """`read_cache`, with the cache's own `expiresAt` (epoch ms)."""
-        found = self._verified_cache(raw, now_ms)
-        if found is None:
-            return None
-        expires_at, session, user, nested = found
-        if nested:  # a caller may change what it is given; the memo must not change
-            return (copy.deepcopy(session), copy.deepcopy(user)), expires_at
-        return (dict(session), dict(user)), expires_at
-
     def _verified_cache(
         self, raw: str, now_ms: int
     ) -> tuple[float, dict[str, Any], dict[str, Any], bool] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ._session_cookies import CachedSession
@@ -193,13 +193,16 @@ async def resolve_session(
     context = ctx.context
     options = ctx.options.session
     now = context.now()
-    cached = None
+    cached = False  # a valid cookie cache, to be confirmed by storage
     if options.cookie_cache.enabled and not disable_cookie_cache:
-        cached = _read_cookie_cache(ctx, token, now)
-        if cached is not None and not verify_cache:
-            return cached
+        # Without verify_cache the cache was read above, and is not valid.
+        cached = verify_cache and cookie_cache(ctx) is not None
+        if not cached:
+            _, data_name, _ = _names(ctx)
+            if join_chunks(ctx.cookies, data_name) is not None:
+                _expire(ctx, data_name)  # expired, forged, or for another session
     found = await context.store.find_session(token)
-    if cached is not None and found is not None and found[0]["expiresAt"] > now:
+    if cached and found is not None and found[0]["expiresAt"] > now:
         return found
     if found is None or found[0]["expiresAt"] <= now:
         clear_session_cookies(ctx)
@@ -226,20 +229,6 @@ async def resolve_session(
         return session, user
     _write_cookie_cache(ctx, session, user, dont_remember=False)
     return session, user
-
-
-def _read_cookie_cache(ctx: Ctx[Any], token: str, now: datetime) -> SessionWithUser | None:
-    _, data_name, _ = _names(ctx)
-    raw = join_chunks(ctx.cookies, data_name)
-    if raw is None:
-        return None
-    read = ctx.context.session_cookies.read_cache(raw, int(now.timestamp() * 1000))
-    if read is not None:
-        session, user = read
-        if session.get("token") == token and session["expiresAt"] > now:
-            return session, user
-    _expire(ctx, data_name)
-    return None
 
 
 async def session_required(ctx: Ctx[Any]) -> None:
