@@ -99,7 +99,11 @@ def _organization_of(provider: Any) -> Callable[[Any], Any] | None:
 def resolve_auth(value: AuthLike) -> ResolvedAuth:
     if _is_provider(value):
         provider: Any = value  # duck-typed: any object with the two methods
-        mapper = getattr(provider, "map_user_to_resource_id", None)
+        mapper = (
+            provider.resource_mapper()
+            if isinstance(provider, AuthProvider)
+            else getattr(provider, "map_user_to_resource_id", None)
+        )
         return ResolvedAuth(
             name=str(getattr(value, "name", type(value).__name__)),
             authenticate=as_async(provider.authenticate_token),

@@ -74,6 +74,14 @@ class AuthProvider:
             return self.default_authorize_user
         return self.authorize_user
 
+    def resource_mapper(self) -> Callable[[Any], Any]:
+        """What `map_user_to_resource_id` comes down to: the application's hook itself, else
+        `default_resource_id` — unless a subclass redefines the method. The pipeline asks on
+        every request, and a call that only forwards would be paid each time."""
+        if type(self).map_user_to_resource_id is not AuthProvider.map_user_to_resource_id:
+            return self.map_user_to_resource_id
+        return self._map_user_to_resource_id or default_resource_id
+
     def map_user_to_resource_id(self, user: Any) -> str | None:
         """The memory owner of a user: the hook's answer, else the user's `id`."""
         if self._map_user_to_resource_id is not None:
