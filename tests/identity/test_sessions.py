@@ -1056,6 +1056,49 @@ async def test_identity_get_session_s16_trust_of_the_cookie_cache(
             assert EXPIRED[TOKEN_NAME] in refused.set_cookies
 
 
+async def test_identity_cached_session_is_get_session_without_io(
+    make_identity: MakeIdentity,
+) -> None:
+    """`cached_session` answers what `get_session` answers from a trusted cookie cache (its
+    own copies), and None wherever `get_session` would ask storage: a request that may not
+    trust the cache, no cache, a session this process revoked since."""
+    async with serve(make_identity, session=CACHE) as (identity, client):
+        browser = Browser()
+        await sign_up(client, browser)
+        header = browser.cookie_header()
+        expected = await identity.get_session({"cookie": header})
+        for method, trust in (("GET", "reads"), ("HEAD", "reads"), ("POST", "always")):
+            rows = identity.cached_session(header, method, trust)
+            assert rows == (expected.session, expected.user), (method, trust)
+        rows = identity.cached_session(header)
+        assert rows is not None
+        rows[1]["name"] = "changed"
+        again = identity.cached_session(header)
+        assert again is not None and again[1]["name"] == "Ada"
+
+        for method, trust in (("POST", "reads"), ("GET", "never")):
+            assert identity.cached_session(header, method, trust) is None, (method, trust)
+        token_only = "; ".join(p for p in header.split("; ") if p.startswith(TOKEN_NAME))
+        assert identity.cached_session(token_only) is None
+        assert identity.cached_session("") is None
+        with pytest.raises(ValueError, match="trust_cookie_cache"):
+            identity.cached_session(header, "GET", "sometimes")  # type: ignore[arg-type]
+
+        await client.post("/sign-out", headers=browser.headers())  # revoked in this process
+        assert identity.cached_session(header) is None
+        assert (await identity.get_session({"cookie": header})).session is None
+
+
+async def test_identity_cached_session_without_the_cookie_cache_is_none(
+    make_identity: MakeIdentity,
+) -> None:
+    async with serve(make_identity) as (identity, client):
+        browser = Browser()
+        await sign_up(client, browser)
+        assert identity.cached_session(browser.cookie_header()) is None
+        assert (await identity.get_session(browser.headers())).session is not None
+
+
 async def test_the_get_session_example_of_the_docs_runs_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

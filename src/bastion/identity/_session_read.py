@@ -109,15 +109,10 @@ class SessionReader:
     ) -> SessionResult:
         """The session of a request with these headers (see `Identity.get_session`)."""
         if trust_cookie_cache not in _TRUST:
-            raise ValueError(
-                f"trust_cookie_cache: 'reads', 'always' or 'never', not {trust_cookie_cache!r}"
-            )
+            raise _bad_trust(trust_cookie_cache)
         cookie_header = _header(headers, "cookie", "; ")
         never = trust_cookie_cache == "never"
-        trusts = self._cache_enabled and (
-            trust_cookie_cache == "always"
-            or (trust_cookie_cache == "reads" and method.upper() in _READS)
-        )
+        trusts = self._cache_enabled and _trusts(trust_cookie_cache, method)
         if self._cache_enabled and not never:
             # A cookie cache that verified: the same Cookie header carries the same session
             # cookies, and that cookie wins over the bearer token, so the header alone decides.
@@ -164,6 +159,21 @@ class SessionReader:
             )
         # The cookie cache is missing or not valid (read_header said so above).
         return await self._resolve(cookie_header, never=never, trusts=trusts)
+
+    def cached(
+        self, cookie_header: str, method: str, trust_cookie_cache: TrustCookieCache
+    ) -> SessionWithUser | None:
+        """`read`'s usual answer, without I/O: copies of the session and user (public
+        fields) of the header's valid cookie cache, on a request that may trust it and
+        whose session this process has not revoked since. None leaves it to `read`."""
+        if trust_cookie_cache not in _TRUST:
+            raise _bad_trust(trust_cookie_cache)
+        if not self._cache_enabled or not _trusts(trust_cookie_cache, method):
+            return None
+        cached = self._read_header(cookie_header)
+        if cached is None or (self._revocations and self._revoked(cached)):
+            return None
+        return cached.rows()
 
     def _revoked(self, cached: CachedSession) -> bool:
         """Revoked by this process since the cache was made: storage decides (S16)."""
@@ -224,6 +234,19 @@ class SessionReader:
 
     def _ctx(self, cookie_header: str) -> Ctx[Any]:
         return self._runner.new_ctx(self._endpoint, method="GET", headers={"cookie": cookie_header})
+
+
+def _bad_trust(trust_cookie_cache: object) -> ValueError:
+    return ValueError(
+        f"trust_cookie_cache: 'reads', 'always' or 'never', not {trust_cookie_cache!r}"
+    )
+
+
+def _trusts(trust_cookie_cache: TrustCookieCache, method: str) -> bool:
+    """Whether a valid cookie cache may stand for the session, without storage."""
+    return trust_cookie_cache == "always" or (
+        trust_cookie_cache == "reads" and method.upper() in _READS
+    )
 
 
 def _header(headers: Mapping[str, Any], name: str, separator: str) -> str:

@@ -34,7 +34,7 @@ from .plugins import Plugin
 from .ratelimit import RATE_LIMIT_SCHEMA, ClientIP, RateLimiter, StorageKind
 from .routes import CORE_ENDPOINTS
 from .social import build_providers
-from .store import Store
+from .store import SessionWithUser, Store
 
 __all__ = ["API", "Identity"]
 
@@ -247,6 +247,23 @@ class Identity:
             trust_cookie_cache=trust_cookie_cache,
             require_signature=require_signature,
         )
+
+    def cached_session(
+        self,
+        cookie_header: str,
+        method: str = "GET",
+        trust_cookie_cache: TrustCookieCache = "reads",
+    ) -> SessionWithUser | None:
+        """`get_session`'s usual answer where it needs no I/O: the session and user (public
+        fields, copies of their own) of the Cookie header's valid cookie cache, verified once
+        per header and then remembered until the cache or the session expires. None when
+        there is no such cache, the request may not trust it (`trust_cookie_cache`, as for
+        `get_session`), this process revoked the session since, or the Identity has not
+        started: `get_session` then decides. Sync, for a caller on every request (an auth
+        provider); it answers nothing `get_session` would not."""
+        if not self._started:
+            return None
+        return self._sessions.cached(cookie_header, method, trust_cookie_cache)
 
     @property
     def session_cookie_name(self) -> str:

@@ -169,25 +169,33 @@ class IdentityAuth(AuthProvider):
         """`{"session", "user"}` of the request's session, or None; `ProviderUnavailable`
         when storage (or the remote server) cannot say."""
         try:
-            headers, method = _headers_and_method(request)
+            cookie, method = _cookie_and_method(request)
             identity = self.identity
             if identity is not None:
-                found: SessionResult = await identity.get_session(
-                    headers,
-                    method=method,
-                    bearer=token or "",
-                    trust_cookie_cache=self._trust,
-                    require_signature=self._require_signature,
-                )
-                set_cookies: Sequence[str] = found.set_cookies
+                set_cookies: Sequence[str] = ()
+                # The usual read first: no coroutine, no result object (on every request).
+                session: dict[str, Any] | None
+                person: dict[str, Any] | None
+                rows = identity.cached_session(cookie, method, self._trust)
+                if rows is not None:
+                    session, person = rows
+                else:
+                    found: SessionResult = await identity.get_session(
+                        {"cookie": cookie},
+                        method=method,
+                        bearer=token or "",
+                        trust_cookie_cache=self._trust,
+                        require_signature=self._require_signature,
+                    )
+                    session, person, set_cookies = found.session, found.user, found.set_cookies
                 user: dict[str, Any] | None = None
-                if found.user is not None and found.session is not None:
-                    user = {"session": found.session, "user": found.user}
+                if person is not None and session is not None:
+                    user = {"session": session, "user": person}
                     if self._memberships is not None:
-                        user["membership"] = await self._memberships.of(found.session, found.user)
+                        user["membership"] = await self._memberships.of(session, person)
             else:
                 assert self._remote is not None
-                resolution = await self._remote.resolve(token or "", _cookie_header(headers))
+                resolution = await self._remote.resolve(token or "", cookie)
                 user, set_cookies = resolution.user, resolution.set_cookies
         except ProviderUnavailable:
             raise
@@ -237,39 +245,31 @@ def _membership_of(user: Any) -> Membership | None:
     return found if isinstance(found, Membership) else None
 
 
-def _headers_and_method(request: Any) -> tuple[Mapping[str, Any], str]:
-    """The headers (for `Identity.get_session`: only the Cookie header is read, the bearer
-    token is the pipeline's) and the method of a Starlette connection (anything with an ASGI
-    `scope`), or of anything with `headers` (a mapping, read case-insensitively: the lesson
-    of Mastra #21253) and `method`."""
+def _cookie_and_method(request: Any) -> tuple[str, str]:
+    """The Cookie header (the bearer token is the pipeline's to hand over) and the method of
+    a Starlette connection (anything with an ASGI `scope`), or of anything with `headers` (a
+    mapping, read case-insensitively: the lesson of Mastra #21253) and `method`. Cookie
+    headers sent apart (HTTP/2), or given as a list, are joined."""
     # The scope itself rather than isinstance(request, HTTPConnection): an ABC check, and
     # this runs on every request.
     scope = getattr(request, "scope", None)
     if isinstance(scope, dict):
-        # ASGI header names are lower-case bytes: no need to build a Headers object. Cookie
-        # headers sent apart (HTTP/2) are joined.
+        # ASGI header names are lower-case bytes: no need to build a Headers object.
         cookie = b""
         for name, value in scope["headers"]:
             if name == b"cookie":
                 cookie = cookie + b"; " + value if cookie else value
         # No method on a WebSocket, which opens with a GET.
-        return {"cookie": cookie.decode("latin-1")}, scope.get("method", "GET")
+        return cookie.decode("latin-1"), scope.get("method", "GET")
     method = getattr(request, "method", None)
     method = method.upper() if isinstance(method, str) else "GET"
     headers = getattr(request, "headers", None)
     if headers is None and isinstance(request, Mapping):
         headers = request
     if not isinstance(headers, Mapping):
-        return {}, method
-    # Only the Cookie header: a bearer token in it is the pipeline's to hand over.
-    return {
-        k: v for k, v in headers.items() if isinstance(k, str) and k.lower() == "cookie"
-    }, method
-
-
-def _cookie_header(headers: Mapping[str, Any]) -> str:
-    """The Cookie header of what `_headers_and_method` gave; a list of values joined."""
+        return "", method
     values: list[Any] = []
-    for value in headers.values():
-        values.extend(value if isinstance(value, list | tuple) else [value])
-    return "; ".join(str(v) for v in values)
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == "cookie":
+            values.extend(value if isinstance(value, list | tuple) else [value])
+    return "; ".join(str(v) for v in values), method
