@@ -40,6 +40,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+
 from .._callbacks import call_user
 from ..jose import ExpiredToken, JWTError, JWTPolicy, SecretKey, sign, verify_with_key
 
@@ -141,18 +144,20 @@ def decode_base64_any(text: str) -> bytes:
 
 class HmacKey:
     """A secret ready to sign or verify many values: its keyed HMAC-SHA256 state is made
-    once and copied for each value, about half the cost of keying HMAC again each time
-    (OpenSSL looks the digest up on every one-shot call)."""
+    once and copied for each value. cryptography's HMAC, whose copy, update and finalize
+    are each one native call: about half the cost of the hmac module's copy (Python code
+    around OpenSSL), a third of its one-shot `hmac.digest`, which looks the digest up on
+    every call (docs/benchmarks.md)."""
 
     __slots__ = ("_keyed",)
 
     def __init__(self, secret: str) -> None:
-        self._keyed = hmac.new(_utf8(secret), digestmod=hashlib.sha256)
+        self._keyed = crypto_hmac.HMAC(_utf8(secret), hashes.SHA256())
 
     def digest(self, value: str | bytes) -> bytes:
         mac = self._keyed.copy()
         mac.update(value if isinstance(value, bytes) else _utf8(value))
-        return mac.digest()
+        return mac.finalize()
 
 
 def hmac_sha256(secret: str | HmacKey, value: str | bytes) -> bytes:
