@@ -164,7 +164,7 @@ class AuthPipeline:
         self._public = PatternSet((*DEFAULT_PUBLIC, *extra_public))
         self._cookies = self.auth.credential_cookies if self.auth else ()
         # Step 6 with a provider: its own policy, called directly when `authorize_user`
-        # would only forward to it.
+        # would only forward to it; none when that policy passes every user it can get.
         self._authorize_user: Callable[..., Awaitable[Any]] | None = (
             self.auth.authorize_user if self.auth else None
         )

@@ -64,15 +64,19 @@ class AuthProvider:
     async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:
         return user is not None
 
-    def authorizer(self) -> Callable[[Any, HTTPConnection], Awaitable[bool]]:
-        """What `authorize_user` comes down to: `default_authorize_user` itself when the
-        application gave no `authorize_user=` and no subclass redefines `authorize_user`, so
-        that the pipeline, which asks on every request, skips a call that only forwards."""
-        if self._authorize_user is None and (
-            type(self).authorize_user is AuthProvider.authorize_user
+    def authorizer(self) -> Callable[[Any, HTTPConnection], Awaitable[bool]] | None:
+        """What `authorize_user` comes down to, for the pipeline, which asks on every
+        request: `default_authorize_user` itself when the application gave no
+        `authorize_user=` and no subclass redefines `authorize_user` (a call that only
+        forwards is skipped), and None when that policy is this base class's "any user",
+        which every user the pipeline has by then passes."""
+        if self._authorize_user is not None or (
+            type(self).authorize_user is not AuthProvider.authorize_user
         ):
-            return self.default_authorize_user
-        return self.authorize_user
+            return self.authorize_user
+        if type(self).default_authorize_user is AuthProvider.default_authorize_user:
+            return None
+        return self.default_authorize_user
 
     def resource_mapper(self) -> Callable[[Any], Any]:
         """What `map_user_to_resource_id` comes down to: the application's hook itself, else

@@ -32,7 +32,9 @@ async def whoami(context: RequestContext) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def app(**options: Any) -> AsyncIterator[tuple[Identity, httpx.AsyncClient]]:
+async def app(
+    provider: type[IdentityAuth] = IdentityAuth, **options: Any
+) -> AsyncIterator[tuple[Identity, httpx.AsyncClient]]:
     identity = Identity(
         env={},
         secret=SECRET,
@@ -43,7 +45,7 @@ async def app(**options: Any) -> AsyncIterator[tuple[Identity, httpx.AsyncClient
         **options,
     )
     await identity.migrate()
-    auth = IdentityAuth(identity)
+    auth = provider(identity)
     server = Bastion(auth=auth, tools=[whoami])
     transport = httpx.ASGITransport(app=server)
     try:
@@ -76,6 +78,26 @@ async def test_cookie_and_bearer_through_the_server() -> None:
         refused = await http.get("/api/agents")
         assert refused.status_code == 401
         assert refused.json() == {"error": "Invalid or expired token"}
+
+
+async def test_a_subclass_default_policy_still_decides() -> None:
+    """The stock policy (a session and a user with ids) is known to pass every user the
+    in-process provider answers, so the pipeline skips it; a subclass's own is asked."""
+
+    class VerifiedOnly(IdentityAuth):
+        async def default_authorize_user(self, user: Any, request: Any) -> bool:
+            return bool(user["user"]["emailVerified"])
+
+    for provider, status in ((IdentityAuth, 200), (VerifiedOnly, 403)):
+        async with app(provider, session={"cookie_cache": {"enabled": True}}) as (_, http):
+            ada = await sign_up(http)
+            for _ in range(2):  # the verification, then the remembered Cookie header
+                response = await http.get("/api/agents", headers=ada.cookie())
+                assert response.status_code == status, provider
+            bearer_call = await http.get(
+                "/api/agents", headers={"authorization": f"Bearer {ada.signed}"}
+            )
+            assert bearer_call.status_code == status, provider
 
 
 async def test_refreshed_session_cookie_is_on_the_response() -> None:

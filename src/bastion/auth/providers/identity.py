@@ -31,7 +31,7 @@ it is trusted (`trust_cookie_cache`), as it would with storage up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -220,6 +220,19 @@ class IdentityAuth(AuthProvider):
         """`(user) -> Membership | None` when the Identity has the organization plugin (the
         pipeline's hook for `RequestContext.organization_id`), else None."""
         return _membership_of if self._memberships is not None else None
+
+    def authorizer(self) -> Callable[[Any, HTTPConnection], Awaitable[bool]] | None:
+        """In-process, None in place of the default policy: `authenticate_token` answers only
+        a session and a user that the Identity read (from storage or a verified cookie
+        cache), each with its id, which `default_authorize_user` would pass every time."""
+        found = super().authorizer()
+        if (
+            self.identity is not None
+            and found == self.default_authorize_user
+            and type(self).default_authorize_user is IdentityAuth.default_authorize_user
+        ):
+            return None
+        return found
 
     async def default_authorize_user(self, user: Any, request: HTTPConnection) -> bool:
         """A session and a user, both with an id (MastraAuthBetterAuth's default)."""
