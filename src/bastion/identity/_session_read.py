@@ -108,19 +108,17 @@ class SessionReader:
         require_signature: bool = False,
     ) -> SessionResult:
         """The session of a request with these headers (see `Identity.get_session`)."""
-        if trust_cookie_cache not in _TRUST:
-            raise _bad_trust(trust_cookie_cache)
         cookie_header = _header(headers, "cookie", "; ")
+        # A cookie cache that verified: the same Cookie header carries the same session
+        # cookies, and that cookie wins over the bearer token, so the header alone decides.
+        rows = self.cached(cookie_header, method, trust_cookie_cache)
+        if rows is not None:
+            return SessionResult(*rows)  # the usual read: no I/O, no cookie
         never = trust_cookie_cache == "never"
         trusts = self._cache_enabled and _trusts(trust_cookie_cache, method)
         if self._cache_enabled and not never:
-            # A cookie cache that verified: the same Cookie header carries the same session
-            # cookies, and that cookie wins over the bearer token, so the header alone decides.
             cached = self._read_header(cookie_header)
-            if cached is not None:
-                if trusts and not (self._revocations and self._revoked(cached)):
-                    session, user = cached.rows()
-                    return SessionResult(session, user)  # the usual read: no I/O, no cookie
+            if cached is not None:  # not to be trusted alone here: storage confirms it
                 return await self._confirm(cached, cookie_header)
 
         cookies = parse_cookie_header(cookie_header) if cookie_header else {}
@@ -165,7 +163,8 @@ class SessionReader:
     ) -> SessionWithUser | None:
         """`read`'s usual answer, without I/O: copies of the session and user (public
         fields) of the header's valid cookie cache, on a request that may trust it and
-        whose session this process has not revoked since. None leaves it to `read`."""
+        whose session this process has not revoked since. None leaves it to the rest of
+        `read`."""
         if trust_cookie_cache not in _TRUST:
             raise _bad_trust(trust_cookie_cache)
         if not self._cache_enabled or not _trusts(trust_cookie_cache, method):
