@@ -43,11 +43,15 @@ def organization_runtime(identity: Identity) -> Runtime | None:
 class ActiveMemberships:
     """Resolves a session's active organization to a checked `Membership`."""
 
-    __slots__ = ("_db", "_memberships")
+    __slots__ = ("_built", "_db", "_memberships")
 
     def __init__(self, identity: Identity, runtime: Runtime) -> None:
         self._db = identity.db
         self._memberships = runtime.memberships
+        # The Membership made from a cached member row, by (row, active team): the same row
+        # comes back on every request of a member until the cache drops it, and a Membership
+        # is immutable. A row the cache replaced is another object, so it is not matched.
+        self._built: dict[tuple[int, str | None], tuple[Any, Membership]] = {}
 
     async def of(self, session: Mapping[str, Any], user: Mapping[str, Any]) -> Membership | None:
         organization_id = session.get("activeOrganizationId")
@@ -69,9 +73,21 @@ class ActiveMemberships:
         if member["userId"] != user_id:
             return None
         team_id = session.get("activeTeamId")
-        return Membership(
+        team = team_id if isinstance(team_id, str) and team_id else None
+        key = (id(member), team)
+        built = self._built.get(key)
+        if built is not None and built[0] is member:
+            return built[1]
+        membership = Membership(
             organization_id,
             tuple(parse_role_list(member.get("role") or "")),
-            team_id if isinstance(team_id, str) and team_id else None,
+            team,
             member.get("id"),
         )
+        if len(self._built) >= _BUILT_KEPT:
+            self._built.clear()
+        self._built[key] = (member, membership)  # the row held: its id is not reused meanwhile
+        return membership
+
+
+_BUILT_KEPT = 4096
