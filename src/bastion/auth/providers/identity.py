@@ -1,6 +1,6 @@
 """`IdentityAuth`: the sessions of an Identity as an auth provider — in-process (through
-`Identity.get_session`, the Identity's one way to read a session), or asked of a remote
-better-auth-compatible server.
+`Identity.get_session`, the Identity's one way to read a session, after its I/O-free first
+step `Identity.cached_session`), or asked of a remote better-auth-compatible server.
 
     IdentityAuth(identity)                           # this process's Identity
     IdentityAuth(url="https://auth.example.com/api/auth")   # Bastion or TypeScript better-auth
