@@ -216,20 +216,8 @@ def dump_json(value: Any) -> bytes:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        text = _ISO_TEXT.get(value)
-        if text is None:
-            if len(_ISO_TEXT) >= _ISO_TEXT_SIZE:
-                _ISO_TEXT.clear()
-            text = _ISO_TEXT[value] = format_iso(value)
-        return text
+        return format_iso(value)  # remembers the instants it wrote (a session's, every time)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-# The same dates are written again and again (a session's, its user's: every get-session
-# answers them), and a datetime keeps its hash once computed. Equal datetimes are the same
-# instant, which toISOString writes one way. Bounded: emptied when full.
-_ISO_TEXT: dict[datetime, str] = {}
-_ISO_TEXT_SIZE = 4096
 
 
 # Dates through _json_default (toISOString's form, not orjson's); a dataclass is not JSON.
