@@ -20,27 +20,29 @@ __all__ = ["Revocations"]
 
 
 class Revocations:
-    __slots__ = ("_tokens", "_users", "retention")
+    __slots__ = ("_tokens", "_users", "recorded", "retention")
 
     def __init__(self, retention: float = 300.0) -> None:
         self.retention = retention  # seconds: the longest a cookie cache lives
         self._tokens: dict[str, float] = {}  # token -> when recorded (monotonic)
         # user id -> (when recorded, sessions created up to then, the token kept)
         self._users: dict[str, tuple[float, datetime, str | None]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._tokens or self._users)
+        # Whether anything is recorded: an attribute, not `__bool__`, as every read that
+        # trusts a cookie cache asks (a call costs more than the rest of the check).
+        self.recorded = False
 
     def revoke(self, tokens: Iterable[str]) -> None:
         now = time.monotonic()
         for token in tokens:
             self._tokens[token] = now
         self._prune(now)
+        self.recorded = bool(self._tokens or self._users)
 
     def revoke_user(self, user_id: str, before: datetime, keep_token: str | None = None) -> None:
         now = time.monotonic()
         self._users[user_id] = (now, before, keep_token)
         self._prune(now)
+        self.recorded = True
 
     def covers(self, token: str, user_id: Any, created_at: Any) -> bool:
         """Whether a cached session must be confirmed with storage (when in doubt, it

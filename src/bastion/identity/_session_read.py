@@ -45,7 +45,6 @@ __all__ = ["SessionReader", "SessionResult", "TrustCookieCache"]
 # "reads" (GET, HEAD, OPTIONS; as the Identity's own guards), "always" (as better-auth's
 # get-session), "never" (every request reads storage: revocation shows at once).
 TrustCookieCache = Literal["reads", "always", "never"]
-_TRUST = frozenset({"reads", "always", "never"})
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _COOKIE_SAFE = "-_.!~*'()"  # encodeURIComponent's unescaped punctuation
 
@@ -165,12 +164,18 @@ class SessionReader:
         fields) of the header's valid cookie cache, on a request that may trust it and
         whose session this process has not revoked since. None leaves it to the rest of
         `read`."""
-        if trust_cookie_cache not in _TRUST:
-            raise _bad_trust(trust_cookie_cache)
-        if not self._cache_enabled or not _trusts(trust_cookie_cache, method):
+        # `_trusts`, spelled out: this runs on every request of an auth provider.
+        if trust_cookie_cache == "reads":
+            if method not in _READS and method.upper() not in _READS:
+                return None
+        elif trust_cookie_cache != "always":
+            if trust_cookie_cache != "never":
+                raise _bad_trust(trust_cookie_cache)
+            return None
+        if not self._cache_enabled:
             return None
         cached = self._read_header(cookie_header)
-        if cached is None or (self._revocations and self._revoked(cached)):
+        if cached is None or (self._revocations.recorded and self._revoked(cached)):
             return None
         return cached.rows()
 
