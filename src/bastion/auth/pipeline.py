@@ -124,7 +124,7 @@ def extract_token(request: HTTPConnection) -> str | None:
     # find(), not `in`: bytes.__contains__ first tries its operand as an int, and the
     # TypeError it makes and drops costs more than the search, on every request. A `%`
     # may spell the name percent-encoded, which the parsed parameters decode.
-    if query.find(b"apiKey=") != -1 or query.find(b"%") != -1:
+    if query and (query.find(b"apiKey=") != -1 or query.find(b"%") != -1):
         keys = request.query_params.getlist("apiKey")
         if len(keys) > 1:
             raise InvalidRequest("Send the apiKey query parameter once")
@@ -205,7 +205,13 @@ class AuthPipeline:
     ) -> RequestContext:
         """The caller's context; raises an `AuthError` when the request may not go on."""
         auth = self.auth
-        if auth is None or not self.is_protected(path, method, route):
+        if auth is None:
+            return RequestContext()
+        # `is_protected`'s remembered answer first: a call fewer on every request.
+        decided = self._decided.get((method, path)) if route.requires_auth is None else None
+        if decided is None:
+            decided = self.is_protected(path, method, route)
+        if not decided:
             return RequestContext()
         # One flat coroutine: this runs on every protected request.
         token = extract_token(request)
