@@ -382,6 +382,31 @@ async def test_map_user_to_resource_id_raising_is_500() -> None:
     assert response.json() == {"error": "Failed to map authenticated user to a resource ID"}
 
 
+async def test_a_resource_hook_answering_an_awaitable_is_awaited() -> None:
+    """A sync hook that hands back a coroutine (a lambda around an async lookup), on a
+    provider and in a plain config: the memory owner is the awaited id."""
+
+    async def lookup(user: Any) -> str:
+        return f"tenant-{user['id']}"
+
+    seen: list[Any] = []
+
+    async def me(request: Request) -> Any:
+        seen.append(request.state.context.resource_id)
+        return None
+
+    def users(token: str, request: Any) -> Any:
+        return {"id": "u2"} if token == "good" else None
+
+    for auth in (
+        Recording(map_user_to_resource_id=lambda user: lookup(user)),
+        AuthConfig(authenticate_token=users, map_user_to_resource_id=lambda user: lookup(user)),
+    ):
+        async with client(app_with(auth, routes=[route("/me", me)])) as http:
+            assert (await http.get("/api/me", headers=bearer("good"))).status_code == 200
+    assert seen == ["tenant-u1", "tenant-u2"]
+
+
 async def test_public_route_has_an_anonymous_context() -> None:
     seen: list[RequestContext] = []
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -66,9 +65,8 @@ class ResolvedAuth:
     rules: tuple[Rule, ...]
     public: tuple[RoutePattern, ...]
     protected: tuple[RoutePattern, ...]
-    # Sync as typed; a coroutine function is allowed and awaited (`map_is_async`).
+    # Sync as typed; an awaitable it answers (a coroutine function's) is awaited.
     map_user_to_resource_id: Callable[[Any], Any]
-    map_is_async: bool
     # Cookies whose presence counts as a credential for the 401 challenge (S30).
     credential_cookies: tuple[str, ...] = field(default=())
     source: Any = None
@@ -113,7 +111,6 @@ def resolve_auth(value: AuthLike) -> ResolvedAuth:
             public=tuple(getattr(value, "public", None) or ()),
             protected=tuple(getattr(value, "protected", None) or ()),
             map_user_to_resource_id=mapper if callable(mapper) else default_resource_id,
-            map_is_async=inspect.iscoroutinefunction(mapper),
             credential_cookies=credential_cookie_names(value),
             source=value,
             organization_of=_organization_of(provider),
@@ -135,6 +132,5 @@ def resolve_auth(value: AuthLike) -> ResolvedAuth:
         protected=tuple(value.protected),
         # Unset, memory is still scoped by the user's id: never by a client-sent value.
         map_user_to_resource_id=value.map_user_to_resource_id or default_resource_id,
-        map_is_async=inspect.iscoroutinefunction(value.map_user_to_resource_id),
         source=value,
     )

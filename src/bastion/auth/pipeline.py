@@ -26,6 +26,7 @@ The answer is a `RequestContext`, or an `AuthError` raised for the caller to ren
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -234,7 +235,10 @@ class AuthPipeline:
             membership = auth.organization_of(user)
         try:
             resource_id = auth.map_user_to_resource_id(user)
-            if auth.map_is_async:
+            # Awaited whatever made it: a coroutine function, or a sync hook that answers
+            # an awaitable (a CompositeAuth asking its provider's async hook). Its repr as
+            # the memory owner could be another user's, once the address is reused.
+            if type(resource_id) is not str and inspect.isawaitable(resource_id):
                 resource_id = await resource_id
         except Exception as exc:  # fail closed: memory must never go unscoped
             logger.error("map_user_to_resource_id raised %s", type(exc).__name__)

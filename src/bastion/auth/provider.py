@@ -20,7 +20,8 @@ __all__ = [
 # A path pattern: "/api/x/:id", a compiled regex, or (pattern, "GET" | ["GET", "POST"]).
 RoutePattern = str | Pattern[str] | tuple[str | Pattern[str], str | Sequence[str]]
 AuthorizeUser = Callable[[Any, HTTPConnection], bool | Awaitable[bool]]
-MapUserToResourceId = Callable[[Any], str | None]
+# Sync or async: the pipeline awaits an awaitable answer.
+MapUserToResourceId = Callable[[Any], str | Awaitable[str | None] | None]
 
 
 T = TypeVar("T")
@@ -86,8 +87,9 @@ class AuthProvider:
             return self.map_user_to_resource_id
         return self._map_user_to_resource_id or default_resource_id
 
-    def map_user_to_resource_id(self, user: Any) -> str | None:
-        """The memory owner of a user: the hook's answer, else the user's `id`."""
+    def map_user_to_resource_id(self, user: Any) -> str | Awaitable[str | None] | None:
+        """The memory owner of a user: the hook's answer (awaited by the pipeline when it is
+        awaitable), else the user's `id`."""
         if self._map_user_to_resource_id is not None:
             return self._map_user_to_resource_id(user)
         return default_resource_id(user)

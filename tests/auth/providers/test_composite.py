@@ -60,6 +60,38 @@ async def test_resource_id_comes_from_the_provider_that_authenticated() -> None:
         )
 
 
+async def test_async_resource_hooks_are_awaited_through_the_composite() -> None:
+    """An inner provider's async hook, and the composite's own: the awaited id, never the
+    coroutine's repr (whose address another user's request may reuse)."""
+
+    async def inner(user: Any) -> str:
+        return f"user-{user['id']}"
+
+    async def outer(user: Any) -> str:
+        return f"outer-{user['id']}"
+
+    users = {"a": {"id": "a"}, "b": {"id": "b"}}
+    for composite, prefix in (
+        (CompositeAuth([Recording(users, map_user_to_resource_id=inner)]), "user"),
+        (CompositeAuth([Recording(users)], map_user_to_resource_id=outer), "outer"),
+    ):
+        async with client(Bastion(auth=composite, routes=[me_route()])) as http:
+            for token in ("a", "b", "a"):
+                answer = (await http.get("/api/me", headers=bearer(token))).json()
+                assert answer["resourceId"] == f"{prefix}-{token}"
+
+
+async def test_an_async_resource_hook_that_raises_is_500_through_the_composite() -> None:
+    async def broken(user: Any) -> str:
+        raise LookupError("tenant directory down")
+
+    composite = CompositeAuth([Recording(map_user_to_resource_id=broken)])
+    async with client(Bastion(auth=composite, routes=[me_route()])) as http:
+        response = await http.get("/api/me", headers=bearer("good"))
+    assert response.status_code == 500
+    assert response.json() == {"error": "Failed to map authenticated user to a resource ID"}
+
+
 async def test_composite_own_mapping_wins() -> None:
     composite = CompositeAuth(
         [Recording({"t": {"id": "x"}}, map_user_to_resource_id=lambda u: "inner")],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -130,13 +130,15 @@ class CompositeAuth(AuthProvider):
         found = getattr(origin[1], "organization_of", None)
         return found(user) if callable(found) else None
 
-    def map_user_to_resource_id(self, user: Any) -> str | None:
+    def map_user_to_resource_id(self, user: Any) -> str | Awaitable[str | None] | None:
         if self._map_user_to_resource_id is not None:
             return self._map_user_to_resource_id(user)
         origin = self._origin.get()
         if origin is not None and origin[0] is user:
             mapper = getattr(origin[1], "map_user_to_resource_id", None)
             if callable(mapper):
-                result = mapper(user)
-                return None if result is None else str(result)
+                # As the provider answers it: the pipeline awaits an awaitable (an async
+                # hook's) and makes the id text.
+                answer: str | Awaitable[str | None] | None = mapper(user)
+                return answer
         return default_resource_id(user)
