@@ -15,6 +15,7 @@ stops at an unavailable provider rather than letting the next one decide.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -121,6 +122,38 @@ async def test_item05_postgres_down_direct_lookup_is_503(own_postgres: OwnPostgr
         refused = await http.get("/api/tools", headers={"authorization": "Bearer nope"})
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+async def test_item05_postgres_down_under_concurrent_lookups_is_503_for_each(
+    own_postgres: OwnPostgres,
+) -> None:
+    """Session lookups that arrive together share one statement on PostgreSQL (the
+    adapter's direct reads): the outage is each request's own 503, and once the database
+    is back each one's 200 again, its own user's."""
+    url = await own_postgres.create_database()
+    async with served(make_identity(url)) as http:
+        tokens = [
+            (await sign_up(http, f"user{i}@example.com")).headers["set-auth-token"]
+            for i in range(6)
+        ]
+
+        async def everyone() -> list[httpx.Response]:
+            return await asyncio.gather(
+                *(
+                    http.get("/api/auth/get-session", headers={"authorization": f"Bearer {t}"})
+                    for t in tokens * 2
+                )
+            )
+
+        assert {a.status_code for a in await everyone()} == {200}  # connections warm
+        with own_postgres.down():
+            for _ in range(2):  # the connections that died, then a refused connect
+                for answer in await everyone():
+                    assert answer.status_code == 503, answer.text
+        answers = await everyone()
+        assert [a.json()["user"]["email"] for a in answers] == [
+            f"user{i}@example.com" for i in range(6)
+        ] * 2
 
 
 async def test_item05_postgres_down_store_path_is_503(own_postgres: OwnPostgres) -> None:

@@ -315,6 +315,65 @@ async def test_find_one_with_reference_joins_in_one_query(db: Database) -> None:
         await db.find_one_with_reference("session", eq("token", "x"), "token")
 
 
+async def test_find_one_with_reference_answers_each_of_many_lookups_at_once(
+    db: Database,
+) -> None:
+    """Concurrent lookups by token (on PostgreSQL they share statements): each gets its
+    own row, a repeated token its row each time, a missing one None, and tokens the
+    database may refuse (NUL, non-ASCII) an answer of their own."""
+    later = datetime.now(UTC) + timedelta(days=7)
+    pairs = {}
+    for i in range(24):  # with the repeats, more than a batch holds
+        user = await make_user(db, f"u{i}@example.com", name=f"User {i}")
+        token = f"{i:02d}" + "t" * 30
+        session = await db.create(
+            "session", {"token": token, "userId": user["id"], "expiresAt": later}
+        )
+        pairs[token] = (session, user)
+    asked = [*pairs, *pairs, "missing", "0" * 32, "nul\x00" + "t" * 28, "é" * 32]
+    for order in (asked, asked[::-1]):
+        found = await asyncio.gather(
+            *(db.find_one_with_reference("session", eq("token", t), "userId") for t in order),
+            return_exceptions=True,
+        )
+        for token, answer in zip(order, found, strict=True):
+            if "\x00" in token and isinstance(answer, DatabaseError):
+                continue  # PostgreSQL refuses a NUL in text: this lookup's error alone
+            assert answer == pairs.get(token), token
+
+
+async def test_a_cancelled_lookup_leaves_the_others_answered(db: Database) -> None:
+    """A request that goes away while its lookup waits (a client that hung up) takes
+    nothing from the lookups beside it, nor from the ones after: whether it was the first
+    of them (on PostgreSQL, the one that sends their shared statement) or a later one,
+    and whether it goes before the statement is sent or while it runs."""
+    user = await make_user(db, "ada@example.com")
+    later = datetime.now(UTC) + timedelta(days=7)
+    session = await db.create(
+        "session", {"token": "c" * 32, "userId": user["id"], "expiresAt": later}
+    )
+    for gone, pause in [(0, 0.0), (2, 0.0), (5, 0.0), (0, 0.0005), (0, 0.002), (3, 0.001)]:
+        lookups = [
+            asyncio.ensure_future(
+                db.find_one_with_reference("session", eq("token", "c" * 32), "userId")
+            )
+            for _ in range(6)
+        ]
+        await asyncio.sleep(pause)  # 0: every lookup has asked, none is sent
+        lookups[gone].cancel()
+        # Bounded: a batch that stopped at the cancelled one would leave the rest waiting.
+        done = await asyncio.wait_for(asyncio.gather(*lookups, return_exceptions=True), 10)
+        if pause == 0:
+            assert isinstance(done[gone], asyncio.CancelledError)
+        elif not isinstance(done[gone], asyncio.CancelledError):
+            assert done[gone] == (session, user)  # it had its answer before the cancel
+        assert [d for i, d in enumerate(done) if i != gone] == [(session, user)] * 5
+    assert await db.find_one_with_reference("session", {"token": "c" * 32}, "userId") == (
+        session,
+        user,
+    )
+
+
 async def test_a_transaction_inside_a_transaction_joins_it(db: Database) -> None:
     with pytest.raises(RuntimeError):
         async with db.transaction() as tx, tx.transaction() as inner:

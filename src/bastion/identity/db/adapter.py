@@ -29,13 +29,14 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..crypto import generate_id
-from .direct import DirectReads
+from .direct import BATCH_SIZES, DirectReads
 from .engine import POOL_RECYCLE, create_engine
 from .errors import DatabaseError, DatabaseUnavailable, UnknownField
 from .schema import CORE_SCHEMA, NOW, Field, Schema
@@ -133,26 +134,35 @@ class _Operations(ABC):
         `await db.find_one_with_reference("session", eq("token", t), "userId")` gives
         `(session, user)`, or None when either is missing.
         """
+        target = self._referenced(model, reference)
+        key = ("reference", model, reference)
+
+        def build(clause: ColumnElement[bool]) -> Any:
+            return self._joined(model, reference).where(clause).limit(1)
+
+        _, rows = await self._read(*self._shaped(key, model, where, build))
+        return self._pair(model, target, rows[0]) if rows else None
+
+    def _referenced(self, model: str, reference: str) -> str:
+        """The model that `model.reference` points to."""
         f = self._model_fields(model).get(reference)
         if f is None or f.references is None:
             raise UnknownField(f"{model}.{reference} is not a reference")
+        return f.references.model
+
+    def _joined(self, model: str, reference: str) -> Any:
+        """SELECT the fields of `model`, then of the model `reference` points to (as
+        r_<name>), from the two joined on it."""
+        f = self._model_fields(model)[reference]
+        assert f.references is not None
         target, field = f.references.model, f.references.field
+        table, other = self._table(model), self._table(target)
+        theirs = [other.c[n].label(f"r_{n}") for n in self._model_fields(target)]
+        return select(*self._labelled(model), *theirs).select_from(
+            table.join(other, table.c[reference] == other.c[field])
+        )
 
-        def build(clause: ColumnElement[bool]) -> Any:
-            table, other = self._table(model), self._table(target)
-            theirs = [other.c[n].label(f"r_{n}") for n in self._model_fields(target)]
-            return (
-                select(*self._labelled(model), *theirs)
-                .select_from(table.join(other, table.c[reference] == other.c[field]))
-                .where(clause)
-                .limit(1)
-            )
-
-        key = ("reference", model, reference)
-        _, rows = await self._read(*self._shaped(key, model, where, build))
-        if not rows:
-            return None
-        found = rows[0]
+    def _pair(self, model: str, target: str, found: Sequence[Any]) -> tuple[Row, Row]:
         # The columns come in the schema's order: this model's, then the referenced one's.
         mine, theirs = self._model_fields(model), self._model_fields(target)
         return (
@@ -499,6 +509,57 @@ class Database(_Operations):
             if found is not None:
                 return found
         return await super()._read(stmt, params, kept)
+
+    async def find_one_with_reference(
+        self, model: str, where: Where, reference: str
+    ) -> tuple[Row, Row] | None:
+        # On asyncpg, the lookups by one text key (the session by its token) that arrive
+        # together share one statement (direct.py's BATCH_SIZES): under concurrent requests
+        # the round trip, the driver's work and the server's per-statement work are paid
+        # once a batch instead of once a request (direct.py, docs/benchmarks.md).
+        keyed = self._text_key(model, where) if self._direct is not None else None
+        if keyed is not None:
+            field, value = keyed
+            target = self._referenced(model, reference)
+
+            def build() -> tuple[Any, ...]:
+                column = self._table(model).c[field]
+                joined = self._joined(model, reference)
+                one = [
+                    joined.where(column == bindparam(f"k{i}")).limit(1)
+                    for i in range(BATCH_SIZES[-1])
+                ]
+                return tuple(union_all(*one[:n]) if n > 1 else one[0] for n in BATCH_SIZES)
+
+            key = ("reference-batch", model, reference, field)
+            statements, kept = self._statement(key, build)
+            if kept:
+                assert self._direct is not None
+                position = list(self._model_fields(model)).index(field)
+                found = await self._direct.fetch_one_by(statements, position, value)
+                if found is not None:
+                    row = found[1]
+                    return None if row is None else self._pair(model, target, row)
+        return await super().find_one_with_reference(model, where, reference)
+
+    def _text_key(self, model: str, where: Where) -> tuple[str, str] | None:
+        """(field, value) when `where` is one text field equal to a text value that can
+        share a batch: no NUL, nothing outside ASCII (a value the server or the driver
+        refuses would fail every read of its batch)."""
+        if isinstance(where, Condition):
+            if where.op != "eq":
+                return None
+            field, value = where.field, where.value
+        elif isinstance(where, Mapping) and len(where) == 1:
+            ((field, value),) = where.items()
+        else:
+            return None
+        f = self._fields.get(model, {}).get(field)
+        if f is None or f.type != "string" or type(value) is not str:
+            return None
+        if not value.isascii() or "\x00" in value:
+            return None
+        return field, value
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Transaction]:

@@ -16,16 +16,17 @@ Writes and transactions stay on SQLAlchemy.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import importlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["DirectReads", "Plan", "connection_failed"]
+__all__ = ["BATCH_SIZES", "DirectReads", "Plan", "connection_failed"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -90,6 +91,57 @@ class _Held:
         self.since = time.monotonic()
 
 
+_ELSEWHERE: Final = object()  # a batch's answer: read through SQLAlchemy instead
+
+
+# How many keys the statements of a batch look up: the keys, then None (which matches nothing)
+# up to the next size. Each statement is a UNION ALL of the one-key lookup, so each key is an
+# index probe, as alone, and PostgreSQL plans each statement once (a prepared statement's
+# generic plan). `key = ANY($1)` with an array was planned anew at every execution (~45 µs
+# more); an IN list was planned as a sequential scan on a table of a thousand sessions.
+BATCH_SIZES: Final = (1, 2, 4, 8, 16, 32)
+
+
+class _Batch:
+    """Reads of one row by key that will run as one statement: the first read's key (it
+    sends the statement) and a future for each later one."""
+
+    __slots__ = ("column", "first", "names", "statements", "waiters")
+
+    def __init__(
+        self, statements: Sequence[Any], names: tuple[str, ...], column: int, first: str
+    ) -> None:
+        self.statements = statements
+        self.names = names
+        self.column = column
+        self.first = first
+        self.waiters: list[tuple[str, asyncio.Future[Any]]] = []
+
+    def full(self) -> bool:
+        return len(self.waiters) + 1 >= BATCH_SIZES[-1]
+
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys([self.first, *(key for key, _ in self.waiters)]))
+
+    def rows(self, rows: list[tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+        """Each key's row (the first, as LIMIT 1 would give)."""
+        found: dict[str, tuple[Any, ...]] = {}
+        column = self.column
+        for row in rows:
+            found.setdefault(row[column], row)
+        return found
+
+    def answer(self, row_of: Callable[[str], Any]) -> None:
+        for key, waiter in self.waiters:
+            if not waiter.done():  # a waiter whose request was cancelled is gone
+                waiter.set_result(row_of(key))
+
+    def fail(self, exc: Exception) -> None:
+        for _, waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+
 class DirectReads:
     """Up to `size` connections held out of SQLAlchemy's pool (`checkout` lends one), one
     read at a time each.
@@ -124,23 +176,103 @@ class DirectReads:
         self._generation = 0  # close() starts a new one: older connections are not reused
         self._plans: dict[int, tuple[Any, Plan]] = {}  # by id of a statement the adapter keeps
         self._closing: set[asyncio.Task[None]] = set()
+        self._batches: dict[int, _Batch] = {}  # by id of the statement, not yet sent
+        self._handed: set[asyncio.Task[None]] = set()
 
     async def fetch(
         self, stmt: Any, params: dict[str, Any]
     ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]] | None:
         """(column names, rows) of `stmt`, which the caller keeps for the database's
         lifetime; None when this loop does not own the connections."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None:
-                return None
-            self._loop, self._idle = loop, asyncio.LifoQueue()
+        if not self._owned():
+            return None
         plan = self._plan(stmt)
-        for attempt in (1, 2):
+        return plan.names, await self._run(plan, plan.arguments(params))
+
+    async def fetch_one_by(
+        self, statements: Sequence[Any], column: int, key: str
+    ) -> tuple[tuple[str, ...], tuple[Any, ...] | None] | None:
+        """(column names, the row whose `column` equals `key`, or None); None when this
+        loop does not own the connections.
+
+        `statements` (kept for the database's lifetime) select the rows of as many keys as
+        each size of BATCH_SIZES, bound as k0, k1, …. The reads asked in the same turn of
+        the event loop, or while the connections are all busy, share one execution: each
+        is answered from its own key's row, by exact string equality, as the database
+        compares text. A batch is sent after every read in it was asked for, so each sees
+        what was committed before it was asked.
+        """
+        if not self._owned():
+            return None
+        batch = self._batches.get(id(statements))
+        if batch is not None and not batch.full():
+            assert self._loop is not None
+            waiter = self._loop.create_future()
+            batch.waiters.append((key, waiter))
+            row = await waiter
+            return None if row is _ELSEWHERE else (batch.names, row)
+        names = self._plan(statements[0]).names
+        batch = self._batches[id(statements)] = _Batch(statements, names, column, key)
+        # This read sends the batch; a cancelled one hands it to a task of its own, since
+        # the others' answers must not go with it.
+        try:
+            await asyncio.sleep(0)  # the reads asked in this turn of the loop join it
+            found = await self._send(batch, id(statements))
+        except asyncio.CancelledError:
+            self._unlist(batch, id(statements))
+            if batch.waiters:
+                task = asyncio.ensure_future(self._answer(batch, id(statements)))
+                self._handed.add(task)  # kept alive; close() need not wait for it
+                task.add_done_callback(self._handed.discard)
+            raise
+        except Exception as exc:
+            batch.fail(exc)
+            raise
+        batch.answer(found.get)
+        return names, found.get(key)
+
+    async def _send(self, batch: _Batch, key: int) -> dict[str, tuple[Any, ...]]:
+        """Each key of `batch`'s row, once a connection is free."""
+        try:
             held = await self._acquire()
+        finally:
+            self._unlist(batch, key)  # reads from now on start the next batch
+        keys = batch.keys()
+        size = bisect.bisect_left(BATCH_SIZES, len(keys))
+        plan = self._plan(batch.statements[size])
+        bound: dict[str, str | None] = {f"k{i}": None for i in range(BATCH_SIZES[size])}
+        bound.update((f"k{i}", k) for i, k in enumerate(keys))
+        arguments = plan.arguments(bound)
+        return batch.rows(await self._run(plan, arguments, held))
+
+    async def _answer(self, batch: _Batch, key: int) -> None:
+        """Send `batch` for its waiters, the read that was to send it having gone."""
+        if not self._owned():  # closed, and another loop's since: SQLAlchemy reads
+            batch.answer(lambda _: _ELSEWHERE)
+            return
+        batch.first = batch.waiters[0][0]
+        try:
+            found = await self._send(batch, key)
+        except Exception as exc:
+            batch.fail(exc)
+        else:
+            batch.answer(found.get)
+
+    def _unlist(self, batch: _Batch, key: int) -> None:
+        if self._batches.get(key) is batch:
+            del self._batches[key]
+
+    async def _run(
+        self, plan: Plan, arguments: list[Any], held: _Held | None = None
+    ) -> list[tuple[Any, ...]]:
+        """`plan`'s converted rows, on `held` or a connection of the idle ones; once more
+        on a new connection if the first one broke."""
+        for attempt in (1, 2):
+            if held is None:
+                held = await self._acquire()
             try:
                 await plan.prepare(held.driver)
-                records = await held.driver.fetch(plan.sql, *plan.arguments(params))
+                records = await held.driver.fetch(plan.sql, *arguments)
             except BaseException as exc:
                 broken = connection_failed(exc, held.driver)
                 if not broken:
@@ -155,17 +287,28 @@ class DirectReads:
                         while self._idle is not None and not self._idle.empty():
                             self._discard(self._idle.get_nowait())
                         if attempt == 1:
+                            held = None
                             continue  # a read may be repeated: once more, on a new connection
                 if isinstance(exc, Exception):
                     raise self._translate(exc, broken) from exc
                 raise
             self._release(held)
-            return plan.names, [plan.row(record) for record in records]
+            return [plan.row(record) for record in records]
         raise AssertionError("unreachable")  # the second attempt returns or raises
+
+    def _owned(self) -> bool:
+        """Whether this loop owns the connections (the first loop to read does)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                return False
+            self._loop, self._idle = loop, asyncio.LifoQueue()
+        return True
 
     async def close(self) -> None:
         """Return the idle connections to the pool (before it is disposed)."""
         idle, self._idle, self._loop = self._idle, None, None
+        self._batches = {}  # a batch not yet running answers from wherever it then can
         self._count = 0
         self._generation += 1
         while idle is not None and not idle.empty():
