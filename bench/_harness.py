@@ -367,6 +367,40 @@ def check_session(server: Server, cookie: str) -> int:
     return len(response.content)
 
 
+def copy_sessions(database_url: str, cookie: str, count: int) -> list[tuple[str, str]]:
+    """`count` more sessions of the signed-in user: the session row of `cookie` copied with a
+    new id and token each (what `count` sign-ins would have written, without their scrypt
+    hashes). Returns their (id, token)."""
+    import asyncpg
+
+    from bastion.identity.cookies import cookie_name, parse_cookie_header, unsign_cookie_value
+    from bastion.identity.crypto import generate_id
+
+    raw = parse_cookie_header(cookie).get(cookie_name(name="session_token"), "")
+    token = unsign_cookie_value(SECRET, raw)
+    if token is None:
+        raise BenchError("the sign-in's session_token does not verify")
+    made = [(generate_id(32), generate_id(32)) for _ in range(count)]
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            row = await conn.fetchrow('SELECT * FROM "session" WHERE token = $1', token)
+            if row is None:
+                raise BenchError("the sign-in's session is not in the database")
+            columns = list(row.keys())
+            records = [
+                tuple({**dict(row), "id": i, "token": t}[c] for c in columns) for i, t in made
+            ]
+            await conn.copy_records_to_table("session", records=records, columns=columns)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    log(f"inserted {count} session rows")
+    return made
+
+
 # -- wrk -----------------------------------------------------------------------------
 
 

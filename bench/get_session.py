@@ -48,7 +48,6 @@ and the targets are the medians of the rounds' ratios.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import statistics
 import sys
@@ -71,6 +70,7 @@ from _harness import (
     bastion_server,
     better_auth_server,
     check_session,
+    copy_sessions,
     db_counters,
     install_limits,
     log,
@@ -89,10 +89,8 @@ from bastion.identity.cookies import (
     encode_cookie_cache,
     parse_cookie_header,
     sign_cookie_value,
-    unsign_cookie_value,
     verify_cookie_cache,
 )
-from bastion.identity.crypto import generate_id
 
 CONNECTIONS = 16
 DURATION = 10
@@ -179,37 +177,6 @@ def many_sessions(server: Server, sessions: list[tuple[str, str]], folder: Path)
         script=script,
         extra={"sessions": len(lines), "sample_checked": len(sample)},
     )
-
-
-def copy_sessions(database_url: str, cookie: str, count: int) -> list[tuple[str, str]]:
-    """`count` more sessions of the signed-in user: the session row of `cookie` copied with a
-    new id and token each (what `count` sign-ins would have written, without their scrypt
-    hashes). Returns their (id, token)."""
-    import asyncpg
-
-    raw = parse_cookie_header(cookie).get(TOKEN_COOKIE, "")
-    token = unsign_cookie_value(SECRET, raw)
-    if token is None:
-        raise BenchError("the sign-in's session_token does not verify")
-    made = [(generate_id(32), generate_id(32)) for _ in range(count)]
-
-    async def run() -> None:
-        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            row = await conn.fetchrow('SELECT * FROM "session" WHERE token = $1', token)
-            if row is None:
-                raise BenchError("the sign-in's session is not in the database")
-            columns = list(row.keys())
-            records = [
-                tuple({**dict(row), "id": i, "token": t}[c] for c in columns) for i, t in made
-            ]
-            await conn.copy_records_to_table("session", records=records, columns=columns)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-    log(f"inserted {count} session rows")
-    return made
 
 
 def measure(

@@ -17,6 +17,10 @@ access log), each a `Bastion` with one LocalModel agent, started once and kept f
                      request carries session_token and session_data (a GET trusts the cache)
     identity         IdentityAuth(Identity on PostgreSQL, no cookie cache): a session read
                      per request
+    identity-sessions  the identity server, each request the next of 1,000 sessions in
+                     turn (bench/rotate_cookies.lua): the session reads that arrive together
+                     share one statement on PostgreSQL, and this shows what that is worth
+                     when every read is a different row (no target of its own)
     auth0            Auth0Auth(issuer=<mock-auth0.mjs>, audience=...): an RS256 access token
                      (typ JWT, from the client-credentials grant), the JWKS fetched once and warm
     identity-cache-org       identity-cache with the organization() plugin: the session's
@@ -53,17 +57,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import statistics
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from _harness import (
+    BENCH,
     SECRET,
     BenchError,
     CpuMeter,
     Server,
+    copy_sessions,
     install_limits,
     log,
     machine,
@@ -85,10 +95,13 @@ from _server_apps import (
     bench_organization,
 )
 
+from bastion.identity.cookies import cookie_name, sign_cookie_value
+
 ORDER = (
     "unprotected",
     "identity-cache",
     "identity",
+    "identity-sessions",
     "auth0",
     "identity-cache-org",
     "identity-cache-org-rbac",
@@ -99,6 +112,10 @@ CONTROLS = {
     "unprotected+cookie": ("unprotected", "identity-cache"),
     "unprotected+bearer": ("unprotected", "auth0"),
 }
+# variant -> the variant whose server answers it
+SHARES = {"identity-sessions": "identity"}
+SESSIONS = 1_000  # of identity-sessions
+TOKEN_COOKIE = cookie_name(name="session_token")  # development mode: not __Secure-
 ORGANIZATION = ("identity-cache-org", "identity-cache-org-rbac")
 # variant -> the variant of the same round it is also compared with
 PAIRED = {variant: "identity-cache" for variant in ORGANIZATION}
@@ -176,15 +193,35 @@ def organization_cookie(server: Server) -> str:
     return "; ".join(f"{k}={v}" for k, v in pairs.items())
 
 
-def credential(variant: str, server: Server, issuer: str) -> list[str]:
-    """The header lines that authenticate one client of `variant` (fresh each call)."""
+@dataclass
+class Credential:
+    """What wrk sends (headers, or a script that rotates them) and the header lists checked
+    before and after the load."""
+
+    headers: list[str]
+    script: str = ""
+    checked: list[list[str]] = field(default_factory=list)
+
+
+def credential(variant: str, server: Server, issuer: str, folder: Path) -> Credential:
+    """What authenticates the clients of `variant`, served by `server` (fresh each call)."""
     if variant == "unprotected":
-        return []
+        return Credential([], checked=[[]])
     if variant == "auth0":
-        return [f"Authorization: Bearer {auth0_token(issuer)}"]
-    if variant in ORGANIZATION:
-        return [f"Cookie: {organization_cookie(server)}"]
-    return [f"Cookie: {sign_in_cookie(server)}"]
+        headers = [f"Authorization: Bearer {auth0_token(issuer)}"]
+    elif variant in ORGANIZATION:
+        headers = [f"Cookie: {organization_cookie(server)}"]
+    elif variant == "identity-sessions":
+        made = copy_sessions(server.database_url, sign_in_cookie(server), SESSIONS)
+        lines = [f"{TOKEN_COOKIE}={sign_cookie_value(SECRET, token)}" for _, token in made]
+        path = folder / f"cookies-{len(made)}.txt"
+        path.write_text("\n".join(lines) + "\n")
+        script = f"COOKIES_FILE = {str(path)!r}\n" + (BENCH / "rotate_cookies.lua").read_text()
+        sample = [lines[0], lines[-1], *random.sample(lines, 8)]
+        return Credential([], script, [[f"Cookie: {line}"] for line in sample])
+    else:
+        headers = [f"Cookie: {sign_in_cookie(server)}"]
+    return Credential(headers, checked=[headers])
 
 
 def check(variant: str, server: Server, headers: list[str]) -> int:
@@ -207,22 +244,27 @@ def check(variant: str, server: Server, headers: list[str]) -> int:
 def measure(
     variant: str, servers: dict[str, Server], issuer: str, args: argparse.Namespace
 ) -> dict[str, Any]:
-    served_by, credential_of = CONTROLS.get(variant, (variant, variant))
+    served_by, credential_of = CONTROLS.get(variant, (SHARES.get(variant, variant), variant))
     server = servers[served_by]
-    headers = credential(credential_of, servers[credential_of], issuer)
-    size = check(variant, server, headers)
-    url = f"{server.origin}/api/agents"
-    quiet = wait_for_quiet(patience=20)
-    wrk(url, connections=args.connections, duration=WARM_UP, headers=headers)
-    time.sleep(0.3)
-    meter = CpuMeter(server.pid, server.database_url or None)
-    database = DatabaseMeter(server.database_url or None)
-    meter.start()
-    database.start()
-    result = wrk(url, connections=args.connections, duration=args.duration, headers=headers)
-    used = meter.stop()
-    database_s = database.stop()
-    check(variant, server, headers)
+    with tempfile.TemporaryDirectory(prefix="bastion-bench-") as folder:
+        sent = credential(
+            credential_of, servers[SHARES.get(credential_of, credential_of)], issuer, Path(folder)
+        )
+        size = max(check(variant, server, headers) for headers in sent.checked)
+        url = f"{server.origin}/api/agents"
+        load = {"connections": args.connections, "headers": sent.headers, "script": sent.script}
+        quiet = wait_for_quiet(patience=20)
+        wrk(url, duration=WARM_UP, **load)
+        time.sleep(0.3)
+        meter = CpuMeter(server.pid, server.database_url or None)
+        database = DatabaseMeter(server.database_url or None)
+        meter.start()
+        database.start()
+        result = wrk(url, duration=args.duration, **load)
+        used = meter.stop()
+        database_s = database.stop()
+        for headers in sent.checked:
+            check(variant, server, headers)
     if result.non_2xx or result.socket_errors:
         raise BenchError(f"{variant}: {result.non_2xx} non-2xx, {result.socket_errors} errors")
     requests = max(result.requests, 1)
@@ -280,10 +322,11 @@ def summarise(rounds: list[dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         summary.append(
             {
                 "variant": variant,
-                "what": VARIANTS.get(
-                    variant,
-                    "the unprotected server, sent the header of "
-                    + CONTROLS.get(variant, ("", ""))[1],
+                "what": VARIANTS.get(variant)
+                or (
+                    f"{SHARES[variant]}, {SESSIONS} sessions in turn"
+                    if variant in SHARES
+                    else f"the unprotected server, sent the header of {CONTROLS[variant][1]}"
                 ),
                 "rps": med("rps"),
                 "p50_ms": med("p50_ms"),
@@ -395,6 +438,7 @@ def main() -> int:
         if unknown:
             parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
         wanted |= {"unprotected", *(PAIRED[v] for v in wanted if v in PAIRED)}
+        wanted |= {SHARES[v] for v in wanted if v in SHARES}
         chosen = tuple(v for v in ORDER if v in wanted)
     controls = tuple(c for c, (_, of) in CONTROLS.items() if of in chosen)
     variants = (*chosen, *controls) if args.controls else chosen
@@ -409,7 +453,7 @@ def main() -> int:
             seed_organization_tables(database_url)
         servers: dict[str, Server] = {}
         with contextlib.ExitStack() as stack:
-            for variant in chosen:
+            for variant in (v for v in chosen if v not in SHARES):
                 servers[variant] = stack.enter_context(
                     app_server(
                         variant,
