@@ -8,7 +8,9 @@ shapes.py) run here: each statement is compiled once by SQLAlchemy for the async
 the same SQL, the same bound-parameter and result conversions SQLAlchemy applies — and executed
 with `asyncpg.Connection.fetch` on a few connections the database keeps checked out of
 SQLAlchemy's pool (so they were opened, authenticated and set up by SQLAlchemy itself). Outside
-a transaction each statement commits on its own, as a read in autocommit does.
+a transaction each statement commits on its own, as a read in autocommit does. Lookups of one
+row by a text key that arrive together (the session by its token, under concurrent requests)
+share one statement (`fetch_one_by`).
 
 Writes and transactions stay on SQLAlchemy.
 """
@@ -237,12 +239,16 @@ class DirectReads:
             held = await self._acquire()
         finally:
             self._unlist(batch, key)  # reads from now on start the next batch
-        keys = batch.keys()
-        size = bisect.bisect_left(BATCH_SIZES, len(keys))
-        plan = self._plan(batch.statements[size])
-        bound: dict[str, str | None] = {f"k{i}": None for i in range(BATCH_SIZES[size])}
-        bound.update((f"k{i}", k) for i, k in enumerate(keys))
-        arguments = plan.arguments(bound)
+        try:
+            keys = batch.keys()
+            size = bisect.bisect_left(BATCH_SIZES, len(keys))
+            plan = self._plan(batch.statements[size])
+            bound: dict[str, str | None] = {f"k{i}": None for i in range(BATCH_SIZES[size])}
+            bound.update((f"k{i}", k) for i, k in enumerate(keys))
+            arguments = plan.arguments(bound)
+        except BaseException:
+            self._release(held)  # not this connection's fault
+            raise
         return batch.rows(await self._run(plan, arguments, held))
 
     async def _answer(self, batch: _Batch, key: int) -> None:
