@@ -522,25 +522,27 @@ class Database(_Operations):
             field, value = keyed
             target = self._referenced(model, reference)
 
-            def build() -> tuple[Any, ...]:
-                column = self._table(model).c[field]
-                joined = self._joined(model, reference)
-                one = [
-                    joined.where(column == bindparam(f"k{i}")).limit(1)
-                    for i in range(BATCH_SIZES[-1])
-                ]
-                return tuple(union_all(*one[:n]) if n > 1 else one[0] for n in BATCH_SIZES)
-
             key = ("reference-batch", model, reference, field)
-            statements, kept = self._statement(key, build)
+            built, kept = self._statement(key, lambda: self._batched(model, reference, field))
             if kept:
                 assert self._direct is not None
-                position = list(self._model_fields(model)).index(field)
+                statements, position = built
                 found = await self._direct.fetch_one_by(statements, position, value)
                 if found is not None:
                     row = found[1]
                     return None if row is None else self._pair(model, target, row)
         return await super().find_one_with_reference(model, where, reference)
+
+    def _batched(self, model: str, reference: str, field: str) -> tuple[tuple[Any, ...], int]:
+        """find_one_with_reference's statements for each of BATCH_SIZES keys of `field`, and
+        where the key is in their rows."""
+        column = self._table(model).c[field]
+        joined = self._joined(model, reference)
+        one = [joined.where(column == bindparam(f"k{i}")).limit(1) for i in range(BATCH_SIZES[-1])]
+        sizes: tuple[Any, ...] = tuple(
+            union_all(*one[:n]) if n > 1 else one[0] for n in BATCH_SIZES
+        )
+        return sizes, list(self._model_fields(model)).index(field)
 
     def _text_key(self, model: str, where: Where) -> tuple[str, str] | None:
         """(field, value) when `where` is one text field equal to a text value that can
