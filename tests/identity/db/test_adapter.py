@@ -15,6 +15,7 @@ from bastion.identity.db import (
     DatabaseError,
     DatabaseUnavailable,
     Field,
+    InvalidValue,
     TableSpec,
     UniqueViolation,
     UnknownField,
@@ -234,6 +235,65 @@ async def test_a_required_column_left_out_is_a_constraint_violation(db: Database
     with pytest.raises(ConstraintViolation) as raised:
         await db.create("uniqueness", {})
     assert not isinstance(raised.value, DatabaseUnavailable | UniqueViolation)
+
+
+async def test_a_value_the_database_cannot_hold_is_an_invalid_value(db: Database) -> None:
+    """From the Python API too, where no HTTP validation stands in front: typed on every
+    dialect (drivers raise UnicodeEncodeError or OverflowError, or a data error that MySQL
+    reports like a lost connection), and nothing written."""
+    user = await make_user(db, "ada@example.com")
+    surrogate = "a\ud800"  # a lone surrogate: UTF-8 cannot encode it
+    later = datetime.now(UTC) + timedelta(days=7)
+    attempts = {
+        "create": lambda: db.create("user", {"name": surrogate, "email": "bob@example.com"}),
+        "update": lambda: db.update("user", eq("id", user["id"]), {"name": surrogate}),
+        "find_one": lambda: db.find_one("user", eq("email", surrogate)),
+        "find_many": lambda: db.find_many("user", contains("name", surrogate)),
+        "count": lambda: db.count("user", in_("email", ["x@example.com", surrogate])),
+        "delete": lambda: db.delete("user", eq("email", surrogate)),
+        "session by token": lambda: db.find_one_with_reference(
+            "session", eq("token", surrogate), "userId"
+        ),
+        "a session for it": lambda: db.create(
+            "session", {"token": surrogate, "userId": user["id"], "expiresAt": later}
+        ),
+        "past 64 bits": lambda: db.create("note", {"title": "big", "big": 2**70}),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(InvalidValue) as raised:
+            await attempt()
+        assert isinstance(raised.value, ValueError), name
+        assert not isinstance(raised.value, DatabaseUnavailable), name
+    with pytest.raises(InvalidValue):
+        async with db.transaction() as tx:
+            await tx.create("note", {"title": "kept?"})
+            await tx.update("user", eq("id", user["id"]), {"name": surrogate})
+    assert await db.find_many("user") == [user]
+    assert await db.count("note") == 0
+    assert await db.count("session") == 0
+
+
+async def test_what_one_dialect_refuses_the_others_read_back(db: Database) -> None:
+    """Never stored unreadable: refused as InvalidValue where the server does not take it,
+    else read back as written."""
+    values = {
+        # PostgreSQL's and MariaDB's JSON refuse a lone surrogate's escape; SQLite keeps it.
+        "json": ("data", {"text": "a\ud800"}, ("postgresql", "mysql")),
+        "array": ("tags", ["a\ud800"], ("postgresql", "mysql")),
+        # PostgreSQL's text holds no NUL.
+        "nul": ("title", "a\x00b", ("postgresql",)),
+        # A sortable string is a VARCHAR on MySQL, TEXT elsewhere.
+        "long": ("title", "t" * 70_000, ("mysql",)),
+    }
+    for name, (field, value, refused_by) in values.items():
+        row = {"title": name, field: value} if field != "title" else {field: value}
+        if db.dialect in refused_by:
+            with pytest.raises(InvalidValue):
+                await db.create("note", row)
+            assert await db.count("note", eq("title", name)) == 0
+        else:
+            made = await db.create("note", row)
+            assert (await db.find_one("note", eq("id", made["id"])))[field] == value, name
 
 
 async def test_a_missing_table_says_to_migrate(database_url: str) -> None:

@@ -5,6 +5,7 @@ DatabaseError
  ├── DatabaseUnavailable     the database did not answer or refused our credentials
  ├── ConstraintViolation     a write broke a constraint
  │    └── UniqueViolation    ... a unique one (an email that exists, say)
+ ├── InvalidValue            a value the database cannot hold or compare (also a ValueError)
  ├── UnknownField            a field or model that is not in the schema
  └── MigrationError          the schema cannot be brought up to date safely
       └── UnsafeMigration    a required column without a default on a table with rows
@@ -17,6 +18,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailable",
     "InvalidDatabaseURL",
+    "InvalidValue",
     "MigrationError",
     "UniqueViolation",
     "UnknownField",
@@ -42,6 +44,13 @@ class ConstraintViolation(DatabaseError):
 
 class UniqueViolation(ConstraintViolation):
     pass
+
+
+class InvalidValue(DatabaseError, ValueError):
+    """A value the database refused, or that its driver could not send: text with a lone
+    surrogate (any dialect) or a NUL (PostgreSQL), a number out of its column's range, a
+    string too long for its column (MySQL), JSON the server does not accept. Nothing was
+    written."""
 
 
 class UnknownField(DatabaseError, KeyError):

@@ -10,11 +10,16 @@ the server's version and language:
                        SQLite reports it only as SQLITE_ERROR, so there the message is read
     required column    MySQL/MariaDB errno 1364 ER_NO_DEFAULT_FOR_FIELD, which the driver
                        raises as an OperationalError, as it does a lost connection
-    bad value          MySQL/MariaDB 1264, 1265, 1292, 1366, 1406 (out of range, truncated,
-                       bad date or string, too long): OperationalErrors too
+    bad value          PostgreSQL SQLSTATE class 22, data exception (out of range, too long,
+                       a NUL in text, JSON it refuses; asyncpg also gives 22000 to a value it
+                       cannot encode); MySQL/MariaDB 1264, 1265, 1292, 1366, 1406 (out of
+                       range, truncated, bad date or string, too long), MySQL's 3140 (invalid
+                       JSON) and MariaDB's 4025 (a CHECK failed: the schema declares none, so
+                       it is a JSON column's json_valid): OperationalErrors too; and what the
+                       drivers refuse to send, outside the DB-API's errors (`UNSENDABLE`)
 
-Other integrity errors are ConstraintViolation; a connection that failed is
-DatabaseUnavailable; anything else is DatabaseError.
+A bad value is InvalidValue; other integrity errors are ConstraintViolation; a connection
+that failed is DatabaseUnavailable; anything else is DatabaseError.
 """
 
 from __future__ import annotations
@@ -23,10 +28,16 @@ from typing import Final
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from .errors import ConstraintViolation, DatabaseError, DatabaseUnavailable, UniqueViolation
+from .errors import (
+    ConstraintViolation,
+    DatabaseError,
+    DatabaseUnavailable,
+    InvalidValue,
+    UniqueViolation,
+)
 from .url import DatabaseURL, Dialect
 
-__all__ = ["driver_code", "reason", "translate", "translate_driver"]
+__all__ = ["UNSENDABLE", "driver_code", "reason", "translate", "translate_driver", "unsendable"]
 
 _UNIQUE: Final[dict[Dialect, frozenset[int | str]]] = {
     "sqlite": frozenset({2067, 1555}),
@@ -35,7 +46,11 @@ _UNIQUE: Final[dict[Dialect, frozenset[int | str]]] = {
 }
 # MySQL errors raised as OperationalError that are the statement's fault, not the connection's.
 _REQUIRED_COLUMN: Final = 1364
-_BAD_VALUE: Final = frozenset({1264, 1265, 1292, 1366, 1406})
+_BAD_VALUE: Final = frozenset({1264, 1265, 1292, 1366, 1406, 3140, 4025})
+_DATA_EXCEPTION: Final = "22"  # PostgreSQL's SQLSTATE class
+# What sqlite3 and asyncmy raise, outside the DB-API's errors, for a value they cannot send:
+# text is sent as UTF-8 (a lone surrogate fails), sqlite3 holds integers in 64 bits.
+UNSENDABLE: Final = (UnicodeEncodeError, OverflowError)
 _MISSING_TABLE: Final[dict[Dialect, frozenset[int | str]]] = {
     "sqlite": frozenset(),
     "postgresql": frozenset({"42P01", "42703"}),
@@ -74,12 +89,11 @@ def translate(exc: DBAPIError, url: DatabaseURL) -> DatabaseError:
     text = reason(exc)
     if _missing_table(exc, url.dialect):
         return DatabaseError(f"{text} in {url.masked}: run `bastion migrate`")
-    if url.dialect == "mysql" and not exc.connection_invalidated:
-        code = driver_code(exc, url.dialect)
-        if code == _REQUIRED_COLUMN:
+    if not exc.connection_invalidated:
+        if _bad_value(exc, url.dialect):
+            return InvalidValue(text)
+        if url.dialect == "mysql" and driver_code(exc, url.dialect) == _REQUIRED_COLUMN:
             return ConstraintViolation(text)
-        if code in _BAD_VALUE:
-            return DatabaseError(text)
     if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
         return DatabaseUnavailable(f"database {url.masked} failed: {text}")
     return DatabaseError(text)
@@ -88,12 +102,28 @@ def translate(exc: DBAPIError, url: DatabaseURL) -> DatabaseError:
 def translate_driver(exc: Exception, broken: bool, url: DatabaseURL) -> DatabaseError:
     """`translate` for what asyncpg raised in a direct read (direct.py); `broken`: the
     connection did not survive it."""
+    if isinstance(exc, UNSENDABLE):
+        return unsendable(exc)
     text = reason(exc)
     if _missing_table(exc, url.dialect):
         return DatabaseError(f"{text} in {url.masked}: run `bastion migrate`")
+    if not broken and _bad_value(exc, url.dialect):
+        return InvalidValue(text)
     if broken:
         return DatabaseUnavailable(f"database {url.masked} failed: {text}")
     return DatabaseError(text)
+
+
+def unsendable(exc: UnicodeEncodeError | OverflowError) -> InvalidValue:
+    """The adapter's error for a value the driver could not send (`UNSENDABLE`)."""
+    return InvalidValue(f"a value the database driver cannot send: {exc}")
+
+
+def _bad_value(error: BaseException, dialect: Dialect) -> bool:
+    code = driver_code(error, dialect)
+    if dialect == "postgresql":
+        return isinstance(code, str) and code.startswith(_DATA_EXCEPTION)
+    return dialect == "mysql" and code in _BAD_VALUE
 
 
 def reason(exc: BaseException) -> str:
