@@ -200,7 +200,10 @@ def bearer(token: str) -> dict[str, str]:
 
 def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
     with bastion_serve(cwd=tmp_path, env={}) as server, httpx.Client(base_url=server.url) as http:
-        assert http.get("/api/agents").status_code == 401
+        refused = http.get("/api/agents")
+        assert refused.status_code == 401
+        # No `server` header naming the stack (better-auth's Node server sends none); a date.
+        assert "server" not in refused.headers and "date" in refused.headers
         # No GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET: no GitHub sign-in.
         github = http.post("/api/auth/sign-in/social", json={"provider": "github"})
         assert (github.status_code, github.json()["code"]) == (404, "PROVIDER_NOT_FOUND")

@@ -163,6 +163,7 @@ def run(
         timeout_graceful_shutdown=graceful_timeout,
         h11_max_incomplete_event_size=protocol.limits.max_head_size,
         proxy_headers=False,  # S6: forwarded headers count only through trusted_proxies
+        server_header=False,  # as better-auth's Node server: no `server: uvicorn` to fingerprint
         log_config=_log_config(),
         log_level=log_level,
     )
