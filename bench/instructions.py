@@ -7,7 +7,7 @@ Needs valgrind (apt-get install valgrind). A VM's speed drifts by 20% from one m
 next, more than most changes to the code under measure; callgrind counts the instructions the
 CPU runs instead, which repeat to within ~1% whatever else the machine does. It calls the ASGI
 app (`identity.app`, or an agent server's) in one process as bench/inprocess.py does,
-sequentially, on a scratch SQLite file (the cookie cache answers without storage), for five
+sequentially, on a scratch SQLite file (the cookie cache answers without storage), for six
 loads:
 
     /ok            GET /api/auth/ok with the session's cookies: the floor of the app
@@ -19,11 +19,13 @@ loads:
     agents         the agent server's GET /api/agents, unprotected (figure 4's floor)
     agents-identity  the same with IdentityAuth(identity) on that Identity: the session's
                    cookies, the cookie cache trusted (figure 4's identity-cache)
+    agents-org-rbac  the same with the organization() plugin and OrganizationRBAC(identity),
+                   the session's organization active (figure 4's identity-cache-org-rbac)
 
 Each load runs twice under `valgrind --tool=callgrind`, with `--requests` and with 500
 requests (after the same warm-up of max(N, 3000) requests); the difference divided by the
 difference in requests is the cost of one request, without start-up. `--loads` measures some
-of them only (default: all five). PYTHONHASHSEED is fixed:
+of them only (default: all six). PYTHONHASHSEED is fixed:
 string hashes change the layout of dicts, and with it a few % of the count. `--src` measures
 another checkout's `src` (through PYTHONPATH), to compare two versions of the code.
 """
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -40,17 +43,19 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 FEW = 500  # requests of the shorter run
 WARM_UP = 3000
-LOADS = ("ok", "hit", "miss", "agents", "agents-identity")
+LOADS = ("ok", "hit", "miss", "agents", "agents-identity", "agents-org-rbac")
 LABELS = {
     "ok": "/ok",
     "hit": "get-session +cache",
     "miss": "get-session +cache, N sessions",
     "agents": "agents, unprotected",
     "agents-identity": "agents, IdentityAuth +cache",
+    "agents-org-rbac": "agents, +organization RBAC",
 }
 
 
@@ -58,9 +63,10 @@ async def _child(load: str, requests: int, sessions: int) -> None:
     """The measured process: an Identity on SQLite, one sign-up, then the load."""
     sys.path.insert(0, str(BENCH))
     from _harness import SECRET
+    from _server_apps import bench_organization
     from inprocess import ORIGIN, call, distinct_sessions
 
-    from bastion.auth import IdentityAuth
+    from bastion.auth import IdentityAuth, OrganizationRBAC
     from bastion.identity import Identity, bearer
     from bastion.server import Agent, Bastion, LocalModel
 
@@ -81,7 +87,7 @@ async def _child(load: str, requests: int, sessions: int) -> None:
             # must not outlive the cookie caches it made at its start.
             session={"cookie_cache": {"enabled": True, "max_age": 3600}},
             rate_limit={"enabled": False},
-            plugins=[bearer()],
+            plugins=[bearer(), bench_organization()] if load == "agents-org-rbac" else [bearer()],
             env={},
         )
         try:
@@ -99,6 +105,8 @@ async def _child(load: str, requests: int, sessions: int) -> None:
             cookie = "; ".join(
                 v.decode().split(";", 1)[0] for k, v in headers if k == b"set-cookie"
             )
+            if load == "agents-org-rbac":
+                cookie = await _active_organization(app, cookie)
             if load == "miss":
                 many = distinct_sessions(cookie, sessions)
             else:
@@ -106,8 +114,9 @@ async def _child(load: str, requests: int, sessions: int) -> None:
             path = "/api/auth/ok" if load == "ok" else "/api/auth/get-session"
             if load.startswith("agents"):  # figure 4's servers, in one process
                 agent = Agent(name="Echo", id="echo", instructions="Echo.", model=LocalModel())
-                auth = IdentityAuth(identity) if load == "agents-identity" else None
-                app, path = Bastion(agents=[agent], auth=auth), "/api/agents"
+                auth = IdentityAuth(identity) if load != "agents" else None
+                rbac = OrganizationRBAC(identity) if load == "agents-org-rbac" else None
+                app, path = Bastion(agents=[agent], auth=auth, rbac=rbac), "/api/agents"
             for turn in range(max(WARM_UP, len(many))):
                 await call(app, "GET", path, many[turn % len(many)])
             for turn in range(requests):
@@ -115,6 +124,34 @@ async def _child(load: str, requests: int, sessions: int) -> None:
                 assert status == 200 and answer not in (b"null", b"{}"), (status, answer)
         finally:
             await identity.close()
+
+
+async def _active_organization(app: Any, cookie: str) -> str:
+    """The cookies of the signed-in session once it has created an organization and made
+    it active (the session's cookie cache then names it)."""
+    from inprocess import ORIGIN, call
+
+    jar = dict(pair.split("=", 1) for pair in cookie.split("; "))
+
+    async def post(path: str, body: dict[str, str]) -> Any:
+        data = json.dumps(body).encode()
+        headers = [
+            (b"cookie", "; ".join(f"{k}={v}" for k, v in jar.items()).encode()),
+            (b"origin", ORIGIN.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(data)),
+        ]
+        status, answer_headers, answer = await call(app, "POST", path, headers, data)
+        assert status == 200, (path, status, answer)
+        for name, value in answer_headers:
+            if name == b"set-cookie":
+                key, _, rest = value.decode().partition("=")
+                jar[key] = rest.split(";", 1)[0]
+        return json.loads(answer)
+
+    created = await post("/api/auth/organization/create", {"name": "Bench", "slug": "bench"})
+    await post("/api/auth/organization/set-active", {"organizationId": created["id"]})
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
 def _count(load: str, requests: int, sessions: int, src: str | None) -> int:
@@ -183,6 +220,9 @@ def main() -> int:
     if "agents" in per and "agents-identity" in per:
         ratio = per["agents"] / per["agents-identity"]
         print(f"agents unprotected / IdentityAuth {ratio:>9.3f}")
+    if "agents-identity" in per and "agents-org-rbac" in per:
+        ratio = per["agents-identity"] / per["agents-org-rbac"]
+        print(f"IdentityAuth / organization RBAC  {ratio:>9.3f}")
     return 0
 
 
