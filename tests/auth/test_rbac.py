@@ -105,6 +105,27 @@ async def test_members_keep_and_delete_their_threads_but_viewers_do_not() -> Non
     assert not has_any_permission(member, ["agents:delete"])
 
 
+def test_each_callers_grants_decide_however_the_calls_interleave() -> None:
+    # The same tuple of grants comes on every request of a role set, and its set is made
+    # once: a tuple that holds other grants, even an equal-looking list, is its own.
+    reader, nobody, writer = ("memory:read",), ("agents:read",), ("memory:*",)
+    calls = [
+        (reader, "memory:read", True),
+        (reader, "memory:write", False),
+        (nobody, "memory:read", False),
+        (reader, "memory:read", True),
+        (writer, "memory:write", True),
+        (nobody, "memory:write", False),
+        (("memory:read",), "memory:read", True),  # equal to `reader`, another object
+        (["memory:write"], "memory:write", True),
+        (reader, "memory:write", False),
+        ({"memory:write"}, "memory:write", True),
+        (frozenset(), "memory:read", False),
+    ]
+    for grants, needed, allowed in calls * 2:
+        assert has_any_permission(grants, [needed]) is allowed, (grants, needed)
+
+
 async def test_roles_inherit() -> None:
     rbac = StaticRBAC(
         roles={

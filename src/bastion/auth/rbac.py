@@ -24,7 +24,7 @@ that id.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
@@ -129,12 +129,29 @@ def _granting(required: str) -> frozenset[str]:
 
 
 def has_any_permission(grants: Iterable[str], required: Sequence[str]) -> bool:
-    held = grants if isinstance(grants, set | frozenset) else set(grants)
+    global _last_held
+    if isinstance(grants, set | frozenset):
+        held: Set[str] = grants
+    elif type(grants) is tuple:
+        # The same tuple comes again and again (OrganizationRBAC's per role set, through the
+        # pipeline): its set is made once. A tuple of strings never changes, and the one
+        # held here cannot be freed, so no other tuple can be taken for it.
+        last = _last_held
+        if last[0] is grants:
+            held = last[1]
+        else:
+            held = frozenset(grants)
+            _last_held = (grants, held)
+    else:
+        held = set(grants)
     # A loop, not any() over a generator: asked on every request under RBAC.
     for want in required:  # noqa: SIM110
         if not held.isdisjoint(_granting(want)):
             return True
     return False
+
+
+_last_held: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())
 
 
 def _action(method: str, path: str) -> str | None:

@@ -25,11 +25,16 @@ from typing import Any
 
 from bastion.identity import Identity
 from bastion.identity.db import eq
-from bastion.identity.plugins.organization import OrganizationPlugin, Runtime, parse_role_list
+from bastion.identity.plugins.organization import (
+    Memberships,
+    OrganizationPlugin,
+    Runtime,
+    parse_role_list,
+)
 
 from ..context import Membership
 
-__all__ = ["ActiveMemberships", "organization_runtime"]
+__all__ = ["UNKNOWN", "ActiveMemberships", "organization_runtime"]
 
 
 def organization_runtime(identity: Identity) -> Runtime | None:
@@ -53,20 +58,39 @@ class ActiveMemberships:
         # is immutable. A row the cache replaced is another object, so it is not matched.
         self._built: dict[tuple[int, str | None], tuple[Any, Membership]] = {}
 
+    def known(self, session: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
+        """`of`'s answer without a coroutine when the member row is in the cache (or there
+        is no active organization), as on nearly every request; `UNKNOWN` when it must be
+        read."""
+        ids = _ids(session, user)
+        if ids is None:
+            return None
+        member = self._memberships.member(*ids)
+        if member is UNKNOWN:
+            return UNKNOWN
+        return self._membership(ids, member, session)
+
     async def of(self, session: Mapping[str, Any], user: Mapping[str, Any]) -> Membership | None:
-        organization_id = session.get("activeOrganizationId")
-        user_id = user.get("id")
-        if not organization_id or not isinstance(organization_id, str) or not user_id:
+        ids = _ids(session, user)
+        if ids is None:
             return None
         cache = self._memberships
-        member = cache.member(organization_id, user_id)
-        if member is cache.MISSING:
+        member = cache.member(*ids)
+        if member is UNKNOWN:
             # Taken before the read: a change that lands meanwhile keeps this answer out.
             version = cache.version()
+            organization_id, user_id = ids
             member = await self._db.find_one(
                 "member", eq("organizationId", organization_id) & eq("userId", user_id)
             )
             cache.put_member(organization_id, user_id, member, version)
+        return self._membership(ids, member, session)
+
+    def _membership(
+        self, ids: tuple[str, str], member: Any, session: Mapping[str, Any]
+    ) -> Membership | None:
+        """The Membership of a member row (None: not a member)."""
+        organization_id, user_id = ids
         # Exactly: MySQL's default collation would match ids case-insensitively.
         if member is None or member["organizationId"] != organization_id:
             return None
@@ -88,6 +112,19 @@ class ActiveMemberships:
             self._built.clear()
         self._built[key] = (member, membership)  # the row held: its id is not reused meanwhile
         return membership
+
+
+def _ids(session: Mapping[str, Any], user: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(active organization, user) of a session, or None without an active organization."""
+    organization_id = session.get("activeOrganizationId")
+    user_id = user.get("id")
+    if not organization_id or not isinstance(organization_id, str) or not user_id:
+        return None
+    return organization_id, user_id
+
+
+# What `known` answers when the member row must be read: the cache's own "not cached".
+UNKNOWN = Memberships.MISSING
 
 
 _BUILT_KEPT = 4096

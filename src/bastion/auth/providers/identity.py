@@ -50,7 +50,7 @@ from ..context import Membership
 from ..errors import ProviderUnavailable, redact
 from ..pipeline import RESPONSE_HEADERS
 from ..provider import AuthorizeUser, AuthProvider, MapUserToResourceId, RoutePattern
-from ._identity_orgs import ActiveMemberships, organization_runtime
+from ._identity_orgs import UNKNOWN, ActiveMemberships, organization_runtime
 from ._identity_remote import RemoteSessions
 
 __all__ = ["IdentityAuth", "TrustCookieCache"]
@@ -191,8 +191,13 @@ class IdentityAuth(AuthProvider):
                 user: dict[str, Any] | None = None
                 if person is not None and session is not None:
                     user = {"session": session, "user": person}
-                    if self._memberships is not None:
-                        user["membership"] = await self._memberships.of(session, person)
+                    memberships = self._memberships
+                    if memberships is not None:
+                        # The cached member row without a coroutine; read when not cached.
+                        membership = memberships.known(session, person)
+                        if membership is UNKNOWN:
+                            membership = await memberships.of(session, person)
+                        user["membership"] = membership
             else:
                 assert self._remote is not None
                 resolution = await self._remote.resolve(token or "", cookie)
