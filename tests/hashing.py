@@ -21,7 +21,7 @@ from typing import Any
 
 from bastion.identity.options import EmailAndPassword, PasswordOptions
 
-__all__ = ["CHEAP", "PREFIX", "SCRYPT", "cheap_password"]
+__all__ = ["CHEAP", "PREFIX", "SCRYPT", "cheap_hash", "cheap_password"]
 
 PREFIX = "cheap$"
 """Every cheap hash starts with it (and no scrypt hash does)."""
@@ -33,7 +33,8 @@ def _digest(salt: str, password: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-async def _hash(password: str) -> str:
+async def cheap_hash(password: str) -> str:
+    """The cheap hash of `password`, as CHEAP stores it (for a test that sets one itself)."""
     salt = secrets.token_hex(8)
     return f"{PREFIX}{salt}${_digest(salt, password)}"
 
@@ -46,7 +47,7 @@ async def _verify(data: dict[str, str]) -> bool:
     return hmac.compare_digest(digest, _digest(salt, data["password"]))
 
 
-CHEAP = PasswordOptions(hash=_hash, verify=_verify)
+CHEAP = PasswordOptions(hash=cheap_hash, verify=_verify)
 """The cheap hash: salted SHA-256, still refusing every wrong password."""
 
 SCRYPT = PasswordOptions()
