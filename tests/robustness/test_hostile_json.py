@@ -24,9 +24,9 @@ gets past the others to the code that uses it.
 Bounded for CI: a fixed number of examples per endpoint (30; `BASTION_HOSTILE_EXAMPLES=300`
 for a deeper hunt), derandomized (the same examples on every run), no deadline. A hostile
 change-password may succeed with a new password: the harness then sets the owner's own
-again, as an administrator would. On SQLite; on PostgreSQL and MySQL/MariaDB too when they are there
-(skipped otherwise, naming them, unless $BASTION_REQUIRE_SERVICES is set): MySQL's VARCHAR
-columns and MariaDB's JSON checks refuse values the others keep.
+again, as an administrator would. On SQLite; on PostgreSQL and MySQL/MariaDB too when they
+are there (skipped otherwise, naming them, unless $BASTION_REQUIRE_SERVICES is set): MySQL's
+VARCHAR columns and MariaDB's JSON checks refuse values the others keep.
 """
 
 from __future__ import annotations

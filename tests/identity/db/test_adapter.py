@@ -288,9 +288,10 @@ async def test_what_one_dialect_refuses_the_others_read_back(db: Database) -> No
     for name, (field, value, refused_by) in values.items():
         row = {"title": name, field: value} if field != "title" else {field: value}
         if db.dialect in refused_by:
+            before = await db.count("note")
             with pytest.raises(InvalidValue):
                 await db.create("note", row)
-            assert await db.count("note", eq("title", name)) == 0
+            assert await db.count("note") == before, name
         else:
             made = await db.create("note", row)
             assert (await db.find_one("note", eq("id", made["id"])))[field] == value, name
