@@ -42,7 +42,7 @@ from .errors import DatabaseError, DatabaseUnavailable, UnknownField
 from .schema import CORE_SCHEMA, NOW, Field, Schema
 from .shapes import Shape, where_shape
 from .tables import build_metadata
-from .translate import UNSENDABLE, reason, translate, translate_driver, unsendable
+from .translate import TRANSLATED, reason, translate, translate_driver
 from .types import to_utc_ms, utc_now
 from .url import DatabaseURL, parse_database_url
 from .where import AllOf, AnyOf, Condition, Where
@@ -612,19 +612,15 @@ class Database(_Operations):
             async with self._open(self._read_engine) as conn:
                 try:
                     yield conn
-                except DBAPIError as exc:
+                except TRANSLATED as exc:
                     raise translate(exc, self.url) from exc
-                except UNSENDABLE as exc:
-                    raise unsendable(exc) from exc
             return
         async with self._gate(write=write), self._open() as conn:
             try:
                 async with conn.begin():
                     yield conn
-            except DBAPIError as exc:
+            except TRANSLATED as exc:  # rolled back: nothing of the transaction is kept
                 raise translate(exc, self.url) from exc
-            except UNSENDABLE as exc:  # rolled back: nothing of the transaction is kept
-                raise unsendable(exc) from exc
 
     def _gate(self, *, write: bool) -> AbstractAsyncContextManager[Any]:
         lock = self._write_lock if write else self._read_lock
@@ -678,7 +674,5 @@ class Transaction(_Operations):
     async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         try:
             yield self._conn
-        except DBAPIError as exc:
+        except TRANSLATED as exc:
             raise translate(exc, self._db.url) from exc
-        except UNSENDABLE as exc:
-            raise unsendable(exc) from exc

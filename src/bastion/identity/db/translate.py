@@ -16,7 +16,7 @@ the server's version and language:
                        range, truncated, bad date or string, too long), MySQL's 3140 (invalid
                        JSON) and MariaDB's 4025 (a CHECK failed: the schema declares none, so
                        it is a JSON column's json_valid): OperationalErrors too; and what the
-                       drivers refuse to send, outside the DB-API's errors (`UNSENDABLE`)
+                       drivers refuse to send, outside the DB-API's errors (`_UNSENDABLE`)
 
 A bad value is InvalidValue; other integrity errors are ConstraintViolation; a connection
 that failed is DatabaseUnavailable; anything else is DatabaseError.
@@ -37,7 +37,7 @@ from .errors import (
 )
 from .url import DatabaseURL, Dialect
 
-__all__ = ["UNSENDABLE", "driver_code", "reason", "translate", "translate_driver", "unsendable"]
+__all__ = ["TRANSLATED", "driver_code", "reason", "translate", "translate_driver"]
 
 _UNIQUE: Final[dict[Dialect, frozenset[int | str]]] = {
     "sqlite": frozenset({2067, 1555}),
@@ -50,7 +50,9 @@ _BAD_VALUE: Final = frozenset({1264, 1265, 1292, 1366, 1406, 3140, 4025})
 _DATA_EXCEPTION: Final = "22"  # PostgreSQL's SQLSTATE class
 # What sqlite3 and asyncmy raise, outside the DB-API's errors, for a value they cannot send:
 # text is sent as UTF-8 (a lone surrogate fails), sqlite3 holds integers in 64 bits.
-UNSENDABLE: Final = (UnicodeEncodeError, OverflowError)
+_UNSENDABLE: Final = (UnicodeEncodeError, OverflowError)
+# What `translate` takes: the errors a statement's execution raises that are the database's.
+TRANSLATED: Final = (DBAPIError, *_UNSENDABLE)
 _MISSING_TABLE: Final[dict[Dialect, frozenset[int | str]]] = {
     "sqlite": frozenset(),
     "postgresql": frozenset({"42P01", "42703"}),
@@ -80,8 +82,13 @@ def _missing_table(error: BaseException, dialect: Dialect) -> bool:
     return driver_code(error, dialect) in _MISSING_TABLE[dialect]
 
 
-def translate(exc: DBAPIError, url: DatabaseURL) -> DatabaseError:
-    """The adapter's error for what SQLAlchemy raised on a connection to `url`."""
+def translate(
+    exc: DBAPIError | UnicodeEncodeError | OverflowError, url: DatabaseURL
+) -> DatabaseError:
+    """The adapter's error for what SQLAlchemy or the driver raised running a statement on a
+    connection to `url` (one of `TRANSLATED`)."""
+    if isinstance(exc, _UNSENDABLE):
+        return _unsendable(exc)
     if isinstance(exc, IntegrityError):
         unique = driver_code(exc, url.dialect) in _UNIQUE[url.dialect]
         kind = UniqueViolation if unique else ConstraintViolation
@@ -102,8 +109,8 @@ def translate(exc: DBAPIError, url: DatabaseURL) -> DatabaseError:
 def translate_driver(exc: Exception, broken: bool, url: DatabaseURL) -> DatabaseError:
     """`translate` for what asyncpg raised in a direct read (direct.py); `broken`: the
     connection did not survive it."""
-    if isinstance(exc, UNSENDABLE):
-        return unsendable(exc)
+    if isinstance(exc, _UNSENDABLE):
+        return _unsendable(exc)
     text = reason(exc)
     if _missing_table(exc, url.dialect):
         return DatabaseError(f"{text} in {url.masked}: run `bastion migrate`")
@@ -114,8 +121,7 @@ def translate_driver(exc: Exception, broken: bool, url: DatabaseURL) -> Database
     return DatabaseError(text)
 
 
-def unsendable(exc: UnicodeEncodeError | OverflowError) -> InvalidValue:
-    """The adapter's error for a value the driver could not send (`UNSENDABLE`)."""
+def _unsendable(exc: UnicodeEncodeError | OverflowError) -> InvalidValue:
     return InvalidValue(f"a value the database driver cannot send: {exc}")
 
 
