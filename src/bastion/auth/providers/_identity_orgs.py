@@ -59,9 +59,9 @@ class ActiveMemberships:
         self._built: dict[tuple[int, str | None], tuple[Any, Membership]] = {}
 
     def known(self, session: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
-        """`of`'s answer without a coroutine when the member row is in the cache (or there
-        is no active organization), as on nearly every request; `UNKNOWN` when it must be
-        read."""
+        """The session's Membership (None: no active organization, or not a member of it)
+        when the member row is in the cache, as on nearly every request: no coroutine.
+        `UNKNOWN` when the row must be read (`read`)."""
         ids = _ids(session, user)
         if ids is None:
             return None
@@ -70,20 +70,19 @@ class ActiveMemberships:
             return UNKNOWN
         return self._membership(ids, member, session)
 
-    async def of(self, session: Mapping[str, Any], user: Mapping[str, Any]) -> Membership | None:
+    async def read(self, session: Mapping[str, Any], user: Mapping[str, Any]) -> Membership | None:
+        """`known`'s answer where it said `UNKNOWN`: the member row read, and cached."""
         ids = _ids(session, user)
         if ids is None:
             return None
+        organization_id, user_id = ids
         cache = self._memberships
-        member = cache.member(*ids)
-        if member is UNKNOWN:
-            # Taken before the read: a change that lands meanwhile keeps this answer out.
-            version = cache.version()
-            organization_id, user_id = ids
-            member = await self._db.find_one(
-                "member", eq("organizationId", organization_id) & eq("userId", user_id)
-            )
-            cache.put_member(organization_id, user_id, member, version)
+        # Taken before the read: a change that lands meanwhile keeps this answer out.
+        version = cache.version()
+        member = await self._db.find_one(
+            "member", eq("organizationId", organization_id) & eq("userId", user_id)
+        )
+        cache.put_member(organization_id, user_id, member, version)
         return self._membership(ids, member, session)
 
     def _membership(

@@ -196,7 +196,7 @@ class IdentityAuth(AuthProvider):
                         # The cached member row without a coroutine; read when not cached.
                         membership = memberships.known(session, person)
                         if membership is UNKNOWN:
-                            membership = await memberships.of(session, person)
+                            membership = await memberships.read(session, person)
                         user["membership"] = membership
             else:
                 assert self._remote is not None
